@@ -1,0 +1,346 @@
+/**
+ * The siglatchd configuration model as a zod schema: the single source of truth for
+ * validation, for the TypeScript types the daemon uses, and for the JSON Schema that
+ * editors use (`siglatch schema`).
+ *
+ * Values are normalised while parsing: durations become milliseconds, listen addresses
+ * and CIDRs become parsed structures, action/user references stay as written (names or
+ * ids) and are resolved by the linter and the daemon.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { parseDuration } from "./duration.ts";
+import { type Cidr, type ListenAddress, parseCidr, parseListen } from "../util/ip.ts";
+
+/** A duration: `30s`, `5m`, `1h30m`, `250ms`, or a number of seconds. Parsed to milliseconds. */
+export const Duration = z.union([z.string(), z.number()])
+  .transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.issues.push({
+        code: "custom",
+        input: value,
+        message: `"${value}" is not a duration: expected e.g. 30s, 5m, 1h30m, 250ms or seconds`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  })
+  .meta({ description: "Duration such as 30s, 5m, 1h30m, 250ms, or a number of seconds." });
+
+/** A CIDR block (`10.0.0.0/8`, `2001:db8::/32`, or a single address). */
+export const CidrText = z.string().transform((value, ctx): Cidr => {
+  const cidr = parseCidr(value);
+  if (!cidr) {
+    ctx.issues.push({
+      code: "custom",
+      input: value,
+      message: `"${value}" is not a CIDR: expected ADDRESS/PREFIX such as 10.0.0.0/8 or ::1/128`,
+    });
+    return z.NEVER;
+  }
+  return cidr;
+}).meta({ description: "CIDR block such as 192.0.2.0/24 or 2001:db8::/32, or one address." });
+
+/** A list of CIDR blocks. */
+export const CidrList = z.array(CidrText);
+
+/** A UDP listen address `HOST:PORT` (IPv6 in brackets). */
+export const ListenText = z.string().transform((value, ctx): ListenAddress => {
+  const parsed = parseListen(value);
+  if (typeof parsed === "string") {
+    ctx.issues.push({ code: "custom", input: value, message: parsed });
+    return z.NEVER;
+  }
+  return parsed;
+}).meta({ description: "UDP listen address HOST:PORT, IPv6 in brackets: [::1]:50000." });
+
+/** A timestamp (ISO 8601 with time zone, or YAML date). Parsed to epoch milliseconds. */
+export const Timestamp = z.union([z.string(), z.date()]).transform((value, ctx) => {
+  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
+  if (!Number.isFinite(ms)) {
+    ctx.issues.push({
+      code: "custom",
+      input: value,
+      message: `"${value}" is not a timestamp: expected ISO 8601 such as 2026-01-31T18:00:00Z`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+}).meta({ description: "ISO 8601 timestamp, e.g. 2026-01-31T18:00:00Z." });
+
+const Name = z.string().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+  "expected a name of 1-64 letters, digits, '_', '.', '-' starting with a letter or digit",
+);
+
+/** A reference to an action or user: its name or its numeric id. */
+export const Reference = z.union([Name, z.number().int().nonnegative()]);
+
+/** Per-source rate limiting and ban escalation (applied before any cryptography). */
+export const RateLimitSchema = z.strictObject({
+  per_source_rate: z.number().positive().default(50)
+    .meta({
+      description: "Datagrams per second allowed from one source (IPv4 address or IPv6 prefix).",
+    }),
+  per_source_burst: z.number().positive().default(100),
+  fail_rate: z.number().positive().default(2)
+    .meta({ description: "Failed datagrams per second a source may send before it is banned." }),
+  fail_burst: z.number().positive().default(20),
+  ipv6_prefix: z.number().int().min(32).max(128).default(64),
+  ban_time: Duration.prefault(60),
+  ban_backoff: z.number().min(1).max(100).default(2),
+  ban_max: Duration.prefault(86400),
+  permanent_after: z.number().int().nonnegative().default(0)
+    .meta({ description: "Temporary bans before a permanent ban; 0 = never permanent." }),
+  max_tracked_sources: z.number().int().min(16).max(10_000_000).default(100_000),
+  pressure_fail_rate: z.number().positive().default(5000)
+    .meta({
+      description: "Failed datagrams/s (all sources) above which the daemon enters pressure mode.",
+    }),
+  nftables: z.boolean().default(false)
+    .meta({ description: "Mirror bans into the nftables set inet siglatch banned_v4/banned_v6." }),
+});
+
+/** Limits for one server. */
+export const ServerLimitsSchema = z.strictObject({
+  max_datagram: z.number().int().min(128).max(1400).default(1400),
+  clock_skew: Duration.prefault(30),
+  replay_cache_entries: z.number().int().min(1000).max(10_000_000).default(1_000_000),
+  recv_buffer: z.number().int().min(65536).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  reply_rate: z.number().positive().default(20)
+    .meta({ description: "Replies per second to one destination address." }),
+  explain_refusals: z.boolean().default(true)
+    .meta({ description: "Tell authenticated clients why a request was refused." }),
+});
+
+/** A port-knock sequence that must precede a packet on this server. */
+export const KnockSchema = z.strictObject({
+  ports: z.array(z.number().int().min(1).max(65535)).min(1).max(16),
+  window: Duration.prefault(10),
+});
+
+/** One listening server. */
+export const ServerSchema = z.strictObject({
+  name: Name,
+  label: z.string().max(200).optional(),
+  enabled: z.boolean().default(true),
+  listen: z.array(ListenText).min(1, "a server needs at least one listen address"),
+  mode: z.enum(["secure", "insecure"]).default("secure")
+    .meta({
+      description: "secure: sealed packets; insecure: signed but readable (onboarding only).",
+    }),
+  key_file: z.string().min(1)
+    .meta({ description: "Server X25519 private key (PEM, PKCS#8), mode 0600." }),
+  identity_key_file: z.string().min(1).optional()
+    .meta({ description: "Server Ed25519 identity key (PEM, PKCS#8), mode 0600." }),
+  allow_cidrs: CidrList.default(() => [parseCidr("0.0.0.0/0")!, parseCidr("::/0")!]),
+  deaddrops: z.boolean().default(false)
+    .meta({ description: "Hand datagrams that do not open to matching dead drops." }),
+  knock: KnockSchema.optional(),
+  challenge_under_load: z.boolean().default(true),
+  limits: ServerLimitsSchema.default(() => ServerLimitsSchema.parse({})),
+  rate_limit: RateLimitSchema.default(() => RateLimitSchema.parse({})),
+});
+
+/** One user (client) allowed to send packets. */
+export const UserSchema = z.strictObject({
+  id: z.number().int().min(1).max(0xffffffff),
+  name: Name,
+  enabled: z.boolean().default(true),
+  hmac_key_file: z.string().min(1).optional()
+    .meta({ description: "32-byte HMAC key (base64 or raw), mode 0600." }),
+  ed25519_public_key_file: z.string().min(1).optional()
+    .meta({ description: "User Ed25519 public key (PEM, SPKI)." }),
+  actions: z.array(Reference).default([]),
+  servers: z.array(Name).optional()
+    .meta({ description: "Servers this user may use; all when absent." }),
+  allow_cidrs: CidrList.optional(),
+  not_before: Timestamp.optional(),
+  not_after: Timestamp.optional(),
+  max_uses: z.number().int().positive().optional(),
+  require_challenge: z.boolean().default(false),
+}).refine((u) => u.hmac_key_file !== undefined || u.ed25519_public_key_file !== undefined, {
+  message: "a user needs hmac_key_file or ed25519_public_key_file",
+});
+
+/** Who a script runs as. */
+export const RunAsSchema = z.union([
+  z.string().min(1),
+  z.strictObject({ user: z.string().min(1), group: z.string().min(1).optional() }),
+]).meta({
+  description: "User (and group) to run as: `nobody`, `nobody:nogroup` or {user, group}.",
+});
+
+/** Firewall grant settings (type: firewall). */
+export const FirewallSchema = z.strictObject({
+  ports: z.array(z.strictObject({
+    proto: z.enum(["tcp", "udp"]).default("tcp"),
+    port: z.number().int().min(1).max(65535),
+  })).min(1),
+  duration: Duration.prefault(300),
+  allow_payload_address: z.boolean().default(false)
+    .meta({ description: "Allow the client to name another address to open for in the payload." }),
+});
+
+/** Relay settings (type: relay): forward the request to another siglatch server. */
+export const RelaySchema = z.strictObject({
+  to: ListenText,
+  server_public_key_file: z.string().min(1),
+  user_id: z.number().int().min(1),
+  key_file: z.string().min(1),
+  action: Reference,
+});
+
+/** Plugin settings (type: plugin): a JS/TS module run in a Worker. */
+export const PluginSchema = z.strictObject({
+  module: z.string().min(1),
+  permissions: z.strictObject({
+    read: z.array(z.string()).default([]),
+    write: z.array(z.string()).default([]),
+    net: z.array(z.string()).default([]),
+    run: z.array(z.string()).default([]),
+    env: z.array(z.string()).default([]),
+  }).default({ read: [], write: [], net: [], run: [], env: [] }),
+});
+
+/** Built-in actions. */
+export const BuiltinNames = [
+  "ping",
+  "version",
+  "list_actions",
+  "messages",
+  "revoke",
+  "list_grants",
+] as const;
+
+/** One action a user may run. */
+export const ActionSchema = z.strictObject({
+  id: z.number().int().min(1).max(65535),
+  name: Name,
+  type: z.enum(["exec", "builtin", "firewall", "plugin", "relay"]),
+  enabled: z.boolean().default(true),
+  description: z.string().max(500).optional(),
+  command: z.array(z.string().min(1)).min(1).optional()
+    .meta({ description: "argv for exec (no shell unless you name one: [/bin/sh, -c, ...])." }),
+  builtin: z.enum(BuiltinNames).optional(),
+  firewall: FirewallSchema.optional(),
+  plugin: PluginSchema.optional(),
+  relay: RelaySchema.optional(),
+  run_as: RunAsSchema.optional(),
+  working_dir: z.string().optional(),
+  timeout: Duration.prefault(30),
+  output_cap: z.number().int().min(0).max(16 * 1024 * 1024).default(65536),
+  keepalive: Duration.optional(),
+  max_lifetime: Duration.optional(),
+  destructor: z.union([z.array(z.string().min(1)).min(1), z.literal("revoke")]).optional(),
+  allow_cidrs: CidrList.optional(),
+  reply: z.boolean().default(true),
+  require_ascii: z.boolean().default(false),
+  require_challenge: z.boolean().default(false),
+  max_payload: z.number().int().min(0).max(65536).default(1024),
+}).superRefine((a, ctx) => {
+  const need = (field: keyof typeof a, what: string) => {
+    if (a[field] === undefined) {
+      ctx.addIssue({ code: "custom", path: [field], message: `type ${a.type} needs ${what}` });
+    }
+  };
+  if (a.type === "exec") need("command", "command: [argv...]");
+  if (a.type === "builtin") need("builtin", `builtin: one of ${BuiltinNames.join(", ")}`);
+  if (a.type === "firewall") need("firewall", "firewall: {ports: [...], duration}");
+  if (a.type === "plugin") need("plugin", "plugin: {module: PATH}");
+  if (a.type === "relay") need("relay", "relay: {to, server_public_key_file, ...}");
+  if (
+    a.destructor !== undefined && a.keepalive === undefined && a.max_lifetime === undefined &&
+    a.type !== "firewall"
+  ) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["destructor"],
+      message: "a destructor needs keepalive (or max_lifetime) to know when to run",
+    });
+  }
+});
+
+/** A dead drop: raw datagrams with this prefix go to an exec action. */
+export const DeadDropSchema = z.strictObject({
+  name: Name,
+  prefix: z.string().min(1).max(64)
+    .meta({ description: "Text prefix, or hex:0a0b... for bytes." }),
+  handler: Reference.meta({ description: "The exec action that receives the datagram." }),
+  servers: z.array(Name).optional(),
+});
+
+/** Where state (replay cache, bans, grants, timers) lives. */
+export const StateSchema = z.strictObject({
+  path: z.string().min(1).default("/var/lib/siglatch")
+    .meta({ description: "Directory for the embedded store (Deno KV)." }),
+  redis: z.string().regex(/^rediss?:\/\//, "expected redis://HOST:PORT/DB").optional()
+    .meta({ description: "Redis URL for cluster state shared by several daemons." }),
+  key_prefix: z.string().default("siglatch:"),
+});
+
+/** Admin control surfaces. */
+export const AdminSchema = z.strictObject({
+  socket: z.string().min(1).default("/run/siglatch/admin.sock"),
+  web_listen: z.string().optional(),
+  token_file: z.string().optional(),
+});
+
+/** Logging. */
+export const LoggingSchema = z.strictObject({
+  level: z.enum(["trace", "debug", "info", "warning", "error"]).default("info"),
+  format: z.enum(["text", "json"]).default("text"),
+  file: z.string().optional(),
+  drop_log_rate: z.number().nonnegative().default(10)
+    .meta({ description: "Rejected-packet log lines per second at most (the rest are counted)." }),
+});
+
+/** Global limits on actions. */
+export const ExecutionSchema = z.strictObject({
+  max_concurrent: z.number().int().min(1).max(1024).default(8),
+  queue: z.number().int().min(0).max(100_000).default(64),
+  grace_period: Duration.prefault(10),
+});
+
+/** A system message delivered to clients inside replies. */
+export const MessageSchema = z.strictObject({
+  level: z.enum(["notice", "warning"]).default("notice"),
+  text: z.string().min(1).max(500),
+  expires: Timestamp.optional(),
+});
+
+/** The whole configuration file. */
+export const ConfigSchema = z.strictObject({
+  include: z.union([z.string(), z.array(z.string())]).optional()
+    .meta({ description: "Glob(s) of further YAML files merged in, e.g. conf.d/*.yaml." }),
+  servers: z.array(ServerSchema).default([]),
+  users: z.array(UserSchema).default([]),
+  actions: z.array(ActionSchema).default([]),
+  deaddrops: z.array(DeadDropSchema).default([]),
+  state: StateSchema.default(() => StateSchema.parse({})),
+  admin: AdminSchema.default(() => AdminSchema.parse({})),
+  logging: LoggingSchema.default(() => LoggingSchema.parse({})),
+  execution: ExecutionSchema.default(() => ExecutionSchema.parse({})),
+  messages: z.array(MessageSchema).default([]),
+});
+
+/** The validated configuration. */
+export type Config = z.output<typeof ConfigSchema>;
+/** One server in a validated configuration. */
+export type ServerConfig = Config["servers"][number];
+/** One user in a validated configuration. */
+export type UserConfig = Config["users"][number];
+/** One action in a validated configuration. */
+export type ActionConfig = Config["actions"][number];
+/** One dead drop in a validated configuration. */
+export type DeadDropConfig = Config["deaddrops"][number];
+
+/** The JSON Schema (draft 2020-12) editors use to complete and check the YAML. */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(ConfigSchema, { io: "input", unrepresentable: "any" }) as Record<
+    string,
+    unknown
+  >;
+}
