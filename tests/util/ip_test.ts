@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import {
+  anyCidrContains,
+  cidrContains,
+  formatIp,
+  parseCidr,
+  parseIp,
+  parseListen,
+} from "../../src/util/ip.ts";
+
+Deno.test("parseIp accepts IPv4 and IPv6 and rejects junk", () => {
+  assert.equal(parseIp("127.0.0.1")?.value, 0x7f000001n);
+  assert.equal(parseIp("::1")?.value, 1n);
+  assert.equal(parseIp("[2001:db8::1]")?.family, 6);
+  assert.equal(parseIp("::ffff:10.0.0.1")?.family, 4);
+  for (const bad of ["", "1.2.3", "1.2.3.256", "01.2.3.4", "1::2::3", "g::1", "1.2.3.4.5", ":::"]) {
+    assert.equal(parseIp(bad), undefined, bad);
+  }
+});
+
+Deno.test("formatIp round-trips IPv4 and compresses IPv6", () => {
+  assert.equal(formatIp(parseIp("2001:db8:0:0:0:0:0:1")!), "2001:db8::1");
+  assert.equal(formatIp(parseIp("::")!), "::");
+  fc.assert(fc.property(fc.ipV4(), (ip) => formatIp(parseIp(ip)!) === ip));
+  fc.assert(fc.property(fc.ipV6(), (ip) => {
+    const parsed = parseIp(ip);
+    return parsed !== undefined && parseIp(formatIp(parsed))?.value === parsed.value;
+  }));
+});
+
+Deno.test("CIDR containment for both families", () => {
+  const net = parseCidr("10.1.2.3/8")!;
+  assert.equal(net.text, "10.0.0.0/8");
+  assert.ok(cidrContains(net, parseIp("10.255.0.1")!));
+  assert.ok(!cidrContains(net, parseIp("11.0.0.1")!));
+  assert.ok(!cidrContains(net, parseIp("::1")!));
+  assert.ok(anyCidrContains([parseCidr("::/0")!], parseIp("2001:db8::5")!));
+  assert.ok(cidrContains(parseCidr("0.0.0.0/0")!, parseIp("8.8.8.8")!));
+  assert.equal(parseCidr("10.0.0.0/33"), undefined);
+  assert.equal(parseCidr("10.0.0.0/x"), undefined);
+});
+
+Deno.test("parseListen validates host and port", () => {
+  assert.deepEqual(parseListen("127.0.0.1:50000"), { host: "127.0.0.1", port: 50000, family: 4 });
+  assert.deepEqual(parseListen("[::1]:1"), { host: "::1", port: 1, family: 6 });
+  assert.match(parseListen("127.0.0.1:99999") as string, /out of range/);
+  assert.match(parseListen("127.0.0.1:0") as string, /out of range/);
+  assert.match(parseListen("localhost:5") as string, /not an IP/);
+  assert.match(parseListen("::1:5") as string, /HOST:PORT/);
+});
