@@ -1,0 +1,159 @@
+/**
+ * Runs an `exec` action: explicit argv, cleared environment plus documented `SIGLATCH_*`
+ * variables, optional uid/gid, payload on stdin, output captured up to a cap, and a timeout
+ * that kills the whole process group (SIGTERM, then SIGKILL).
+ *
+ * The child is started through `setsid` so it leads its own process group; killing the
+ * negative pid reaches everything it forked, including backgrounded jobs.
+ * @module
+ */
+
+/** What to run. */
+export interface ExecSpec {
+  /** argv; argv[0] is an absolute path or a name found on the fixed PATH. */
+  argv: string[];
+  /** Environment (already built; nothing is inherited). */
+  env: Record<string, string>;
+  /** Bytes written to stdin, then closed. */
+  stdin?: Uint8Array;
+  /** uid to run as. */
+  uid?: number;
+  /** gid to run as. */
+  gid?: number;
+  /** Working directory. */
+  cwd?: string;
+  /** Kill after this many ms. */
+  timeoutMs: number;
+  /** Keep at most this many bytes of stdout and of stderr. */
+  outputCap: number;
+  /** Grace between SIGTERM and SIGKILL (ms). */
+  killGraceMs?: number;
+  /** Aborts the run early (daemon shutdown past its grace period). */
+  signal?: AbortSignal;
+}
+
+/** How it went. */
+export interface ExecResult {
+  /** Exit code (-1 when killed by a signal or not started). */
+  exitCode: number;
+  /** Signal that ended it, if any. */
+  signal?: string;
+  /** Captured stdout (capped). */
+  stdout: Uint8Array;
+  /** Captured stderr (capped). */
+  stderr: Uint8Array;
+  /** True when output was cut at the cap. */
+  truncated: boolean;
+  /** True when the timeout fired. */
+  timedOut: boolean;
+  /** Wall time in ms. */
+  durationMs: number;
+  /** Set when the process could not be started. */
+  spawnError?: string;
+}
+
+/** The PATH children get. */
+export const CHILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+async function capture(
+  stream: ReadableStream<Uint8Array>,
+  cap: number,
+): Promise<{ data: Uint8Array; truncated: boolean }> {
+  const chunks: Uint8Array[] = [];
+  let kept = 0;
+  let truncated = false;
+  for await (const chunk of stream) {
+    if (kept < cap) {
+      const take = Math.min(cap - kept, chunk.length);
+      chunks.push(chunk.subarray(0, take));
+      kept += take;
+      if (take < chunk.length) truncated = true;
+    } else if (chunk.length > 0) {
+      truncated = true; // keep draining so the child never blocks on a full pipe
+    }
+  }
+  const data = new Uint8Array(kept);
+  let off = 0;
+  for (const c of chunks) {
+    data.set(c, off);
+    off += c.length;
+  }
+  return { data, truncated };
+}
+
+function killGroup(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(-pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** Runs one command as specified; never throws. */
+export async function runExec(spec: ExecSpec): Promise<ExecResult> {
+  const started = performance.now();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("setsid", {
+      args: spec.argv,
+      env: { PATH: CHILD_PATH, ...spec.env },
+      clearEnv: true,
+      cwd: spec.cwd ?? "/",
+      uid: spec.uid,
+      gid: spec.gid,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (err) {
+    return {
+      exitCode: -1,
+      stdout: new Uint8Array(),
+      stderr: new Uint8Array(),
+      truncated: false,
+      timedOut: false,
+      durationMs: performance.now() - started,
+      spawnError: err instanceof Error ? err.message : String(err),
+    };
+  }
+  const pid = child.pid;
+  const stdoutP = capture(child.stdout, spec.outputCap);
+  const stderrP = capture(child.stderr, spec.outputCap);
+  (async () => {
+    const writer = child.stdin.getWriter();
+    try {
+      if (spec.stdin && spec.stdin.length > 0) await writer.write(spec.stdin);
+      await writer.close();
+    } catch {
+      // the child closed stdin early; that is its business
+    }
+  })();
+  let timedOut = false;
+  let killTimer: ReturnType<typeof setTimeout> | undefined;
+  const terminate = () => {
+    killGroup(pid, "SIGTERM");
+    killTimer = setTimeout(() => killGroup(pid, "SIGKILL"), spec.killGraceMs ?? 2000);
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    terminate();
+  }, spec.timeoutMs);
+  const onAbort = () => terminate();
+  spec.signal?.addEventListener("abort", onAbort, { once: true });
+  const status = await child.status;
+  clearTimeout(timer);
+  spec.signal?.removeEventListener("abort", onAbort);
+  // The leader is gone; make sure nothing it left behind in its group lives on.
+  killGroup(pid, "SIGKILL");
+  if (killTimer !== undefined) clearTimeout(killTimer);
+  const [out, err] = await Promise.all([stdoutP, stderrP]);
+  return {
+    exitCode: status.signal ? -1 : status.code,
+    signal: status.signal ?? undefined,
+    stdout: out.data,
+    stderr: err.data,
+    truncated: out.truncated || err.truncated,
+    timedOut,
+    durationMs: performance.now() - started,
+  };
+}

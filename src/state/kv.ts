@@ -1,0 +1,110 @@
+/**
+ * Embedded state store on Deno KV (SQLite underneath), one file under the state directory.
+ * @module
+ */
+import { type NonceClaim, nonceKey, type StateStore, type StoredRecord } from "./store.ts";
+
+interface Envelope<T> {
+  v: T;
+  e?: number;
+}
+
+/** Most mutations Deno KV takes in one atomic commit. */
+const MAX_MUTATIONS = 500;
+
+/** A {@linkcode StateStore} in a Deno KV database file. */
+export class KvStateStore implements StateStore {
+  readonly #kv: Deno.Kv;
+
+  private constructor(kv: Deno.Kv) {
+    this.#kv = kv;
+  }
+
+  /** Opens (creating) the store at `dir/state.kv`; the directory is created 0700. */
+  static async open(dir: string): Promise<KvStateStore> {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    return new KvStateStore(await Deno.openKv(`${dir}/state.kv`));
+  }
+
+  /** Nonces are remembered by this process's replay guard; here they are made durable. */
+  async claimNonces(claims: readonly NonceClaim[]): Promise<boolean[]> {
+    const now = Date.now();
+    for (let i = 0; i < claims.length; i += MAX_MUTATIONS) {
+      const op = this.#kv.atomic();
+      for (const c of claims.slice(i, i + MAX_MUTATIONS)) {
+        op.set(["nonce", nonceKey(c.nonce)], c.expiresAt, {
+          expireIn: Math.max(1000, c.expiresAt - now),
+        });
+      }
+      const res = await op.commit();
+      if (!res.ok) throw new Error("state store: nonce commit failed");
+    }
+    return claims.map(() => true);
+  }
+
+  /** Yields every nonce that has not expired yet. */
+  async *loadNonces(now: number): AsyncIterable<NonceClaim> {
+    for await (const entry of this.#kv.list<number>({ prefix: ["nonce"] })) {
+      const expiresAt = entry.value;
+      if (expiresAt <= now) continue;
+      const hex = String(entry.key[1]);
+      const nonce = new Uint8Array(hex.length / 2);
+      for (let i = 0; i < nonce.length; i++) nonce[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+      yield { nonce, expiresAt };
+    }
+  }
+
+  /** Reads one record, treating expired ones as absent. */
+  async get<T>(namespace: string, key: string): Promise<StoredRecord<T> | undefined> {
+    const entry = await this.#kv.get<Envelope<T>>(["rec", namespace, key]);
+    if (!entry.value) return undefined;
+    if (entry.value.e !== undefined && entry.value.e <= Date.now()) return undefined;
+    return { key, value: entry.value.v, expiresAt: entry.value.e };
+  }
+
+  /** Writes one record. */
+  async set<T>(namespace: string, key: string, value: T, expiresAt?: number): Promise<void> {
+    const envelope: Envelope<T> = expiresAt === undefined ? { v: value } : { v: value, e: expiresAt };
+    await this.#kv.set(["rec", namespace, key], envelope);
+  }
+
+  /** Deletes one record. */
+  async delete(namespace: string, key: string): Promise<boolean> {
+    const existing = await this.#kv.get(["rec", namespace, key]);
+    if (existing.versionstamp === null) return false;
+    await this.#kv.delete(["rec", namespace, key]);
+    return true;
+  }
+
+  /** Lists unexpired records of a namespace, removing expired ones it meets. */
+  async list<T>(namespace: string, now: number): Promise<StoredRecord<T>[]> {
+    const out: StoredRecord<T>[] = [];
+    for await (const entry of this.#kv.list<Envelope<T>>({ prefix: ["rec", namespace] })) {
+      const env = entry.value;
+      if (env.e !== undefined && env.e <= now) {
+        await this.#kv.delete(entry.key);
+        continue;
+      }
+      out.push({ key: String(entry.key[2]), value: env.v, expiresAt: env.e });
+    }
+    return out;
+  }
+
+  /** Adds to a counter atomically (retrying on conflict). */
+  async increment(namespace: string, key: string, delta: number): Promise<number> {
+    const k = ["ctr", namespace, key];
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const cur = await this.#kv.get<number>(k);
+      const next = (cur.value ?? 0) + delta;
+      const res = await this.#kv.atomic().check(cur).set(k, next).commit();
+      if (res.ok) return next;
+    }
+    throw new Error("state store: counter contention");
+  }
+
+  /** Closes the database. */
+  close(): Promise<void> {
+    this.#kv.close();
+    return Promise.resolve();
+  }
+}
