@@ -3,5 +3,8 @@
  * @module
  */
 import { addSubcommands } from "./mod.ts";
+import * as serve from "./serve.ts";
+import * as send from "./send.ts";
+import * as demo from "./demo.ts";
 
-addSubcommands();
+addSubcommands(serve, send, demo);

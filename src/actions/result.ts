@@ -1,0 +1,124 @@
+/**
+ * The reply body: what an action's result or a refusal looks like inside a sealed reply.
+ * JSON, kept small, and cut to fit a size budget (output first, flagged as truncated).
+ * @module
+ */
+
+/** A system message delivered to clients. */
+export interface SystemMessage {
+  /** `notice` or `warning`. */
+  level: "notice" | "warning";
+  /** Text shown to the user. */
+  text: string;
+  /** Epoch ms after which it is no longer shown. */
+  expires?: number;
+}
+
+/** The decoded reply body. */
+export interface ReplyBody {
+  /** Short machine reason for a refusal or error (`action_not_allowed`, `busy`, …). */
+  reason?: string;
+  /** Output (stdout) as text, or base64 when `b64` is set. */
+  out?: string;
+  /** True when `out` is base64 of binary output. */
+  b64?: boolean;
+  /** stderr tail as text, when the action failed. */
+  err?: string;
+  /** True when output was cut (by the action's cap or to fit the datagram). */
+  cut?: boolean;
+  /** System messages. */
+  msgs?: SystemMessage[];
+  /** Structured data (builtins such as list_actions). */
+  data?: unknown;
+  /** True when nothing was run (dry run). */
+  dry?: boolean;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function isText(bytes: Uint8Array): string | undefined {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(s);
+}
+
+/**
+ * Encodes `body` with `output` attached, cutting the output (never the rest) so the whole
+ * fits in `maxBytes`. Returns the encoded bytes; `cut` is set when output was shortened.
+ */
+export function encodeReplyBody(
+  body: ReplyBody,
+  output: Uint8Array | undefined,
+  maxBytes: number,
+): Uint8Array {
+  const attempt = (len: number, cut: boolean): Uint8Array => {
+    const b: ReplyBody = { ...body };
+    if (output && output.length > 0) {
+      let slice = output.subarray(0, len);
+      let text = isText(slice);
+      // A cut may split a UTF-8 sequence: back off up to 3 bytes before falling to base64.
+      for (let back = 1; text === undefined && back <= 3 && slice.length > back; back++) {
+        const shorter = isText(output.subarray(0, len - back));
+        if (shorter !== undefined && len < output.length) {
+          text = shorter;
+          slice = output.subarray(0, len - back);
+        }
+      }
+      if (text !== undefined) b.out = text;
+      else {
+        b.out = toBase64(slice);
+        b.b64 = true;
+      }
+    }
+    if (cut || body.cut) b.cut = true;
+    return encoder.encode(JSON.stringify(b));
+  };
+  const full = attempt(output?.length ?? 0, false);
+  if (full.length <= maxBytes) return full;
+  let lo = 0, hi = output?.length ?? 0;
+  let best = attempt(0, true);
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const enc = attempt(mid, true);
+    if (enc.length <= maxBytes) {
+      best = enc;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  if (best.length <= maxBytes) return best;
+  // Even without output it does not fit: drop optional parts.
+  const minimal = encoder.encode(JSON.stringify({ reason: body.reason, cut: true }));
+  return minimal.length <= maxBytes ? minimal : new Uint8Array();
+}
+
+/** Decodes a reply body; an empty or malformed body gives `{}`. */
+export function decodeReplyBody(bytes: Uint8Array): ReplyBody {
+  if (bytes.length === 0) return {};
+  try {
+    const v = JSON.parse(new TextDecoder().decode(bytes));
+    return v && typeof v === "object" && !Array.isArray(v) ? v as ReplyBody : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The output of a decoded body as bytes. */
+export function replyOutput(body: ReplyBody): Uint8Array {
+  if (body.out === undefined) return new Uint8Array();
+  if (!body.b64) return encoder.encode(body.out);
+  const bin = atob(body.out);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}

@@ -1,0 +1,264 @@
+/**
+ * `siglatch send`: sends one sealed request and prints the reply.
+ * Exit status: 0 the action ran and succeeded, 1 refused or failed, 2 usage, 3 no reply.
+ * @module
+ */
+import type { Command } from "commander";
+import { CliError, UsageError } from "./errors.ts";
+import { loadProfile, type Profile } from "../client/profile.ts";
+import { type SendResult, sendRequest } from "../client/send.ts";
+import { readEd25519Private, readHmacKey, readX25519PublicKey } from "../crypto/keyfile.ts";
+import { decodeBase64 } from "../util/base64.ts";
+import { replyOutput } from "../actions/result.ts";
+import { ReplyStatus, type UserAuth } from "../wire/mod.ts";
+import { parseDuration } from "../config/duration.ts";
+
+/** Exit status when no reply came. */
+export const EXIT_NO_REPLY = 3;
+
+/** Flags of `send` (every profile field can be overridden). */
+export interface SendFlags {
+  profile?: string;
+  host?: string;
+  port?: string;
+  serverKey?: string;
+  userId?: string;
+  hmacKey?: string;
+  ed25519Key?: string;
+  bind?: string;
+  stdin?: boolean;
+  wait: boolean;
+  timeout?: string;
+  retries?: string;
+  json?: boolean;
+  timeOffset?: string;
+  insecure?: boolean;
+}
+
+const STATUS_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(ReplyStatus).map(([k, v]) => [v as number, k.toLowerCase()]),
+);
+
+/** The name of a reply status code. */
+export function statusName(code: number | undefined): string {
+  return code === undefined ? "none" : STATUS_NAMES[code] ?? `status_${code}`;
+}
+
+async function readAllStdin(limit: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const c of Deno.stdin.readable) {
+    total += c.length;
+    if (total > limit) throw new UsageError(`stdin payload is larger than ${limit} bytes`);
+    chunks.push(c);
+  }
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+function intFlag(name: string, v: string | undefined, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} ${v}: expected an integer ${min}..${max}`);
+  }
+  return n;
+}
+
+/** Builds the effective settings from profile + flags. */
+export async function resolveSendSettings(flags: SendFlags): Promise<Profile> {
+  const base: Partial<Profile> = flags.profile ? await loadProfile(flags.profile).catch((e) => {
+    throw new CliError(e.message);
+  }) : {};
+  const p = { ...base } as Profile;
+  if (flags.host) p.host = flags.host;
+  const port = intFlag("port", flags.port, 1, 65535);
+  if (port) p.port = port;
+  if (flags.serverKey) {
+    if (flags.serverKey.includes("/") || flags.serverKey.endsWith(".pem")) {
+      p.server_public_key_file = flags.serverKey;
+      p.server_public_key = undefined;
+    } else {
+      p.server_public_key = flags.serverKey;
+      p.server_public_key_file = undefined;
+    }
+  }
+  const uid = intFlag("user-id", flags.userId, 1, 0xffffffff);
+  if (uid) p.user_id = uid;
+  if (flags.hmacKey) [p.hmac_key_file, p.ed25519_key_file] = [flags.hmacKey, undefined];
+  if (flags.ed25519Key) [p.ed25519_key_file, p.hmac_key_file] = [flags.ed25519Key, undefined];
+  if (flags.bind) p.bind = flags.bind;
+  if (flags.insecure) p.insecure = true;
+  p.actions ??= {};
+  p.timeout ??= 2;
+  p.retries ??= 2;
+  const missing = [
+    p.host ? "" : "host (--host)",
+    p.port ? "" : "port (--port)",
+    p.user_id ? "" : "user id (--user-id)",
+    p.server_public_key || p.server_public_key_file ? "" : "server key (--server-key)",
+    p.hmac_key_file || p.ed25519_key_file ? "" : "user key (--hmac-key or --ed25519-key)",
+  ].filter(Boolean);
+  if (missing.length > 0) {
+    throw new UsageError(`missing ${missing.join(", ")}: give --profile or the flags`);
+  }
+  return p;
+}
+
+async function loadKeys(p: Profile): Promise<{ serverPublic: Uint8Array; auth: UserAuth }> {
+  try {
+    let serverPublic: Uint8Array;
+    if (p.server_public_key) {
+      serverPublic = decodeBase64(p.server_public_key);
+      if (serverPublic.length !== 32) throw new Error("server_public_key: expected base64 of 32 bytes");
+    } else serverPublic = await readX25519PublicKey(p.server_public_key_file!);
+    const auth: UserAuth = p.hmac_key_file
+      ? { kind: "hmac", key: await readHmacKey(p.hmac_key_file) }
+      : { kind: "ed25519", privateKey: (await readEd25519Private(p.ed25519_key_file!)).privateKey };
+    return { serverPublic, auth };
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Resolves an action argument (name from the profile, or a numeric id). */
+export function resolveAction(p: Profile, action: string): number {
+  if (/^\d+$/.test(action)) {
+    const id = Number(action);
+    if (id >= 1 && id <= 65535) return id;
+  }
+  const id = p.actions[action];
+  if (id === undefined) {
+    const known = Object.keys(p.actions);
+    throw new UsageError(
+      `unknown action "${action}": give its numeric id` +
+        (known.length ? ` or one of: ${known.join(", ")}` : " (the profile lists no action names)"),
+    );
+  }
+  return id;
+}
+
+/** Prints a result for a person (or as JSON) and returns the exit status. */
+export function reportResult(res: SendResult, json: boolean): number {
+  const ok = res.answered && res.status === ReplyStatus.Ok && (res.exitCode ?? 0) === 0;
+  if (json) {
+    console.log(JSON.stringify({
+      answered: res.answered,
+      status: res.status === undefined ? undefined : statusName(res.status),
+      exit_code: res.exitCode,
+      server_time: res.serverTime,
+      truncated: res.truncated,
+      attempts: res.attempts,
+      rtt_ms: res.rttMs === undefined ? undefined : Math.round(res.rttMs * 1000) / 1000,
+      ...res.body,
+    }));
+  } else if (res.answered && res.status !== undefined) {
+    for (const m of res.body?.msgs ?? []) console.error(`[${m.level}] ${m.text}`);
+    const body = res.body ?? {};
+    if (body.data !== undefined) {
+      console.log(typeof body.data === "string" ? body.data : JSON.stringify(body.data, null, 2));
+    }
+    const out = replyOutput(body);
+    if (out.length > 0) Deno.stdout.writeSync(out);
+    if (body.cut || res.truncated) console.error("(output truncated)");
+    if (body.dry) console.error("(dry run: nothing was run)");
+    if (!ok) {
+      let why = `${statusName(res.status)}${body.reason ? `: ${body.reason}` : ""}`;
+      if (res.status === ReplyStatus.ClockSkew && res.serverTime !== undefined) {
+        why += ` (server time ${new Date(res.serverTime).toISOString()}, ` +
+          `offset ${res.serverTime - Date.now()} ms: retry with --time-offset)`;
+      }
+      if (res.exitCode) why += ` (exit code ${res.exitCode})`;
+      if (body.err) why += `\n${body.err}`;
+      console.error(`siglatch: ${why}`);
+    }
+  }
+  if (!res.answered) {
+    if (!json) {
+      console.error(
+        `siglatch: no reply after ${res.attempts} attempt(s): the server is down, the port is ` +
+          "filtered, the key is wrong, or the packet was refused silently",
+      );
+    }
+    return EXIT_NO_REPLY;
+  }
+  return ok || res.status === undefined ? 0 : 1;
+}
+
+/** Registers the `send` subcommand. */
+export function register(program: Command): void {
+  program.command("send")
+    .description("send one sealed request and print the reply")
+    .argument("<action>", "action name (from the profile's actions:) or numeric id")
+    .argument("[payload]", "payload text (or --stdin)")
+    .option("-p, --profile <name|path>", "client profile (name in ~/.config/siglatch/profiles/)")
+    .option("--host <host>", "server address")
+    .option("--port <port>", "server UDP port")
+    .option("--server-key <base64|file>", "server X25519 public key")
+    .option("--user-id <id>", "your user id")
+    .option("--hmac-key <file>", "your HMAC key file")
+    .option("--ed25519-key <file>", "your Ed25519 private key file")
+    .option("--bind <addr>", "local address to send from")
+    .option("--stdin", "read the payload from standard input")
+    .option("--no-wait", "send and exit without waiting for a reply")
+    .option("--timeout <duration>", "wait per attempt (e.g. 2s, 500ms)")
+    .option("--retries <n>", "extra attempts, each with a fresh nonce")
+    .option("--time-offset <ms>", "add to the local clock (fix clock skew)")
+    .option("--insecure", "signed but not sealed (insecure onboarding servers only)")
+    .option("--json", "print the reply as JSON")
+    .addHelpText(
+      "after",
+      `
+Exit status: 0 the action succeeded, 1 refused or failed, 2 usage error, 3 no reply.
+
+Examples:
+  siglatch send --profile work ping
+  siglatch send --profile .siglatch-demo/client.yaml echo "hello"
+  echo data | siglatch send -p work --stdin 7 --json`,
+    )
+    .action(async (action: string, payloadArg: string | undefined, flags: SendFlags) => {
+      const p = await resolveSendSettings(flags);
+      const actionId = resolveAction(p, action);
+      if (payloadArg !== undefined && flags.stdin) {
+        throw new UsageError("give the payload as an argument or --stdin, not both");
+      }
+      const payload = flags.stdin
+        ? await readAllStdin(65536)
+        : new TextEncoder().encode(payloadArg ?? "");
+      const timeoutMs = flags.timeout ? parseDuration(flags.timeout) : p.timeout * 1000;
+      if (timeoutMs === undefined || timeoutMs <= 0) {
+        throw new UsageError(`--timeout ${flags.timeout}: expected a duration such as 2s`);
+      }
+      const retries = intFlag("retries", flags.retries, 0, 10) ?? p.retries;
+      const offset = flags.timeOffset === undefined ? 0 : Number(flags.timeOffset);
+      if (!Number.isFinite(offset)) throw new UsageError("--time-offset: expected milliseconds");
+      const { serverPublic, auth } = await loadKeys(p);
+      let res: SendResult;
+      try {
+        res = await sendRequest({
+          host: p.host,
+          port: p.port,
+          serverPublic,
+          userId: p.user_id,
+          auth,
+          actionId,
+          payload,
+          bind: p.bind,
+          wait: flags.wait,
+          timeoutMs,
+          retries,
+          timeOffsetMs: offset,
+          insecure: p.insecure,
+        });
+      } catch (err) {
+        throw new CliError(err instanceof Error ? err.message : String(err));
+      }
+      const code = reportResult(res, flags.json ?? false);
+      if (code !== 0) throw new CliError("", code);
+    });
+}

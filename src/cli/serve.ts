@@ -1,0 +1,118 @@
+/**
+ * `siglatch serve`: runs the daemon (siglatchd) on a config file.
+ * SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the config.
+ * @module
+ */
+import type { Command } from "commander";
+import { CliError } from "./errors.ts";
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { setupLogging, logger } from "../util/log.ts";
+import { buildRuntime } from "../daemon/runtime.ts";
+import { Daemon } from "../daemon/daemon.ts";
+import { KvStateStore } from "../state/kv.ts";
+
+/** Options of `serve`. */
+export interface ServeOptions {
+  /** Config file path. */
+  config: string;
+  /** Run nothing, log what would run. */
+  dryRun?: boolean;
+}
+
+function formatFindings(findings: { severity: string; file: string; line: number; col: number; path: string; message: string }[]): string {
+  return findings.map((f) => `${f.file}:${f.line}:${f.col}: ${f.severity}: ${f.path}: ${f.message}`)
+    .join("\n");
+}
+
+/** Loads a config or throws a CliError listing every error with its position. */
+export async function loadConfigOrFail(path: string): Promise<Config> {
+  const res = await loadConfig(path);
+  if (!res.ok) {
+    throw new CliError(`config has errors:\n${formatFindings(res.findings.filter((f) => f.severity === "error"))}`);
+  }
+  return res.config;
+}
+
+/** Runs the daemon until a stop signal; resolves with the exit status. */
+export async function serve(opts: ServeOptions): Promise<number> {
+  const config = await loadConfigOrFail(opts.config);
+  setupLogging(config.logging);
+  const log = logger("serve");
+  let runtime;
+  try {
+    runtime = await buildRuntime(config);
+  } catch (err) {
+    throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
+  }
+  if (config.servers.filter((s) => s.enabled).length === 0) {
+    throw new CliError(`${opts.config}: no enabled servers: nothing to listen on`);
+  }
+  const store = config.state.redis
+    ? (() => {
+      throw new CliError("state.redis: the Redis store is not built yet; use state.path");
+    })()
+    : await KvStateStore.open(config.state.path);
+  const daemon = new Daemon(runtime, store, { dryRun: opts.dryRun });
+  try {
+    await daemon.start();
+  } catch (err) {
+    await store.close();
+    throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
+  }
+  log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
+
+  const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
+  const onStop = (sig: string) => () => stop(sig);
+  Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", onStop("SIGINT"));
+  let reloading = false;
+  Deno.addSignalListener("SIGHUP", async () => {
+    if (reloading) return;
+    reloading = true;
+    try {
+      const res = await loadConfig(opts.config);
+      if (!res.ok) {
+        log.error("reload refused, keeping the running config:\n{errors}", {
+          errors: formatFindings(res.findings.filter((f) => f.severity === "error")),
+        });
+        return;
+      }
+      const next = await buildRuntime(res.config);
+      daemon.runtime = next;
+      daemon.openListeners();
+      log.info("reloaded {file}", { file: opts.config });
+    } catch (err) {
+      log.error("reload refused, keeping the running config: {err}", { err: String(err) });
+    } finally {
+      reloading = false;
+    }
+  });
+  const sig = await stopped;
+  log.info("{sig}: stopping (grace {grace} ms)", { sig, grace: config.execution.grace_period });
+  await daemon.stop(config.execution.grace_period);
+  log.info("stopped");
+  return 0;
+}
+
+/** Registers the `serve` subcommand. */
+export function register(program: Command): void {
+  program.command("serve")
+    .description("run the daemon (siglatchd): listen for packets and run allowed actions")
+    .option("-c, --config <file>", "config file", "/etc/siglatch/siglatchd.yaml")
+    .option("--dry-run", "authenticate and decide as usual, but run no action; log what would run")
+    .addHelpText(
+      "after",
+      `
+Signals: SIGTERM/SIGINT stop gracefully (running actions get execution.grace_period),
+SIGHUP reloads the config (a config with errors is refused and the old one keeps serving).
+
+Examples:
+  siglatch serve --config /etc/siglatch/siglatchd.yaml
+  siglatch serve --config ./siglatchd.yaml --dry-run`,
+    )
+    .action(async (o: { config: string; dryRun?: boolean }) => {
+      const code = await serve({ config: o.config, dryRun: o.dryRun });
+      if (code !== 0) throw new CliError("", code);
+    });
+}

@@ -1,0 +1,87 @@
+/**
+ * Client profiles: where a server is and which key to use, in
+ * `$XDG_CONFIG_HOME/siglatch/profiles/NAME.yaml` (or any path).
+ *
+ * @example
+ * ```yaml
+ * host: 127.0.0.1
+ * port: 50000
+ * server_public_key: 3q2+7w...base64 of 32 bytes...=
+ * user_id: 1
+ * hmac_key_file: alice.hmac
+ * actions: { ping: 1, echo: 2 }
+ * ```
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/** The profile file's schema. */
+export const ProfileSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  server_public_key: z.string().optional()
+    .meta({ description: "Server X25519 public key: base64 of 32 bytes." }),
+  server_public_key_file: z.string().optional(),
+  user_id: z.number().int().min(1).max(0xffffffff),
+  hmac_key_file: z.string().optional(),
+  ed25519_key_file: z.string().optional(),
+  insecure: z.boolean().default(false),
+  bind: z.string().optional(),
+  timeout: z.number().positive().default(2),
+  retries: z.number().int().min(0).max(10).default(2),
+  actions: z.record(z.string(), z.number().int().min(1).max(65535)).default({}),
+});
+
+/** A loaded profile, with key file paths resolved against the profile's directory. */
+export type Profile = z.output<typeof ProfileSchema> & { path?: string };
+
+/** Where named profiles live. */
+export function profileDir(): string {
+  const xdg = Deno.env.get("XDG_CONFIG_HOME");
+  const home = Deno.env.get("HOME") ?? "/root";
+  return `${xdg && xdg.length > 0 ? xdg : `${home}/.config`}/siglatch/profiles`;
+}
+
+/** Turns `--profile` (a path or a bare name) into a file path. */
+export function profilePath(nameOrPath: string): string {
+  if (nameOrPath.includes("/") || /\.ya?ml$/.test(nameOrPath)) return nameOrPath;
+  return `${profileDir()}/${nameOrPath}.yaml`;
+}
+
+function resolveAgainst(dir: string, p: string | undefined): string | undefined {
+  if (p === undefined || p.startsWith("/")) return p;
+  return `${dir}/${p}`;
+}
+
+/** Loads and validates a profile; throws an Error with the path and the field at fault. */
+export async function loadProfile(nameOrPath: string): Promise<Profile> {
+  const path = profilePath(nameOrPath);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    const why = err instanceof Deno.errors.NotFound ? "no such file" : String(err);
+    throw new Error(`profile ${path}: ${why}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { maxAliasCount: 50 });
+  } catch (err) {
+    throw new Error(`profile ${path}: not valid YAML: ${err instanceof Error ? err.message : err}`);
+  }
+  const parsed = ProfileSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const first = parsed.error.issues.map((i) => `${i.path.join(".") || "(top)"}: ${i.message}`);
+    throw new Error(`profile ${path}: ${first.join("; ")}`);
+  }
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
+  const p = parsed.data;
+  return {
+    ...p,
+    path,
+    server_public_key_file: resolveAgainst(dir, p.server_public_key_file),
+    hmac_key_file: resolveAgainst(dir, p.hmac_key_file),
+    ed25519_key_file: resolveAgainst(dir, p.ed25519_key_file),
+  };
+}

@@ -1,0 +1,548 @@
+/**
+ * siglatchd: sockets in, pipeline, actions out.
+ *
+ * Order per datagram (cheapest first): server CIDRs → size + mac1 + open (wire) →
+ * replay → policy (user, validity, ACL, CIDRs, payload) → durable nonce → dispatch → reply.
+ * Nothing is ever sent for a datagram that did not authenticate.
+ * @module
+ */
+import { encodeBase64 } from "../util/base64.ts";
+import { anyCidrContains, type IpAddress, parseIp } from "../util/ip.ts";
+import { DropLogLimiter, logger } from "../util/log.ts";
+import type { StateStore } from "../state/store.ts";
+import { BucketMap } from "../policy/buckets.ts";
+import { Limiter, QueueFullError } from "../actions/limiter.ts";
+import { runExec } from "../actions/exec.ts";
+import { encodeReplyBody, type ReplyBody, type SystemMessage } from "../actions/result.ts";
+import { runBuiltin } from "./builtins.ts";
+import type { ActionRuntime, Runtime, ServerRuntime, UserRuntime } from "./runtime.ts";
+import { decidePolicy, type PolicyRefusal } from "./policy.ts";
+import { NonceBatcher } from "./nonces.ts";
+import {
+  maxReplyBody,
+  type OpenedRequest,
+  ReplayGuard,
+  type ReplySealer,
+  ReplyStatus,
+} from "../wire/mod.ts";
+import type { UserVerifier } from "../wire/mod.ts";
+
+/** Options for a daemon instance. */
+export interface DaemonOptions {
+  /** Run everything except actions (log what would run). */
+  dryRun?: boolean;
+  /** Clock (ms). */
+  clock?: () => number;
+}
+
+/** A bound UDP socket and the server it serves. */
+interface Listener {
+  key: string;
+  server: string;
+  conn: Deno.DatagramConn;
+  closed: boolean;
+}
+
+/** Counters exposed by `status` and metrics. */
+export type Counters = Record<string, number>;
+
+const MAX_REPLY_DATAGRAM = 1200;
+
+/** The daemon: owns sockets, runtime, state and the action limiter. */
+export class Daemon {
+  runtime: Runtime;
+  readonly store: StateStore;
+  readonly replay: ReplayGuard;
+  readonly limiter: Limiter;
+  readonly counters: Counters = {};
+  readonly started = Date.now();
+  readonly #clock: () => number;
+  readonly #dryRun: boolean;
+  readonly #listeners = new Map<string, Listener>();
+  readonly #replyBuckets: BucketMap;
+  readonly #dropLog: DropLogLimiter;
+  readonly #nonces: NonceBatcher;
+  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #abort = new AbortController();
+  readonly #log = logger("daemon");
+  #stopping = false;
+  /** Runtime messages added by `broadcast` (config messages come from the runtime). */
+  broadcasts: SystemMessage[] = [];
+
+  /** Creates a daemon over a built runtime and an open state store. */
+  constructor(runtime: Runtime, store: StateStore, opts: DaemonOptions = {}) {
+    this.runtime = runtime;
+    this.store = store;
+    this.#clock = opts.clock ?? Date.now;
+    this.#dryRun = opts.dryRun ?? false;
+    const firstServer = runtime.config.servers[0];
+    const skew = firstServer?.limits.clock_skew ?? 30_000;
+    const cap = firstServer?.limits.replay_cache_entries ?? 1_000_000;
+    this.replay = new ReplayGuard({ skewMs: skew, maxEntries: cap, clock: this.#clock });
+    this.limiter = new Limiter(
+      runtime.config.execution.max_concurrent,
+      runtime.config.execution.queue,
+    );
+    this.#replyBuckets = new BucketMap(firstServer?.limits.reply_rate ?? 20, 40, 65536);
+    this.#dropLog = new DropLogLimiter(runtime.config.logging.drop_log_rate);
+    this.#nonces = new NonceBatcher(store);
+  }
+
+  /** Adds to a counter. */
+  count(name: string, by = 1): void {
+    this.counters[name] = (this.counters[name] ?? 0) + by;
+  }
+
+  /** Loads persisted nonces, then opens every configured listener. */
+  async start(): Promise<void> {
+    let restored = 0;
+    for await (const n of this.store.loadNonces(this.#clock())) {
+      this.replay.restore(n.nonce, n.expiresAt);
+      restored++;
+    }
+    if (restored > 0) this.#log.info("restored {restored} replay nonces", { restored });
+    this.openListeners();
+  }
+
+  /** Opens listeners for every enabled server that has none yet; closes ones no longer configured. */
+  openListeners(): void {
+    const wanted = new Map<string, string>();
+    for (const s of this.runtime.config.servers) {
+      if (!s.enabled) continue;
+      for (const l of s.listen) wanted.set(`${l.family === 6 ? `[${l.host}]` : l.host}:${l.port}`, s.name);
+    }
+    for (const [key, server] of wanted) {
+      const existing = this.#listeners.get(key);
+      if (existing) {
+        existing.server = server;
+        continue;
+      }
+      const { host, port } = this.#splitKey(key);
+      const conn = Deno.listenDatagram({ transport: "udp", hostname: host, port });
+      const listener: Listener = { key, server, conn, closed: false };
+      this.#listeners.set(key, listener);
+      this.#log.info("listening on udp {key} for server {server}", { key, server });
+      this.#receiveLoop(listener);
+    }
+    for (const [key, l] of this.#listeners) {
+      if (!wanted.has(key)) this.#closeListener(l);
+    }
+  }
+
+  /** The addresses being listened on (`host:port`). */
+  listening(): string[] {
+    return [...this.#listeners.keys()];
+  }
+
+  #splitKey(key: string): { host: string; port: number } {
+    const i = key.lastIndexOf(":");
+    let host = key.slice(0, i);
+    if (host.startsWith("[")) host = host.slice(1, -1);
+    return { host, port: Number(key.slice(i + 1)) };
+  }
+
+  #closeListener(l: Listener): void {
+    if (l.closed) return;
+    l.closed = true;
+    this.#listeners.delete(l.key);
+    try {
+      l.conn.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  async #receiveLoop(l: Listener): Promise<void> {
+    while (!l.closed) {
+      let data: Uint8Array, addr: Deno.Addr;
+      try {
+        [data, addr] = await l.conn.receive();
+      } catch (err) {
+        if (l.closed) return;
+        this.count("receive_errors");
+        this.#log.warn("receive error on {key}: {err}", { key: l.key, err: String(err) });
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      try {
+        this.handleDatagram(l, data, addr as Deno.NetAddr);
+      } catch (err) {
+        this.count("handler_errors");
+        this.#log.error("internal error handling a datagram: {err}", {
+          err: err instanceof Error ? err.stack : String(err),
+        });
+      }
+    }
+  }
+
+  #drop(reason: string, addr: Deno.NetAddr, extra: Record<string, unknown> = {}): void {
+    this.count(`drop_${reason}`);
+    this.count("dropped");
+    const suppressed = this.#dropLog.take(this.#clock());
+    if (suppressed < 0) return;
+    this.#log.info("rejected reason={reason} src={ip} port={port}", {
+      decision: "rejected",
+      reason,
+      ip: addr.hostname,
+      port: addr.port,
+      suppressed,
+      ...extra,
+    });
+  }
+
+  /** Runs the pipeline for one datagram. Synchronous up to dispatch. */
+  handleDatagram(l: Listener, data: Uint8Array, addr: Deno.NetAddr): void {
+    this.count("received");
+    const server = this.runtime.servers.get(l.server);
+    if (!server || !server.config.enabled) return this.#drop("server_disabled", addr);
+    const ip = parseIp(addr.hostname);
+    if (!ip) return this.#drop("bad_source", addr);
+    if (!anyCidrContains(server.config.allow_cidrs, ip)) return this.#drop("server_cidr", addr);
+
+    const users = this.runtime.users;
+    const lookup = (id: number): UserVerifier | undefined => users.get(id)?.verifier;
+    const opened = server.opener.open(data, lookup);
+    if (!opened.ok) {
+      if (opened.replier && opened.msg && opened.userId !== undefined) {
+        // Authenticated, but the timestamp is outside the window: say so (with our time).
+        const user = users.get(opened.userId);
+        this.#drop(opened.reason, addr, { user: user?.config.name });
+        if (user && server.config.limits.explain_refusals) {
+          this.#sendReply(l, addr, data.length, opened.replier, opened.msg, ReplyStatus.ClockSkew, {
+            reason: "clock_skew",
+          });
+        }
+        return;
+      }
+      if (server.deadDrops.length > 0 && this.#tryDeadDrop(server, l, data, addr)) return;
+      return this.#drop(opened.reason, addr);
+    }
+    const msg = opened.msg;
+    if (msg.type === "chaff") {
+      this.count("chaff");
+      return;
+    }
+    const replayReason = this.replay.check(msg.nonce, msg.timestamp);
+    if (replayReason !== null) return this.#drop(replayReason, addr);
+    this.replay.add(msg.nonce, msg.timestamp);
+
+    const user = users.get(msg.userId)!;
+    const decision = decidePolicy({
+      runtime: this.runtime,
+      server,
+      user,
+      actionId: msg.actionId,
+      ip,
+      payload: msg.payload,
+      now: this.#clock(),
+    });
+    if (!decision.ok) {
+      this.#refuse(l, addr, data.length, opened.replier, msg, user, decision);
+      return;
+    }
+    const job = this.#accept(l, addr, data.length, opened.replier, msg, user, decision.action, ip);
+    this.#inflight.add(job);
+    job.finally(() => this.#inflight.delete(job));
+  }
+
+  #refuse(
+    l: Listener,
+    addr: Deno.NetAddr,
+    requestSize: number,
+    replier: ReplySealer,
+    msg: OpenedRequest,
+    user: UserRuntime,
+    refusal: PolicyRefusal,
+  ): void {
+    this.#drop(refusal.reason, addr, { user: user.config.name, action: msg.actionId });
+    const server = this.runtime.servers.get(l.server);
+    if (!server?.config.limits.explain_refusals) return;
+    this.#sendReply(l, addr, requestSize, replier, msg, ReplyStatus.Denied, {
+      reason: refusal.reason,
+    });
+  }
+
+  async #accept(
+    l: Listener,
+    addr: Deno.NetAddr,
+    requestSize: number,
+    replier: ReplySealer,
+    msg: OpenedRequest,
+    user: UserRuntime,
+    action: ActionRuntime,
+    ip: IpAddress,
+  ): Promise<void> {
+    // Durable before anything runs: a replay after a crash or restart must be refused.
+    const skew = this.runtime.servers.get(l.server)?.config.limits.clock_skew ?? 30_000;
+    try {
+      const fresh = await this.#nonces.claim(msg.nonce, msg.timestamp + skew + 1000);
+      if (!fresh) return this.#drop("replay_cluster", addr);
+    } catch (err) {
+      this.count("state_errors");
+      this.#log.error("state store failed, refusing request: {err}", { err: String(err) });
+      return;
+    }
+    if (user.config.max_uses !== undefined) {
+      const uses = await this.store.increment("uses", String(user.config.id), 1);
+      if (uses > user.config.max_uses) {
+        return this.#refuse(l, addr, requestSize, replier, msg, user, {
+          ok: false,
+          reason: "max_uses_reached",
+        });
+      }
+    }
+    const requestId = hex(msg.nonce);
+    this.count("accepted");
+    this.#log.info(
+      "accepted user={user} action={action} src={ip} port={port} request={request}",
+      {
+        decision: "accepted",
+        user: user.config.name,
+        action: action.config.name,
+        ip: addr.hostname,
+        port: addr.port,
+        request: requestId,
+      },
+    );
+    const a = action.config;
+    let status: number = ReplyStatus.Ok;
+    let exitCode = 0;
+    let body: ReplyBody = {};
+    let output: Uint8Array | undefined;
+    try {
+      if (a.type === "builtin") {
+        const r = runBuiltin(a.builtin!, { runtime: this.runtime, user, messages: this.messages() });
+        body = { data: r };
+      } else if (a.type === "exec") {
+        const env = this.#execEnv(l, addr, user, action, requestId, msg.payload);
+        if (this.#dryRun) {
+          this.#logDryRun(action, env);
+          body = { dry: true };
+          status = ReplyStatus.DryRun;
+        } else {
+          const res = await this.limiter.run(() =>
+            runExec({
+              argv: a.command!,
+              env,
+              stdin: msg.payload,
+              uid: action.runAs?.uid,
+              gid: action.runAs?.gid,
+              cwd: a.working_dir,
+              timeoutMs: a.timeout,
+              outputCap: a.output_cap,
+              signal: this.#abort.signal,
+            })
+          );
+          exitCode = res.exitCode;
+          output = res.stdout;
+          if (res.spawnError) {
+            status = ReplyStatus.Error;
+            body = { reason: "spawn_failed" };
+            this.#log.error("action {action} could not start: {err}", {
+              action: a.name,
+              err: res.spawnError,
+            });
+          } else if (res.timedOut) {
+            status = ReplyStatus.Error;
+            body = { reason: "timeout", cut: res.truncated };
+          } else {
+            status = res.exitCode === 0 ? ReplyStatus.Ok : ReplyStatus.Error;
+            body = { cut: res.truncated };
+            if (res.exitCode !== 0 && res.stderr.length > 0) {
+              body.err = new TextDecoder().decode(res.stderr.subarray(-200));
+            }
+          }
+          this.#log.info(
+            "finished action={action} user={user} exit={exit} ms={ms}",
+            {
+              action: a.name,
+              user: user.config.name,
+              exit: res.exitCode,
+              ms: Math.round(res.durationMs),
+              timedOut: res.timedOut,
+              truncated: res.truncated,
+              request: requestId,
+            },
+          );
+        }
+      } else {
+        status = ReplyStatus.Error;
+        body = { reason: `action_type_unavailable:${a.type}` };
+      }
+    } catch (err) {
+      if (err instanceof QueueFullError) {
+        this.count("queue_full");
+        status = ReplyStatus.Busy;
+        body = { reason: "busy" };
+      } else {
+        this.count("action_errors");
+        status = ReplyStatus.Error;
+        body = { reason: "internal_error" };
+        this.#log.error("action {action} failed: {err}", { action: a.name, err: String(err) });
+      }
+    }
+    if (a.reply || status !== ReplyStatus.Ok) {
+      this.#sendReply(l, addr, requestSize, replier, msg, status, body, output, exitCode);
+    }
+  }
+
+  #execEnv(
+    l: Listener,
+    addr: Deno.NetAddr,
+    user: UserRuntime,
+    action: ActionRuntime,
+    requestId: string,
+    payload: Uint8Array,
+  ): Record<string, string> {
+    return {
+      SIGLATCH_USER: user.config.name,
+      SIGLATCH_USER_ID: String(user.config.id),
+      SIGLATCH_ACTION: action.config.name,
+      SIGLATCH_ACTION_ID: String(action.config.id),
+      SIGLATCH_SERVER: l.server,
+      SIGLATCH_SOURCE_IP: addr.hostname,
+      SIGLATCH_SOURCE_PORT: String(addr.port),
+      SIGLATCH_REQUEST_ID: requestId,
+      SIGLATCH_PAYLOAD_B64: encodeBase64(payload),
+    };
+  }
+
+  #logDryRun(action: ActionRuntime, env: Record<string, string>): void {
+    this.count("dry_run");
+    this.#log.info("dry-run: would run {argv} as {runAs}", {
+      decision: "dry_run",
+      argv: action.config.command,
+      runAs: action.runAs ? `${action.runAs.user}(${action.runAs.uid}:${action.runAs.gid})` : "self",
+      env,
+    });
+  }
+
+  #tryDeadDrop(server: ServerRuntime, l: Listener, data: Uint8Array, addr: Deno.NetAddr): boolean {
+    const drop = server.deadDrops.find((d) =>
+      d.prefix.length <= data.length && d.prefix.every((b, i) => data[i] === b)
+    );
+    if (!drop) return false;
+    const action = this.runtime.actions.get(drop.handlerId);
+    if (!action || action.config.type !== "exec" || !action.config.enabled) return false;
+    this.count("deaddrop");
+    this.#log.info("deaddrop={drop} src={ip} port={port} bytes={bytes}", {
+      decision: "deaddrop",
+      drop: drop.name,
+      ip: addr.hostname,
+      port: addr.port,
+      bytes: data.length,
+    });
+    const env = {
+      SIGLATCH_DEADDROP: drop.name,
+      SIGLATCH_ACTION: action.config.name,
+      SIGLATCH_SERVER: l.server,
+      SIGLATCH_SOURCE_IP: addr.hostname,
+      SIGLATCH_SOURCE_PORT: String(addr.port),
+      SIGLATCH_PAYLOAD_B64: encodeBase64(data),
+    };
+    if (this.#dryRun) {
+      this.#logDryRun(action, env);
+      return true;
+    }
+    const job = this.limiter.run(() =>
+      runExec({
+        argv: action.config.command!,
+        env,
+        stdin: data,
+        uid: action.runAs?.uid,
+        gid: action.runAs?.gid,
+        timeoutMs: action.config.timeout,
+        outputCap: action.config.output_cap,
+        signal: this.#abort.signal,
+      })
+    ).catch(() => this.count("queue_full"));
+    this.#inflight.add(job);
+    job.finally(() => this.#inflight.delete(job));
+    return true;
+  }
+
+  /** Unexpired system messages (config + broadcasts). */
+  messages(): SystemMessage[] {
+    const now = this.#clock();
+    const all: SystemMessage[] = [
+      ...this.runtime.config.messages.map((m) => ({
+        level: m.level,
+        text: m.text,
+        expires: m.expires,
+      })),
+      ...this.broadcasts,
+    ];
+    return all.filter((m) => m.expires === undefined || m.expires > now);
+  }
+
+  #sendReply(
+    l: Listener,
+    addr: Deno.NetAddr,
+    requestSize: number,
+    replier: ReplySealer,
+    msg: OpenedRequest,
+    status: number,
+    body: ReplyBody,
+    output?: Uint8Array,
+    exitCode = 0,
+  ): void {
+    if (!this.#replyBuckets.take(addr.hostname, this.#clock())) {
+      this.count("reply_rate_limited");
+      return;
+    }
+    const msgs = this.messages();
+    if (msgs.length > 0) body = { ...body, msgs };
+    // No amplification: an unproven source never gets more bytes than it sent.
+    const budget = Math.min(requestSize, MAX_REPLY_DATAGRAM);
+    const bodyBytes = encodeReplyBody(body, output, maxReplyBody(budget));
+    const datagram = replier.seal({
+      status,
+      exitCode,
+      serverTime: this.#clock(),
+      requestId: msg.nonce,
+      seq: 0,
+      final: true,
+      truncated: body.cut === true,
+      body: bodyBytes,
+    });
+    if (datagram.length > budget) {
+      this.count("reply_too_large");
+      return;
+    }
+    if (l.closed) return;
+    l.conn.send(datagram, addr).then(
+      () => this.count("replies"),
+      () => this.count("reply_errors"),
+    );
+  }
+
+  /** Stops receiving, lets running actions finish for `graceMs`, then kills the rest. */
+  async stop(graceMs: number): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const l of [...this.#listeners.values()]) this.#closeListener(l);
+    const deadline = Date.now() + graceMs;
+    while (this.#inflight.size > 0 && Date.now() < deadline) {
+      await Promise.race([
+        Promise.allSettled([...this.#inflight]),
+        new Promise((r) => setTimeout(r, Math.max(1, deadline - Date.now()))),
+      ]);
+    }
+    if (this.#inflight.size > 0) {
+      this.#log.warn("grace period over: killing {n} running actions", { n: this.#inflight.size });
+      this.#abort.abort();
+      await Promise.race([
+        Promise.allSettled([...this.#inflight]),
+        new Promise((r) => setTimeout(r, 3000)),
+      ]);
+    }
+    await this.#nonces.flush();
+    await this.store.close();
+  }
+}
+
+function hex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}

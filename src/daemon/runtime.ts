@@ -1,0 +1,156 @@
+/**
+ * The runtime view of a validated config: keys loaded, references resolved, lookups by id.
+ * Built completely before it is used, so a reload can build a new one off to the side and
+ * swap it in one assignment.
+ * @module
+ */
+import type { ActionConfig, Config, ServerConfig, UserConfig } from "../config/schema.ts";
+import { readEd25519Public, readHmacKey, readServerKey } from "../crypto/keyfile.ts";
+import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
+import { resolveRunAs, type RunAsIds } from "../actions/users.ts";
+
+/** A user as the daemon needs it. */
+export interface UserRuntime {
+  /** The user's config. */
+  config: UserConfig;
+  /** Keys the server verifies with. */
+  verifier: UserVerifier;
+  /** Ids of the actions this user may run. */
+  actionIds: Set<number>;
+}
+
+/** An action as the daemon needs it. */
+export interface ActionRuntime {
+  /** The action's config. */
+  config: ActionConfig;
+  /** Resolved run_as ids. */
+  runAs?: RunAsIds;
+}
+
+/** A dead drop with its prefix as bytes. */
+export interface DeadDropRuntime {
+  /** Name. */
+  name: string;
+  /** Prefix bytes. */
+  prefix: Uint8Array;
+  /** Handler action id. */
+  handlerId: number;
+  /** Servers it applies to (all when undefined). */
+  servers?: Set<string>;
+}
+
+/** A server as the daemon needs it. */
+export interface ServerRuntime {
+  /** The server's config. */
+  config: ServerConfig;
+  /** Opens this server's packets. */
+  opener: RequestOpener;
+  /** The server's X25519 public key. */
+  publicKey: Uint8Array;
+  /** Dead drops that apply here, longest prefix first. */
+  deadDrops: DeadDropRuntime[];
+}
+
+/** Everything the daemon looks up while serving. */
+export interface Runtime {
+  /** The config it was built from. */
+  config: Config;
+  /** Servers by name. */
+  servers: Map<string, ServerRuntime>;
+  /** Users by id. */
+  users: Map<number, UserRuntime>;
+  /** Actions by id. */
+  actions: Map<number, ActionRuntime>;
+  /** Action ids by name. */
+  actionIdsByName: Map<string, number>;
+}
+
+/** Turns a dead-drop prefix (`hex:0a0b` or text) into bytes. */
+export function deadDropPrefix(text: string): Uint8Array {
+  if (text.startsWith("hex:")) {
+    const hex = text.slice(4);
+    const out = new Uint8Array(hex.length >> 1);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+    return out;
+  }
+  return new TextEncoder().encode(text);
+}
+
+function resolveRef(
+  ref: string | number,
+  byName: Map<string, number>,
+  byId: Map<number, unknown>,
+): number | undefined {
+  if (typeof ref === "number") return byId.has(ref) ? ref : undefined;
+  return byName.get(ref);
+}
+
+/** Builds the runtime; throws an Error naming the field at fault when keys or references fail. */
+export async function buildRuntime(config: Config, clock: () => number = Date.now): Promise<Runtime> {
+  const actions = new Map<number, ActionRuntime>();
+  const actionIdsByName = new Map<string, number>();
+  for (const a of config.actions) {
+    let runAs: RunAsIds | undefined;
+    if (a.run_as !== undefined) {
+      const r = resolveRunAs(a.run_as);
+      if (typeof r === "string") throw new Error(`actions.${a.name}.run_as: ${r}`);
+      runAs = r;
+    }
+    actions.set(a.id, { config: a, runAs });
+    actionIdsByName.set(a.name, a.id);
+  }
+  const users = new Map<number, UserRuntime>();
+  for (const u of config.users) {
+    const verifier: UserVerifier = {};
+    try {
+      if (u.hmac_key_file) verifier.hmacKey = await readHmacKey(u.hmac_key_file);
+      if (u.ed25519_public_key_file) {
+        verifier.ed25519Public = await readEd25519Public(u.ed25519_public_key_file);
+      }
+    } catch (err) {
+      throw new Error(`users.${u.name}: ${err instanceof Error ? err.message : err}`);
+    }
+    const actionIds = new Set<number>();
+    for (const ref of u.actions) {
+      const id = resolveRef(ref, actionIdsByName, actions);
+      if (id === undefined) throw new Error(`users.${u.name}.actions: unknown action ${ref}`);
+      actionIds.add(id);
+    }
+    users.set(u.id, { config: u, verifier, actionIds });
+  }
+  const deadDrops: DeadDropRuntime[] = config.deaddrops.map((d) => {
+    const id = resolveRef(d.handler, actionIdsByName, actions);
+    if (id === undefined) throw new Error(`deaddrops.${d.name}.handler: unknown action ${d.handler}`);
+    return {
+      name: d.name,
+      prefix: deadDropPrefix(d.prefix),
+      handlerId: id,
+      servers: d.servers ? new Set(d.servers) : undefined,
+    };
+  }).sort((a, b) => b.prefix.length - a.prefix.length);
+  const servers = new Map<string, ServerRuntime>();
+  for (const s of config.servers) {
+    let keys: { x25519Private: Uint8Array; x25519Public: Uint8Array };
+    try {
+      keys = await readServerKey(s.key_file);
+    } catch (err) {
+      throw new Error(`servers.${s.name}.key_file: ${err instanceof Error ? err.message : err}`);
+    }
+    const opener = new RequestOpener({
+      x25519Private: keys.x25519Private,
+      x25519Public: keys.x25519Public,
+      insecure: s.mode === "insecure",
+      skewMs: s.limits.clock_skew,
+      clock,
+    });
+    servers.set(s.name, {
+      config: s,
+      opener,
+      publicKey: keys.x25519Public,
+      deadDrops: s.deaddrops
+        ? deadDrops.filter((d) => d.servers === undefined || d.servers.has(s.name))
+        : [],
+    });
+  }
+  return { config, servers, users, actions, actionIdsByName };
+}
