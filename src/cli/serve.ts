@@ -53,7 +53,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       throw new CliError("state.redis: the Redis store is not built yet; use state.path");
     })()
     : await KvStateStore.open(config.state.path);
-  const daemon = new Daemon(runtime, store, { dryRun: opts.dryRun });
+  const daemon = new Daemon(runtime, store, { dryRun: opts.dryRun, configPath: opts.config });
   try {
     await daemon.start();
   } catch (err) {
@@ -66,27 +66,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const onStop = (sig: string) => () => stop(sig);
   Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
-  let reloading = false;
-  Deno.addSignalListener("SIGHUP", async () => {
-    if (reloading) return;
-    reloading = true;
-    try {
-      const res = await loadConfig(opts.config);
-      if (!res.ok) {
-        log.error("reload refused, keeping the running config:\n{errors}", {
-          errors: formatFindings(res.findings.filter((f) => f.severity === "error")),
-        });
-        return;
-      }
-      const next = await buildRuntime(res.config);
-      daemon.runtime = next;
-      daemon.openListeners();
-      log.info("reloaded {file}", { file: opts.config });
-    } catch (err) {
-      log.error("reload refused, keeping the running config: {err}", { err: String(err) });
-    } finally {
-      reloading = false;
-    }
+  Deno.addSignalListener("SIGHUP", () => {
+    daemon.reload().catch((err) => log.error("reload failed: {err}", { err: String(err) }));
   });
   const sig = await stopped;
   log.info("{sig}: stopping (grace {grace} ms)", { sig, grace: config.execution.grace_period });

@@ -18,6 +18,7 @@ import { runBuiltin } from "./builtins.ts";
 import type { ActionRuntime, Runtime, ServerRuntime, UserRuntime } from "./runtime.ts";
 import { decidePolicy, type PolicyRefusal } from "./policy.ts";
 import { NonceBatcher } from "./nonces.ts";
+import { type ConfigChanges, prepareReload } from "./reload.ts";
 import {
   maxReplyBody,
   type OpenedRequest,
@@ -33,7 +34,14 @@ export interface DaemonOptions {
   dryRun?: boolean;
   /** Clock (ms). */
   clock?: () => number;
+  /** The config file (for reload). */
+  configPath?: string;
 }
+
+/** The outcome of {@linkcode Daemon.reload}. */
+export type ReloadReport =
+  | { ok: true; version: number; changes: ConfigChanges }
+  | { ok: false; errors: string[] };
 
 /** A bound UDP socket and the server it serves. */
 interface Listener {
@@ -45,6 +53,16 @@ interface Listener {
 
 /** Counters exposed by `status` and metrics. */
 export type Counters = Record<string, number>;
+
+/** Runtime on/off switches set by the admin (reset by reload unless persisted). */
+export interface Overrides {
+  /** Disabled server names. */
+  servers: Set<string>;
+  /** Disabled action names. */
+  actions: Set<string>;
+  /** Disabled user names. */
+  users: Set<string>;
+}
 
 const MAX_REPLY_DATAGRAM = 1200;
 
@@ -68,6 +86,73 @@ export class Daemon {
   #stopping = false;
   /** Runtime messages added by `broadcast` (config messages come from the runtime). */
   broadcasts: SystemMessage[] = [];
+  /** Admin switches. */
+  overrides: Overrides = { servers: new Set(), actions: new Set(), users: new Set() };
+  /** Incremented by every successful reload. */
+  configVersion = 1;
+  /** The config file reloads read. */
+  configPath?: string;
+  #reloading: Promise<ReloadReport> | undefined;
+
+  /** True in dry-run mode. */
+  get dryRun(): boolean {
+    return this.#dryRun;
+  }
+
+  /**
+   * Reloads the config file: validated and built off to the side, swapped in one
+   * assignment. Requests in flight keep the runtime they started with; listeners that did
+   * not change stay open, new ones open before removed ones close. Replay cache, bans,
+   * grants and timers are untouched. Admin overrides are reset unless `keepOverrides`.
+   */
+  reload(keepOverrides = false): Promise<ReloadReport> {
+    this.#reloading ??= this.#reload(keepOverrides).finally(() => this.#reloading = undefined);
+    return this.#reloading;
+  }
+
+  async #reload(keepOverrides: boolean): Promise<ReloadReport> {
+    if (!this.configPath) return { ok: false, errors: ["no config file to reload"] };
+    const prepared = await prepareReload(this.configPath, this.runtime.config);
+    if (!prepared.ok) {
+      this.count("reload_failed");
+      this.#log.error("reload refused, the running config stays:\n{errors}", {
+        errors: prepared.errors.join("\n"),
+      });
+      return prepared;
+    }
+    try {
+      this.#applyRuntime(prepared.runtime);
+    } catch (err) {
+      this.count("reload_failed");
+      const errors = [`cannot open listeners: ${err instanceof Error ? err.message : err}`];
+      this.#log.error("reload refused: {errors}", { errors: errors.join("; ") });
+      return { ok: false, errors };
+    }
+    if (!keepOverrides) {
+      this.overrides = { servers: new Set(), actions: new Set(), users: new Set() };
+    }
+    this.configVersion++;
+    this.count("reloads");
+    this.#log.info("reloaded config version {version}: {changes}", {
+      version: this.configVersion,
+      changes: JSON.stringify(prepared.changes),
+    });
+    return { ok: true, version: this.configVersion, changes: prepared.changes };
+  }
+
+  #applyRuntime(next: Runtime): void {
+    const previous = this.runtime;
+    this.runtime = next;
+    try {
+      this.openListeners();
+    } catch (err) {
+      this.runtime = previous;
+      this.openListeners();
+      throw err;
+    }
+    this.limiter.max = next.config.execution.max_concurrent;
+    this.limiter.queue = next.config.execution.queue;
+  }
 
   /** Creates a daemon over a built runtime and an open state store. */
   constructor(runtime: Runtime, store: StateStore, opts: DaemonOptions = {}) {
@@ -75,6 +160,7 @@ export class Daemon {
     this.store = store;
     this.#clock = opts.clock ?? Date.now;
     this.#dryRun = opts.dryRun ?? false;
+    this.configPath = opts.configPath;
     const firstServer = runtime.config.servers[0];
     const skew = firstServer?.limits.clock_skew ?? 30_000;
     const cap = firstServer?.limits.replay_cache_entries ?? 1_000_000;
@@ -194,7 +280,9 @@ export class Daemon {
   handleDatagram(l: Listener, data: Uint8Array, addr: Deno.NetAddr): void {
     this.count("received");
     const server = this.runtime.servers.get(l.server);
-    if (!server || !server.config.enabled) return this.#drop("server_disabled", addr);
+    if (!server || !server.config.enabled || this.overrides.servers.has(l.server)) {
+      return this.#drop("server_disabled", addr);
+    }
     const ip = parseIp(addr.hostname);
     if (!ip) return this.#drop("bad_source", addr);
     if (!anyCidrContains(server.config.allow_cidrs, ip)) return this.#drop("server_cidr", addr);
@@ -235,6 +323,7 @@ export class Daemon {
       ip,
       payload: msg.payload,
       now: this.#clock(),
+      disabled: this.overrides,
     });
     if (!decision.ok) {
       this.#refuse(l, addr, data.length, opened.replier, msg, user, decision);

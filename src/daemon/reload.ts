@@ -1,0 +1,70 @@
+/**
+ * Reload: load and validate a new config completely off to the side, build its runtime,
+ * and only then swap it in. A config with any error leaves the running one untouched.
+ * @module
+ */
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { buildRuntime, type Runtime } from "./runtime.ts";
+
+/** What changed between two configs, by section and name. */
+export interface ConfigChanges {
+  /** Names added, per section. */
+  added: Record<"servers" | "users" | "actions", string[]>;
+  /** Names removed, per section. */
+  removed: Record<"servers" | "users" | "actions", string[]>;
+  /** Names whose settings changed, per section. */
+  changed: Record<"servers" | "users" | "actions", string[]>;
+}
+
+/** The outcome of a reload. */
+export type ReloadResult =
+  | { ok: true; runtime: Runtime; changes: ConfigChanges }
+  | { ok: false; errors: string[] };
+
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, val) => typeof val === "bigint" ? val.toString() : val);
+}
+
+/** Compares two configs section by section. */
+export function diffConfigs(before: Config, after: Config): ConfigChanges {
+  const out: ConfigChanges = {
+    added: { servers: [], users: [], actions: [] },
+    removed: { servers: [], users: [], actions: [] },
+    changed: { servers: [], users: [], actions: [] },
+  };
+  for (const section of ["servers", "users", "actions"] as const) {
+    const a = new Map<string, unknown>(before[section].map((x) => [x.name, x]));
+    const b = new Map<string, unknown>(after[section].map((x) => [x.name, x]));
+    for (const [name, v] of b) {
+      if (!a.has(name)) out.added[section].push(name);
+      else if (canonical(a.get(name)) !== canonical(v)) out.changed[section].push(name);
+    }
+    for (const name of a.keys()) if (!b.has(name)) out.removed[section].push(name);
+  }
+  return out;
+}
+
+/** True when nothing changed. */
+export function noChanges(c: ConfigChanges): boolean {
+  return [c.added, c.removed, c.changed].every((r) => Object.values(r).every((l) => l.length === 0));
+}
+
+/** Loads `path` and builds a runtime for it, or reports every error (`file:line:col: ...`). */
+export async function prepareReload(path: string, current: Config): Promise<ReloadResult> {
+  const res = await loadConfig(path);
+  if (!res.ok) {
+    return {
+      ok: false,
+      errors: res.findings.filter((f) => f.severity === "error").map((f) =>
+        `${f.file}:${f.line}:${f.col}: ${f.path}: ${f.message}`
+      ),
+    };
+  }
+  try {
+    const runtime = await buildRuntime(res.config);
+    return { ok: true, runtime, changes: diffConfigs(current, res.config) };
+  } catch (err) {
+    return { ok: false, errors: [`${path}: ${err instanceof Error ? err.message : String(err)}`] };
+  }
+}
