@@ -11,6 +11,8 @@ import { setupLogging, logger } from "../util/log.ts";
 import { buildRuntime } from "../daemon/runtime.ts";
 import { Daemon } from "../daemon/daemon.ts";
 import { KvStateStore } from "../state/kv.ts";
+import { RedisStateStore } from "../state/redis.ts";
+import type { StateStore } from "../state/store.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -34,6 +36,18 @@ export async function loadConfigOrFail(path: string): Promise<Config> {
   return res.config;
 }
 
+/** Opens the state store the config names: Redis (cluster) or the embedded Deno KV file. */
+export async function openStateStore(config: Config): Promise<StateStore> {
+  try {
+    return config.state.redis
+      ? await RedisStateStore.connect(config.state.redis, config.state.key_prefix)
+      : await KvStateStore.open(config.state.path);
+  } catch (err) {
+    const where = config.state.redis ? `state.redis ${config.state.redis}` : `state.path ${config.state.path}`;
+    throw new CliError(`cannot open the state store (${where}): ${err instanceof Error ? err.message : err}`);
+  }
+}
+
 /** Runs the daemon until a stop signal; resolves with the exit status. */
 export async function serve(opts: ServeOptions): Promise<number> {
   const config = await loadConfigOrFail(opts.config);
@@ -48,11 +62,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   if (config.servers.filter((s) => s.enabled).length === 0) {
     throw new CliError(`${opts.config}: no enabled servers: nothing to listen on`);
   }
-  const store = config.state.redis
-    ? (() => {
-      throw new CliError("state.redis: the Redis store is not built yet; use state.path");
-    })()
-    : await KvStateStore.open(config.state.path);
+  const store = await openStateStore(config);
   const daemon = new Daemon(runtime, store, { dryRun: opts.dryRun, configPath: opts.config });
   try {
     await daemon.start();
