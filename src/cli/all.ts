@@ -6,5 +6,6 @@ import { addSubcommands } from "./mod.ts";
 import * as serve from "./serve.ts";
 import * as send from "./send.ts";
 import * as demo from "./demo.ts";
+import * as keygen from "./keygen.ts";
 
-addSubcommands(serve, send, demo);
+addSubcommands(serve, send, demo, keygen);
