@@ -101,6 +101,29 @@ export const RateLimitSchema = z.strictObject({
     }),
   nftables: z.boolean().default(false)
     .meta({ description: "Mirror bans into the nftables set inet siglatch banned_v4/banned_v6." }),
+  nftables_scope: z.enum(["ports", "all"]).default("ports")
+    .meta({
+      description:
+        "Kernel drop for banned sources: only to the daemon's UDP ports, or all traffic.",
+    }),
+  nftables_remove_on_shutdown: z.boolean().default(true)
+    .meta({
+      description: "Delete the ban chain and sets from inet siglatch when the daemon stops.",
+    }),
+  allow: CidrList.default([])
+    .meta({ description: "Sources that are never banned and never squeezed under pressure." }),
+  deny: CidrList.default([])
+    .meta({ description: "Sources whose datagrams are always dropped before anything else." }),
+  max_bans: z.number().int().min(16).max(10_000_000).default(100_000)
+    .meta({
+      description: "Most bans (and ban histories) held in memory; new bans beyond are refused.",
+    }),
+  pressure_source_rate: z.number().positive().default(1)
+    .meta({ description: "Datagrams/s per unproven source while in pressure mode." }),
+  proven_ttl: Duration.prefault(3600)
+    .meta({
+      description: "How long a source that authenticated stays exempt from bans and pressure.",
+    }),
 });
 
 /** Limits for one server. */

@@ -1,0 +1,227 @@
+/**
+ * Source defense for the daemon: the {@linkcode SourceGate} (sync, per datagram), the
+ * persistent {@linkcode BanList} and the optional nftables mirror {@linkcode NftBans},
+ * wired together so the daemon needs a handful of calls:
+ *
+ * ```ts
+ * const defense = new SourceDefense(server.rate_limit, store, { ports: [62201] });
+ * await defense.start();                        // load bans, set up nftables, poll the store
+ * const v = defense.admit(ip);                  // before any crypto
+ * if (!v.ok) return drop(v.reason);
+ * if (!opened.ok) defense.failed(ip, opened.reason);
+ * else defense.succeeded(ip);                   // after the request authenticated
+ * await defense.stop();                         // flush, tear nftables down if configured
+ * ```
+ *
+ * Persisting and mirroring are fire-and-forget from the datagram path: `failed` returns at
+ * once; store writes and nft batches run in the background and are awaited by `stop`.
+ * @module
+ */
+import type { StateStore } from "../state/store.ts";
+import type { IpAddress } from "../util/ip.ts";
+import { DropLogLimiter, logger } from "../util/log.ts";
+import { type Ban, type RateLimitConfig, SourceGate, type Verdict } from "./ratelimit.ts";
+import { BanList } from "./bans.ts";
+import { NftBans } from "./nft_bans.ts";
+
+/** Options for {@linkcode SourceDefense}. */
+export interface SourceDefenseOptions {
+  /** Clock (epoch ms). Default `Date.now`. */
+  clock?: () => number;
+  /** The daemon's UDP ports (for the nftables `ports` scope). */
+  ports?: number[];
+  /** nft argv prefix (tests run it inside a namespace). Default `["nft"]`. */
+  nftCommand?: string[];
+  /** How often to pick up bans changed by `siglatch bans` (ms); 0 = never. Default 5000. */
+  refreshMs?: number;
+}
+
+/** Gate + persistent bans + nftables mirror; see the module doc. */
+export class SourceDefense {
+  /** The per-datagram gate. */
+  readonly gate: SourceGate;
+  /** The persistent bans. */
+  readonly banList: BanList;
+  /** The nftables mirror, when `rate_limit.nftables` is on. */
+  nft: NftBans | null = null;
+  readonly #clock: () => number;
+  readonly #refreshMs: number;
+  readonly #nftCommand?: string[];
+  #ports: number[];
+  #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #background = new Set<Promise<unknown>>();
+  readonly #log = logger("policy", "bans");
+  #persistErrors = 0;
+  #refreshing = false;
+  /** Ban log lines are rate-limited like drop lines: a flood from many sources makes many bans. */
+  readonly #banLog = new DropLogLimiter(10);
+
+  /** Creates the defense for one `rate_limit` section over an open store. */
+  constructor(cfg: RateLimitConfig, store: StateStore, opts: SourceDefenseOptions = {}) {
+    this.gate = new SourceGate(cfg);
+    this.banList = new BanList(store);
+    this.#clock = opts.clock ?? Date.now;
+    this.#refreshMs = opts.refreshMs ?? 5000;
+    this.#nftCommand = opts.nftCommand;
+    this.#ports = opts.ports ?? [];
+  }
+
+  /** Loads persisted bans into the gate, sets up nftables (if on) and starts polling the store. */
+  async start(): Promise<void> {
+    const now = this.#clock();
+    const bans = await this.banList.load(now);
+    for (const b of bans) this.gate.addBan(b, now);
+    if (bans.length > 0) this.#log.info("restored {n} bans", { n: bans.length });
+    if (this.gate.config.nftables) await this.#startNft();
+    if (this.#refreshMs > 0) {
+      const timer = setInterval(() => void this.refresh(), this.#refreshMs);
+      Deno.unrefTimer(timer);
+      this.#timer = timer;
+    }
+  }
+
+  async #startNft(): Promise<void> {
+    const cfg = this.gate.config;
+    this.nft = new NftBans({
+      command: this.#nftCommand,
+      scope: cfg.nftables_scope,
+      ports: this.#ports,
+      clock: this.#clock,
+      onError: (message) => this.#log.warn("nftables ban batch failed: {message}", { message }),
+    });
+    await this.nft.setup(this.gate.bans(this.#clock()));
+  }
+
+  /** The gate's decision for a datagram from `ip` (sync, O(1)). */
+  admit(ip: IpAddress): Verdict {
+    return this.gate.admit(ip, this.#clock());
+  }
+
+  /** Reports a failed datagram; a resulting ban is persisted, mirrored and logged in the background. */
+  failed(ip: IpAddress, reason: string): Ban | null {
+    const ban = this.gate.failed(ip, this.#clock(), reason);
+    if (ban) this.#publish(ban);
+    return ban;
+  }
+
+  /** Reports an authenticated datagram from `ip`. */
+  succeeded(ip: IpAddress): void {
+    this.gate.succeeded(ip, this.#clock());
+  }
+
+  /** True while the gate is in pressure mode. */
+  get pressure(): boolean {
+    return this.gate.pressure;
+  }
+
+  /** Bans made here or by an operator through the API (admin socket): gate + store + nft. */
+  async ban(ban: Ban): Promise<boolean> {
+    if (!this.gate.addBan(ban, this.#clock())) return false;
+    this.nft?.ban(ban);
+    await this.banList.add(ban);
+    return true;
+  }
+
+  /** Lifts a ban everywhere; true when the gate had it. */
+  async unban(source: string): Promise<boolean> {
+    const had = this.gate.removeBan(source);
+    this.nft?.unban(source);
+    await this.banList.remove(source);
+    return had;
+  }
+
+  #publish(ban: Ban): void {
+    const suppressed = this.#banLog.take(this.#clock());
+    if (suppressed >= 0) {
+      this.#log.info(
+        "banned src={source} reason={reason} until={until} count={count}",
+        {
+          decision: "banned",
+          source: ban.source,
+          reason: ban.reason,
+          until: ban.until === null ? "permanent" : new Date(ban.until).toISOString(),
+          count: ban.count,
+          suppressed,
+        },
+      );
+    }
+    this.nft?.ban(ban);
+    const job = this.banList.add(ban).catch((err) => {
+      this.#persistErrors++;
+      this.#log.error("could not persist ban of {source}: {err}", {
+        source: ban.source,
+        err: String(err),
+      });
+    });
+    this.#background.add(job);
+    job.finally(() => this.#background.delete(job));
+  }
+
+  /**
+   * Picks up bans added or removed in the store by `siglatch bans` and sweeps old ban
+   * histories. Runs every `refreshMs` by itself; callable any time.
+   */
+  async refresh(): Promise<void> {
+    if (this.#refreshing) return;
+    this.#refreshing = true;
+    try {
+      const now = this.#clock();
+      const diff = await this.banList.diff(now);
+      for (const b of diff.upserted) {
+        if (this.gate.addBan(b, now)) this.nft?.ban(b);
+      }
+      for (const source of diff.removed) {
+        if (this.gate.removeBan(source)) {
+          this.nft?.unban(source);
+          this.#log.info("ban of {source} lifted", { source });
+        }
+      }
+      if (diff.upserted.length > 0) {
+        this.#log.info("picked up {n} bans from the store", { n: diff.upserted.length });
+      }
+      this.gate.sweep(now);
+    } catch (err) {
+      this.#log.warn("could not refresh bans from the store: {err}", { err: String(err) });
+    } finally {
+      this.#refreshing = false;
+    }
+  }
+
+  /** Applies a reloaded config (and listen ports). */
+  async reconfigure(cfg: RateLimitConfig, ports: number[] = this.#ports): Promise<void> {
+    const wasNft = this.gate.config.nftables;
+    this.gate.reconfigure(cfg);
+    this.#ports = ports;
+    if (cfg.nftables && !wasNft) await this.#startNft();
+    else if (!cfg.nftables && wasNft && this.nft) {
+      await this.nft.teardown();
+      this.nft = null;
+    } else if (this.nft) await this.nft.reconfigure(cfg.nftables_scope, ports);
+  }
+
+  /** Every counter (gate decisions, gauges, nft batches) as a fresh plain object. */
+  counters(): Record<string, number> {
+    const out: Record<string, number> = this.gate.snapshot(this.#clock());
+    out.ban_persist_errors = this.#persistErrors;
+    if (this.nft) {
+      for (const [k, v] of Object.entries(this.nft.counters)) out[`nft_${k}`] = v;
+      out.nft_pending = this.nft.pending;
+    }
+    return out;
+  }
+
+  /** Stops polling, waits for pending writes and nft batches, removes nftables objects if configured. */
+  async stop(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await Promise.allSettled([...this.#background]);
+    if (this.nft) {
+      try {
+        if (this.gate.config.nftables_remove_on_shutdown) await this.nft.teardown();
+        else await this.nft.flush();
+      } catch (err) {
+        this.#log.warn("nftables teardown failed: {err}", { err: String(err) });
+      }
+    }
+  }
+}
