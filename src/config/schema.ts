@@ -70,6 +70,15 @@ export const Timestamp = z.union([z.string(), z.date()]).transform((value, ctx) 
   return ms;
 }).meta({ description: "ISO 8601 timestamp, e.g. 2026-01-31T18:00:00Z." });
 
+/**
+ * Cross-field checks run even when a field has its own error (so `check` reports every
+ * problem at once), as long as the value is a mapping at all.
+ */
+function isMapping(payload: { value: unknown }): boolean {
+  return typeof payload.value === "object" && payload.value !== null &&
+    !Array.isArray(payload.value);
+}
+
 const Name = z.string().regex(
   /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
   "expected a name of 1-64 letters, digits, '_', '.', '-' starting with a letter or digit",
@@ -186,6 +195,7 @@ export const UserSchema = z.strictObject({
   require_challenge: z.boolean().default(false),
 }).refine((u) => u.hmac_key_file !== undefined || u.ed25519_public_key_file !== undefined, {
   message: "a user needs hmac_key_file or ed25519_public_key_file",
+  when: isMapping,
 });
 
 /** Who a script runs as. */
@@ -284,7 +294,7 @@ export const ActionSchema = z.strictObject({
       message: "a destructor needs keepalive (or max_lifetime) to know when to run",
     });
   }
-});
+}, { when: isMapping });
 
 /** A dead drop: raw datagrams with this prefix go to an exec action. */
 export const DeadDropSchema = z.strictObject({

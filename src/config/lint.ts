@@ -1,0 +1,267 @@
+/**
+ * Checks the schema cannot express: duplicate ids and names, references to unknown or
+ * disabled actions/servers/handlers, overlapping listen addresses, validity windows,
+ * insecure servers, and (optionally) the file system: key files and their modes,
+ * executables, run_as users. Pure data checks need no I/O.
+ *
+ * @module
+ */
+import type { Finding, Severity } from "./findings.ts";
+import { formatPath } from "./findings.ts";
+import { lintFiles } from "./lint_files.ts";
+import type { SourceMap, Target } from "./positions.ts";
+import type { ActionConfig, Config } from "./schema.ts";
+import { formatIp, parseIp } from "../util/ip.ts";
+
+/** Options of {@linkcode lintConfig}. */
+export interface LintOptions {
+  /** Positions from the loader; without it findings point at line 1 of the first file. */
+  sources?: SourceMap;
+  /** Also check key files, executables and run_as users on this machine (default false). */
+  checkFiles?: boolean;
+  /** "Now" for expiry checks (epoch ms; default Date.now()). */
+  now?: number;
+  /** Where to read users and groups from (tests). */
+  passwdFile?: string;
+  /** Where to read groups from (tests). */
+  groupFile?: string;
+}
+
+/** Builds findings at config paths, located through the loader's source map when given. */
+export class Reporter {
+  /** Findings so far. */
+  readonly findings: Finding[] = [];
+  readonly #sources?: SourceMap;
+  readonly #file: string;
+
+  /** Creates a reporter for `files` (the main file first). */
+  constructor(files: readonly string[], sources?: SourceMap) {
+    this.#sources = sources;
+    this.#file = files[0] ?? "<config>";
+  }
+
+  /** Where a path is written, as `servers[0].name at file:line:col` (the path local to that file). */
+  where(path: readonly PropertyKey[]): string {
+    const loc = this.#locate(path, "value");
+    return `${loc.path} at ${loc.file}:${loc.line}:${loc.col}`;
+  }
+
+  #locate(path: readonly PropertyKey[], target: Target) {
+    return this.#sources?.locate(path, target) ??
+      { file: this.#file, line: 1, col: 1, path: formatPath(path) };
+  }
+
+  /** Adds a finding about the value at `path`. */
+  add(severity: Severity, path: readonly PropertyKey[], message: string, code: string): void {
+    this.findings.push({ severity, ...this.#locate(path, "value"), message, code: `lint.${code}` });
+  }
+
+  /** Adds an error. */
+  error(path: readonly PropertyKey[], message: string, code: string): void {
+    this.add("error", path, message, code);
+  }
+
+  /** Adds a warning. */
+  warn(path: readonly PropertyKey[], message: string, code: string): void {
+    this.add("warning", path, message, code);
+  }
+}
+
+/** Finds an action by reference: a number is an id, a string a name. */
+export function findAction(
+  config: Config,
+  ref: string | number,
+): { action: ActionConfig; index: number } | undefined {
+  const index = config.actions.findIndex((a) => (typeof ref === "number" ? a.id : a.name) === ref);
+  return index < 0 ? undefined : { action: config.actions[index], index };
+}
+
+function checkDuplicates<T>(
+  r: Reporter,
+  section: string,
+  items: readonly T[],
+  field: keyof T & string,
+  what: string,
+): void {
+  const first = new Map<unknown, number>();
+  items.forEach((item, i) => {
+    const value = item[field];
+    const prev = first.get(value);
+    if (prev === undefined) first.set(value, i);
+    else {
+      r.error(
+        [section, i, field],
+        `duplicate ${what} ${JSON.stringify(value)}: already used by ${
+          r.where([section, prev, field])
+        }`,
+        "duplicate",
+      );
+    }
+  });
+}
+
+function checkReferences(r: Reporter, config: Config): void {
+  const servers = new Map(config.servers.map((s) => [s.name, s]));
+  const used = new Set<number>();
+  config.users.forEach((u, i) => {
+    if (u.actions.length === 0) {
+      r.warn(["users", i], `user "${u.name}" has no actions: it can do nothing`, "user_no_actions");
+    }
+    u.actions.forEach((ref, k) => {
+      const found = findAction(config, ref);
+      if (!found) {
+        r.error(["users", i, "actions", k], `unknown action ${JSON.stringify(ref)}`, "unknown_ref");
+        return;
+      }
+      if (u.enabled) used.add(found.index);
+      if (!found.action.enabled) {
+        r.warn(
+          ["users", i, "actions", k],
+          `action "${found.action.name}" is disabled`,
+          "disabled_ref",
+        );
+      }
+    });
+    u.servers?.forEach((name, k) => checkServerRef(r, servers, ["users", i, "servers", k], name));
+  });
+  config.actions.forEach((a, i) => {
+    if (a.enabled && !used.has(i)) {
+      r.warn(["actions", i, "name"], `no enabled user may run action "${a.name}"`, "unused_action");
+    }
+    if (a.destructor === "revoke" && a.type !== "firewall") {
+      r.error(
+        ["actions", i, "destructor"],
+        `destructor "revoke" only undoes a firewall grant; this action is type ${a.type}`,
+        "bad_destructor",
+      );
+    }
+  });
+  config.deaddrops.forEach((d, i) => {
+    const found = findAction(config, d.handler);
+    if (!found) {
+      r.error(
+        ["deaddrops", i, "handler"],
+        `unknown action ${JSON.stringify(d.handler)}`,
+        "unknown_ref",
+      );
+    } else if (found.action.type !== "exec") {
+      r.error(
+        ["deaddrops", i, "handler"],
+        `a dead drop handler must be an exec action; "${found.action.name}" is ${found.action.type}`,
+        "bad_handler",
+      );
+    } else if (!found.action.enabled) {
+      r.warn(
+        ["deaddrops", i, "handler"],
+        `action "${found.action.name}" is disabled`,
+        "disabled_ref",
+      );
+    }
+    d.servers?.forEach((name, k) =>
+      checkServerRef(r, servers, ["deaddrops", i, "servers", k], name)
+    );
+  });
+  if (config.deaddrops.length > 0 && !config.servers.some((s) => s.deaddrops)) {
+    r.warn(
+      ["deaddrops"],
+      "dead drops are configured but no server has deaddrops: true, so none will receive anything",
+      "deaddrops_unreachable",
+    );
+  }
+}
+
+function checkServerRef(
+  r: Reporter,
+  servers: Map<string, { enabled: boolean }>,
+  path: PropertyKey[],
+  name: string,
+): void {
+  const s = servers.get(name);
+  if (!s) r.error(path, `unknown server "${name}"`, "unknown_ref");
+  else if (!s.enabled) r.warn(path, `server "${name}" is disabled`, "disabled_ref");
+}
+
+function checkListen(r: Reporter, config: Config): void {
+  const seen = new Map<string, PropertyKey[]>();
+  const byPort = new Map<
+    number,
+    { host: string; wildcard: boolean; family: 4 | 6; path: PropertyKey[] }[]
+  >();
+  config.servers.forEach((s, i) => {
+    if (!s.enabled) return;
+    s.listen.forEach((l, k) => {
+      const path = ["servers", i, "listen", k];
+      const ip = parseIp(l.host)!;
+      const host = formatIp(ip);
+      const key = `${ip.family === 6 ? `[${host}]` : host}:${l.port}`;
+      const prev = seen.get(key);
+      if (prev) {
+        r.error(
+          path,
+          `${key} is already listened on by ${r.where(prev)}`,
+          "listen_conflict",
+        );
+        return;
+      }
+      seen.set(key, path);
+      const entries = byPort.get(l.port) ?? [];
+      const wildcard = ip.value === 0n;
+      for (const e of entries) {
+        if (e.family === ip.family && e.wildcard !== wildcard) {
+          r.warn(
+            path,
+            `${key} overlaps ${e.wildcard ? "the wildcard " : ""}${
+              formatPath(e.path)
+            } on port ${l.port}` +
+              ` (${r.where(e.path)}): binding both may fail`,
+            "listen_overlap",
+          );
+        }
+      }
+      entries.push({ host, wildcard, family: ip.family, path });
+      byPort.set(l.port, entries);
+    });
+  });
+}
+
+function checkUsersAndServers(r: Reporter, config: Config, now: number): void {
+  config.users.forEach((u, i) => {
+    if (u.not_before !== undefined && u.not_after !== undefined && u.not_after <= u.not_before) {
+      r.error(["users", i, "not_after"], "not_after must be later than not_before", "bad_window");
+    } else if (u.not_after !== undefined && u.not_after < now && u.enabled) {
+      r.warn(["users", i, "not_after"], `user "${u.name}" has expired`, "expired");
+    }
+  });
+  config.servers.forEach((s, i) => {
+    if (s.enabled && s.mode === "insecure") {
+      r.warn(
+        ["servers", i, "mode"],
+        "insecure: packets are readable (use for onboarding only)",
+        "insecure",
+      );
+    }
+  });
+}
+
+/**
+ * Lints a validated config. `files` names the files (main first) for findings without
+ * positions. Errors make the config ambiguous or unusable; warnings are advice.
+ */
+export function lintConfig(
+  config: Config,
+  files: readonly string[],
+  opts: LintOptions = {},
+): Finding[] {
+  const r = new Reporter(files, opts.sources);
+  checkDuplicates(r, "servers", config.servers, "name", "server name");
+  checkDuplicates(r, "users", config.users, "id", "user id");
+  checkDuplicates(r, "users", config.users, "name", "user name");
+  checkDuplicates(r, "actions", config.actions, "id", "action id");
+  checkDuplicates(r, "actions", config.actions, "name", "action name");
+  checkDuplicates(r, "deaddrops", config.deaddrops, "name", "dead drop name");
+  checkReferences(r, config);
+  checkListen(r, config);
+  checkUsersAndServers(r, config, opts.now ?? Date.now());
+  if (opts.checkFiles) lintFiles(r, config, opts);
+  return r.findings;
+}
