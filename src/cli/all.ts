@@ -7,5 +7,7 @@ import * as serve from "./serve.ts";
 import * as send from "./send.ts";
 import * as demo from "./demo.ts";
 import * as keygen from "./keygen.ts";
+import * as check from "./check.ts";
+import * as schema from "./schema.ts";
 
-addSubcommands(serve, send, demo, keygen);
+addSubcommands(serve, send, demo, keygen, check, schema);

@@ -51,6 +51,8 @@ export type LoadResult =
     ok: false;
     /** Every error, and the warnings found on the way, sorted by file and position. */
     findings: Finding[];
+    /** Files read, when the main file could be parsed. */
+    files?: string[];
   };
 
 /** Loads, validates and lints the config file at `path` (and the files it includes). */
@@ -155,7 +157,7 @@ async function loadParsed(
   }
   const order = sources.files;
   if (!result.success || findings.some((f) => f.severity === "error")) {
-    return { ok: false, findings: sortFindings(findings, order) };
+    return { ok: false, findings: sortFindings(findings, order), files: order };
   }
   const config = resolveConfigPaths(result.data, (p) => dirs.get(sources.resolve(p).file)!);
   if (opts.lint !== false) {
@@ -165,7 +167,7 @@ async function loadParsed(
     }));
   }
   if (findings.some((f) => f.severity === "error")) {
-    return { ok: false, findings: sortFindings(findings, order) };
+    return { ok: false, findings: sortFindings(findings, order), files: order };
   }
   return { ok: true, config, findings: sortFindings(findings, order), files: order, sources };
 }
