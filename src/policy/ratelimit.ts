@@ -499,7 +499,9 @@ export class SourceGate {
       slot = this.#newSlot(now);
       t.map.set(key, slot);
       t.keys[slot] = key;
-      t.tokens[slot] = cfg.per_source_burst;
+      // Under pressure a new source starts with one datagram's worth, so that an attacker
+      // cycling more addresses than the table holds gains one datagram per eviction.
+      t.tokens[slot] = this.pressure ? this.#pressureCost : cfg.per_source_burst;
       t.fails[slot] = cfg.fail_burst;
       t.seen[slot] = now;
       t.proven[slot] = 0;
