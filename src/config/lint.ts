@@ -124,9 +124,13 @@ function checkReferences(r: Reporter, config: Config): void {
     });
     u.servers?.forEach((name, k) => checkServerRef(r, servers, ["users", i, "servers", k], name));
   });
+  for (const d of config.deaddrops) {
+    const found = findAction(config, d.handler);
+    if (found) used.add(found.index);
+  }
   config.actions.forEach((a, i) => {
     if (a.enabled && !used.has(i)) {
-      r.warn(["actions", i, "name"], `no enabled user may run action "${a.name}"`, "unused_action");
+      r.warn(["actions", i, "name"], `no enabled user (or dead drop) may run action "${a.name}"`, "unused_action");
     }
     if (a.destructor === "revoke" && a.type !== "firewall") {
       r.error(
