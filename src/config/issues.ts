@@ -150,6 +150,23 @@ function draftsFor(issue: Issue, root: AnySchema, data: unknown, base: PropertyK
     message,
     code: `schema.${issue.code}`,
   });
+  if (
+    value === undefined && path.length > 0 && issue.code !== "custom" &&
+    issue.code !== "unrecognized_keys"
+  ) {
+    const field = String(path[path.length - 1]);
+    const what = issue.code === "invalid_type"
+      ? typeName(issue.expected)
+      : issue.code === "invalid_value"
+      ? `one of: ${issue.values.map(String).join(", ")}`
+      : "";
+    return [{
+      path: path.slice(0, -1),
+      target: "value",
+      message: `missing required field "${field}"${what ? ` (${what})` : ""}`,
+      code: "schema.missing",
+    }];
+  }
   switch (issue.code) {
     case "unrecognized_keys": {
       const known = knownKeys(root, path);
@@ -164,15 +181,6 @@ function draftsFor(issue: Issue, root: AnySchema, data: unknown, base: PropertyK
       });
     }
     case "invalid_type": {
-      if (value === undefined) {
-        const field = String(path[path.length - 1]);
-        return [{
-          path: path.slice(0, -1),
-          target: "value",
-          message: `missing required field "${field}" (${typeName(issue.expected)})`,
-          code: "schema.missing",
-        }];
-      }
       return [draft(`expected ${typeName(issue.expected)}, got ${describeValue(value)}`)];
     }
     case "too_big":
@@ -226,14 +234,6 @@ function draftsFor(issue: Issue, root: AnySchema, data: unknown, base: PropertyK
     case "invalid_union": {
       const branch = bestBranch(issue.errors as Issue[][]);
       if (branch) return branch.flatMap((i) => draftsFor(i, root, data, path));
-      if (value === undefined) {
-        return [{
-          path: path.slice(0, -1),
-          target: "value",
-          message: `missing required field "${String(path[path.length - 1])}"`,
-          code: "schema.missing",
-        }];
-      }
       const expected = (issue.errors as Issue[][]).flatMap((b) =>
         b.flatMap((i) => (i.code === "invalid_type" ? [typeName(i.expected)] : []))
       );
