@@ -1,0 +1,461 @@
+/**
+ * nftables backend for firewall grants: time-bounded `address . protocol . port` elements
+ * in sets of the daemon's table, applied in coalesced batches.
+ *
+ * Owned objects, all in `table inet siglatch` (shared with the ban mirror in
+ * `src/policy/nft_bans.ts`, so only these are ever added, changed or deleted here and no
+ * other table is ever touched):
+ * - set `grants_v4` (`ipv4_addr . inet_proto . inet_service`, `flags timeout`) and set
+ *   `grants_v6` (`ipv6_addr . inet_proto . inet_service`, `flags timeout`);
+ * - chain `grants`, `type filter hook input priority P` (default -10: before a host filter
+ *   at 0), policy accept, with the rules
+ *   `ip saddr . meta l4proto . th dport @grants_v4 meta mark set meta mark or M accept`
+ *   (and the `ip6` twin), then, when guarded ports are configured,
+ *   `ct state new meta l4proto . th dport { tcp . 22, … } drop`.
+ *
+ * Why the mark: in nftables an `accept` ends only the current base chain; the packet still
+ * traverses every other base chain on the hook, and a host filter in another table with
+ * `policy drop` drops it. The host must therefore let granted packets through, and the
+ * mark is how it recognises them: one rule in the host's input chain,
+ * `meta mark & M == M accept` (see `config/examples/nftables-host.nft`). Alternatively
+ * ("guard" mode) the host filter accepts the protected ports and siglatch itself drops new
+ * connections to them that no grant covers.
+ *
+ * Element timeouts are the kernel's: a grant ends on time even when the daemon is down.
+ * Changes are queued, coalesced per element, and applied by one `nft -f -` per batch
+ * (measured, see `bench/firewall_bench.ts`); callers may await the batch or not. Each change
+ * uses the idempotent sequence `add element E; delete element E; add element E timeout T`
+ * (a plain `add` keeps the old timeout, and `delete` of an absent element would fail the
+ * whole transaction). A failed batch is split in halves and retried, so one bad element
+ * cannot sink the others.
+ * @module
+ */
+
+/** The shared table. */
+export const GRANT_TABLE = "siglatch";
+/** The chain owned by grants. */
+export const GRANT_CHAIN = "grants";
+/** The sets owned by grants. */
+export const GRANT_SETS = ["grants_v4", "grants_v6"] as const;
+/** The packet-mark bit set on granted packets by default. */
+export const DEFAULT_GRANT_MARK = 0x20000000;
+/** The default chain priority (before a host filter at priority 0). */
+export const DEFAULT_GRANT_PRIORITY = -10;
+
+/** One protocol/port pair. */
+export interface PortSpec {
+  /** Transport protocol. */
+  proto: "tcp" | "udp";
+  /** Destination port 1..65535. */
+  port: number;
+}
+
+/** One grant element as the kernel reports it. */
+export interface NftElement {
+  /** Source address (canonical text). */
+  address: string;
+  /** Protocol. */
+  proto: string;
+  /** Destination port. */
+  port: number;
+  /** The element's timeout (ms, second precision from nft). */
+  timeoutMs?: number;
+  /** Time left (ms, second precision from nft). */
+  expiresMs?: number;
+}
+
+/** Options for {@linkcode NftGrants}. */
+export interface NftGrantsOptions {
+  /** Run nft inside this network namespace (`ip netns exec NS nft`). */
+  netns?: string;
+  /** The nft argv prefix (overrides `netns`); default `["nft"]`. */
+  command?: string[];
+  /** Chain priority; default -10. */
+  priority?: number;
+  /** Mark bit(s) OR-ed into granted packets; 0 = no mark. Default 0x20000000. */
+  mark?: number;
+  /** Ports siglatch itself closes to new connections not covered by a grant ("guard" mode). */
+  guard?: PortSpec[];
+  /** Most element changes per nft process; default 4000. */
+  maxBatch?: number;
+  /** Clock (epoch ms). */
+  clock?: () => number;
+  /** Called with nft's message when a change could not be applied. */
+  onError?: (message: string) => void;
+}
+
+/** Counters of the backend. */
+export interface NftGrantCounters {
+  /** nft processes run for element changes. */
+  batches: number;
+  /** nft runs that failed (including retried halves). */
+  batch_errors: number;
+  /** Element grants applied. */
+  granted: number;
+  /** Element revocations applied. */
+  revoked: number;
+  /** Element changes that failed for good. */
+  failed: number;
+}
+
+/** A grant to (re)apply at setup. */
+export interface InitialGrant {
+  /** Source address. */
+  address: string;
+  /** Ports. */
+  ports: PortSpec[];
+  /** Absolute expiry (epoch ms). */
+  expiresAt: number;
+}
+
+interface Pending {
+  set: "grants_v4" | "grants_v6";
+  elem: string;
+  /** Absolute expiry for a grant; null for a revocation. */
+  expiresAt: number | null;
+  waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
+}
+
+/** Canonical element text `ADDR . PROTO . PORT` and its set; throws on a bad address. */
+export function elementOf(address: string, p: PortSpec): { set: Pending["set"]; elem: string } {
+  if (!/^[0-9a-fA-F:.]+$/.test(address) || address.length > 45) {
+    throw new Error(`not an IP address: ${JSON.stringify(address)}`);
+  }
+  if (p.proto !== "tcp" && p.proto !== "udp") throw new Error(`bad protocol ${p.proto}`);
+  if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) {
+    throw new Error(`bad port ${p.port}`);
+  }
+  return {
+    set: address.includes(":") ? "grants_v6" : "grants_v4",
+    elem: `${address.toLowerCase()} . ${p.proto} . ${p.port}`,
+  };
+}
+
+/** The result of one nft run. */
+interface NftRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** nftables grant sets and chain; see the module doc. */
+export class NftGrants {
+  readonly #cmd: string[];
+  readonly #priority: number;
+  readonly #mark: number;
+  #guard: PortSpec[];
+  readonly #maxBatch: number;
+  readonly #clock: () => number;
+  readonly #onError: (message: string) => void;
+  readonly #pending = new Map<string, Pending>();
+  #running: Promise<void> | null = null;
+  #ready = false;
+  /** Counters. */
+  readonly counters: NftGrantCounters = {
+    batches: 0,
+    batch_errors: 0,
+    granted: 0,
+    revoked: 0,
+    failed: 0,
+  };
+
+  /** Creates the backend; nothing runs until {@linkcode setup}. */
+  constructor(opts: NftGrantsOptions = {}) {
+    this.#cmd = opts.command ?? (opts.netns ? ["ip", "netns", "exec", opts.netns, "nft"] : ["nft"]);
+    this.#priority = opts.priority ?? DEFAULT_GRANT_PRIORITY;
+    if (!Number.isInteger(this.#priority) || Math.abs(this.#priority) > 1000) {
+      throw new Error(`nft priority ${this.#priority}: expected an integer -1000..1000`);
+    }
+    this.#mark = opts.mark ?? DEFAULT_GRANT_MARK;
+    if (!Number.isInteger(this.#mark) || this.#mark < 0 || this.#mark > 0xffffffff) {
+      throw new Error(`nft mark ${this.#mark}: expected a 32-bit value`);
+    }
+    this.#guard = opts.guard ?? [];
+    this.#maxBatch = opts.maxBatch ?? 4000;
+    this.#clock = opts.clock ?? Date.now;
+    this.#onError = opts.onError ?? (() => {});
+  }
+
+  /** The mark (0 = none) granted packets carry. */
+  get mark(): number {
+    return this.#mark;
+  }
+
+  async #nft(script: string, args: string[] = ["-f", "-"]): Promise<NftRun> {
+    const [bin, ...pre] = this.#cmd;
+    const child = new Deno.Command(bin, {
+      args: [...pre, ...args],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    try {
+      await writer.write(new TextEncoder().encode(script));
+      await writer.close();
+    } catch {
+      // nft exited early; its status says why
+    }
+    const out = await child.output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  }
+
+  #ruleLines(): string[] {
+    const t = `inet ${GRANT_TABLE}`;
+    const verdict = this.#mark === 0
+      ? "accept"
+      : `meta mark set meta mark or 0x${this.#mark.toString(16)} accept`;
+    const lines = [
+      `add rule ${t} ${GRANT_CHAIN} ip saddr . meta l4proto . th dport @grants_v4 ${verdict}`,
+      `add rule ${t} ${GRANT_CHAIN} ip6 saddr . meta l4proto . th dport @grants_v6 ${verdict}`,
+    ];
+    if (this.#guard.length > 0) {
+      const ports = this.#guard.map((p) => `${p.proto} . ${p.port}`).join(", ");
+      lines.push(
+        `add rule ${t} ${GRANT_CHAIN} ct state new meta l4proto . th dport { ${ports} } drop`,
+      );
+    }
+    return lines;
+  }
+
+  #chainLines(): string[] {
+    const t = `inet ${GRANT_TABLE}`;
+    const spec = `{ type filter hook input priority ${this.#priority}; policy accept; }`;
+    // add/flush/delete/add: replaces the chain (its priority may have changed) in the same
+    // transaction as its rules, so there is no moment without them.
+    return [
+      `add chain ${t} ${GRANT_CHAIN} ${spec}`,
+      `flush chain ${t} ${GRANT_CHAIN}`,
+      `delete chain ${t} ${GRANT_CHAIN}`,
+      `add chain ${t} ${GRANT_CHAIN} ${spec}`,
+      ...this.#ruleLines(),
+    ];
+  }
+
+  /**
+   * Creates (idempotently) the table, the two sets and the chain with its rules, and
+   * replaces the sets' contents with `grants` (their remaining time). One transaction.
+   * Throws with nft's message when nft fails (not root, no nf_tables, …).
+   */
+  async setup(grants: readonly InitialGrant[] = []): Promise<void> {
+    const t = `inet ${GRANT_TABLE}`;
+    const now = this.#clock();
+    const lines = [
+      `add table ${t}`,
+      `add set ${t} grants_v4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }`,
+      `add set ${t} grants_v6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }`,
+      ...this.#chainLines(),
+      `flush set ${t} grants_v4`,
+      `flush set ${t} grants_v6`,
+    ];
+    for (const g of grants) {
+      const left = g.expiresAt - now;
+      if (left <= 0) continue;
+      for (const p of g.ports) {
+        const { set, elem } = elementOf(g.address, p);
+        lines.push(`add element ${t} ${set} { ${elem} timeout ${nftTimeout(left)} }`);
+      }
+    }
+    const res = await this.#nft(lines.join("\n") + "\n");
+    if (res.code !== 0) {
+      throw new Error(`nft setup failed: ${res.stderr.trim() || `exit ${res.code}`}`);
+    }
+    this.#ready = true;
+    this.#kick();
+  }
+
+  /** Changes the guarded ports (reload); rewrites only this chain's rules. */
+  async setGuard(ports: PortSpec[]): Promise<void> {
+    this.#guard = ports;
+    if (!this.#ready) return;
+    const res = await this.#nft(this.#chainLines().join("\n") + "\n");
+    if (res.code !== 0) throw new Error(`nft: ${res.stderr.trim()}`);
+  }
+
+  /**
+   * Grants `address` the `ports` for `ttlMs` (replacing any earlier timeout of the same
+   * elements). Returns at once with a promise that settles when the batch carrying it was
+   * applied; the receive path need not await it.
+   */
+  grant(address: string, ports: readonly PortSpec[], ttlMs: number): Promise<void> {
+    const expiresAt = this.#clock() + Math.max(0, ttlMs);
+    return this.#queue(address, ports, expiresAt);
+  }
+
+  /** Removes the elements for `address` and `ports` (absent ones are fine). */
+  revoke(address: string, ports: readonly PortSpec[]): Promise<void> {
+    return this.#queue(address, ports, null);
+  }
+
+  #queue(address: string, ports: readonly PortSpec[], expiresAt: number | null): Promise<void> {
+    let elems: Array<{ set: Pending["set"]; elem: string }>;
+    try {
+      elems = ports.map((p) => elementOf(address, p));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const promises = elems.map(({ set, elem }) =>
+      new Promise<void>((resolve, reject) => {
+        const key = `${set} ${elem}`;
+        const existing = this.#pending.get(key);
+        if (existing) {
+          existing.expiresAt = expiresAt; // the latest change wins
+          existing.waiters.push({ resolve, reject });
+        } else {
+          this.#pending.set(key, { set, elem, expiresAt, waiters: [{ resolve, reject }] });
+        }
+      })
+    );
+    this.#kick();
+    return Promise.all(promises).then(() => {});
+  }
+
+  /** Changes queued and not yet sent. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  #kick(): void {
+    if (this.#running || !this.#ready || this.#pending.size === 0) return;
+    this.#running = (async () => {
+      // Let the current burst accumulate before the process starts.
+      await new Promise((r) => setTimeout(r, 0));
+      try {
+        while (this.#pending.size > 0 && this.#ready) {
+          const batch: Pending[] = [];
+          for (const [key, p] of this.#pending) {
+            this.#pending.delete(key);
+            batch.push(p);
+            if (batch.length >= this.#maxBatch) break;
+          }
+          await this.#apply(batch);
+        }
+      } finally {
+        this.#running = null;
+      }
+    })();
+  }
+
+  #lines(batch: Pending[], now: number): string {
+    const t = `inet ${GRANT_TABLE}`;
+    const out: string[] = [];
+    for (const p of batch) {
+      const e = `add element ${t} ${p.set} { ${p.elem} }`;
+      out.push(e, `delete element ${t} ${p.set} { ${p.elem} }`);
+      if (p.expiresAt !== null && p.expiresAt > now) {
+        out.push(
+          `add element ${t} ${p.set} { ${p.elem} timeout ${nftTimeout(p.expiresAt - now)} }`,
+        );
+      }
+    }
+    return out.join("\n") + "\n";
+  }
+
+  async #apply(batch: Pending[]): Promise<void> {
+    this.counters.batches++;
+    let res: NftRun;
+    try {
+      res = await this.#nft(this.#lines(batch, this.#clock()));
+    } catch (err) {
+      res = { code: -1, stdout: "", stderr: err instanceof Error ? err.message : String(err) };
+    }
+    if (res.code === 0) {
+      for (const p of batch) {
+        if (p.expiresAt === null) this.counters.revoked++;
+        else this.counters.granted++;
+        for (const w of p.waiters) w.resolve();
+      }
+      return;
+    }
+    this.counters.batch_errors++;
+    if (batch.length > 1) {
+      const half = Math.ceil(batch.length / 2);
+      await this.#apply(batch.slice(0, half));
+      await this.#apply(batch.slice(half));
+      return;
+    }
+    this.counters.failed++;
+    const msg = `nft: ${batch[0].elem}: ${res.stderr.trim() || `exit ${res.code}`}`;
+    this.#onError(msg);
+    for (const w of batch[0].waiters) w.reject(new Error(msg));
+  }
+
+  /** Waits until every queued change has been applied (or failed). */
+  async flush(): Promise<void> {
+    while (this.#running || (this.#ready && this.#pending.size > 0)) {
+      if (!this.#running) this.#kick();
+      await this.#running;
+    }
+  }
+
+  /** The elements in the kernel's grant sets now. */
+  async list(): Promise<NftElement[]> {
+    const out: NftElement[] = [];
+    for (const set of GRANT_SETS) {
+      const res = await this.#nft("", ["-j", "list", "set", "inet", GRANT_TABLE, set]);
+      if (res.code !== 0) continue;
+      const parsed = JSON.parse(res.stdout) as { nftables?: Array<Record<string, unknown>> };
+      for (const item of parsed.nftables ?? []) {
+        const s = item.set as { elem?: unknown[] } | undefined;
+        for (const raw of s?.elem ?? []) {
+          const e = (raw as { elem?: Record<string, unknown> }).elem ?? { val: raw };
+          const concat = (e.val as { concat?: unknown[] } | undefined)?.concat;
+          if (!Array.isArray(concat) || concat.length !== 3) continue;
+          out.push({
+            address: String(concat[0]),
+            proto: String(concat[1]),
+            port: Number(concat[2]),
+            timeoutMs: typeof e.timeout === "number" ? e.timeout * 1000 : undefined,
+            expiresMs: typeof e.expires === "number" ? e.expires * 1000 : undefined,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Removes what {@linkcode setup} created: the chain and both sets, then the table only
+   * when nothing else is left in it. (A daemon normally does not call this on a restart:
+   * grants keep their kernel timeouts and the next setup reconciles them with the store.)
+   */
+  async teardown(): Promise<void> {
+    await this.flush();
+    this.#ready = false;
+    const t = `inet ${GRANT_TABLE}`;
+    const listed = await this.#nft("", ["-j", "list", "table", "inet", GRANT_TABLE]);
+    if (listed.code !== 0) return;
+    const objects = tableObjects(listed.stdout);
+    const mine = new Set<string>([`chain:${GRANT_CHAIN}`, ...GRANT_SETS.map((s) => `set:${s}`)]);
+    const lines: string[] = [];
+    if (objects.has(`chain:${GRANT_CHAIN}`)) lines.push(`delete chain ${t} ${GRANT_CHAIN}`);
+    for (const s of GRANT_SETS) if (objects.has(`set:${s}`)) lines.push(`delete set ${t} ${s}`);
+    if ([...objects].every((o) => mine.has(o))) lines.push(`delete table ${t}`);
+    if (lines.length === 0) return;
+    const res = await this.#nft(lines.join("\n") + "\n");
+    if (res.code !== 0) throw new Error(`nft teardown failed: ${res.stderr.trim()}`);
+  }
+}
+
+/** An nft timeout for `ms` (at least 1 s: the kernel's sets tick in jiffies). */
+export function nftTimeout(ms: number): string {
+  return `${Math.max(1000, Math.ceil(ms))}ms`;
+}
+
+/** `kind:name` of every named object (set, map, chain, …) in `nft -j list table` output. */
+function tableObjects(json: string): Set<string> {
+  const out = new Set<string>();
+  try {
+    const parsed = JSON.parse(json) as { nftables?: Array<Record<string, { name?: unknown }>> };
+    for (const item of parsed.nftables ?? []) {
+      for (const [kind, body] of Object.entries(item)) {
+        if (kind === "metainfo" || kind === "table" || kind === "rule") continue;
+        out.add(`${kind}:${typeof body?.name === "string" ? body.name : "?"}`);
+      }
+    }
+  } catch {
+    out.add("unparsable:?"); // never delete the table blindly
+  }
+  return out;
+}
