@@ -9,5 +9,6 @@ import * as demo from "./demo.ts";
 import * as keygen from "./keygen.ts";
 import * as check from "./check.ts";
 import * as schema from "./schema.ts";
+import * as bans from "./bans.ts";
 
-addSubcommands(serve, send, demo, keygen, check, schema);
+addSubcommands(serve, send, demo, keygen, check, schema, bans);
