@@ -130,7 +130,11 @@ function checkReferences(r: Reporter, config: Config): void {
   }
   config.actions.forEach((a, i) => {
     if (a.enabled && !used.has(i)) {
-      r.warn(["actions", i, "name"], `no enabled user (or dead drop) may run action "${a.name}"`, "unused_action");
+      r.warn(
+        ["actions", i, "name"],
+        `no enabled user (or dead drop) may run action "${a.name}"`,
+        "unused_action",
+      );
     }
     if (a.destructor === "revoke" && a.type !== "firewall") {
       r.error(
@@ -214,10 +218,8 @@ function checkListen(r: Reporter, config: Config): void {
         if (e.family === ip.family && e.wildcard !== wildcard) {
           r.warn(
             path,
-            `${key} overlaps ${e.wildcard ? "the wildcard " : ""}${
-              formatPath(e.path)
-            } on port ${l.port}` +
-              ` (${r.where(e.path)}): binding both may fail`,
+            `${key} overlaps ${e.wildcard ? "the wildcard " : ""}${r.where(e.path)}: ` +
+              "binding both may fail",
             "listen_overlap",
           );
         }
