@@ -219,18 +219,42 @@ export class NftGrants {
     return lines;
   }
 
-  #chainLines(): string[] {
+  /** The chain's current `hook/priority`, or undefined when it does not exist. */
+  async #currentChain(): Promise<string | undefined> {
+    const res = await this.#nft("", ["-j", "list", "chain", "inet", GRANT_TABLE, GRANT_CHAIN]);
+    if (res.code !== 0) return undefined;
+    try {
+      const parsed = JSON.parse(res.stdout) as { nftables?: Array<Record<string, unknown>> };
+      for (const item of parsed.nftables ?? []) {
+        const c = item.chain as { hook?: string; prio?: number; type?: string } | undefined;
+        if (c) return `${c.type}/${c.hook}/${c.prio}`;
+      }
+    } catch {
+      // fall through: treat as different, so it is replaced
+    }
+    return "?";
+  }
+
+  /** Lines that (re)create the chain with its rules, from its current state. */
+  async #chainLines(): Promise<string[]> {
     const t = `inet ${GRANT_TABLE}`;
     const spec = `{ type filter hook input priority ${this.#priority}; policy accept; }`;
-    // add/flush/delete/add: replaces the chain (its priority may have changed) in the same
-    // transaction as its rules, so there is no moment without them.
-    return [
-      `add chain ${t} ${GRANT_CHAIN} ${spec}`,
-      `flush chain ${t} ${GRANT_CHAIN}`,
-      `delete chain ${t} ${GRANT_CHAIN}`,
-      `add chain ${t} ${GRANT_CHAIN} ${spec}`,
-      ...this.#ruleLines(),
-    ];
+    const current = await this.#currentChain();
+    const lines: string[] = [];
+    if (current === undefined) {
+      lines.push(`add chain ${t} ${GRANT_CHAIN} ${spec}`);
+    } else if (current === `filter/input/${this.#priority}`) {
+      lines.push(`flush chain ${t} ${GRANT_CHAIN}`);
+    } else {
+      // A base chain's priority cannot be changed in place: replace it in the same
+      // transaction as its rules, so there is no moment without them.
+      lines.push(
+        `flush chain ${t} ${GRANT_CHAIN}`,
+        `delete chain ${t} ${GRANT_CHAIN}`,
+        `add chain ${t} ${GRANT_CHAIN} ${spec}`,
+      );
+    }
+    return [...lines, ...this.#ruleLines()];
   }
 
   /**
@@ -245,7 +269,7 @@ export class NftGrants {
       `add table ${t}`,
       `add set ${t} grants_v4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }`,
       `add set ${t} grants_v6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }`,
-      ...this.#chainLines(),
+      ...(await this.#chainLines()),
       `flush set ${t} grants_v4`,
       `flush set ${t} grants_v6`,
     ];
@@ -269,7 +293,7 @@ export class NftGrants {
   async setGuard(ports: PortSpec[]): Promise<void> {
     this.#guard = ports;
     if (!this.#ready) return;
-    const res = await this.#nft(this.#chainLines().join("\n") + "\n");
+    const res = await this.#nft((await this.#chainLines()).join("\n") + "\n");
     if (res.code !== 0) throw new Error(`nft: ${res.stderr.trim()}`);
   }
 
