@@ -8,7 +8,7 @@ import { loadConfig, loadConfigText } from "../../src/config/load.ts";
 import { MAX_CONFIG_BYTES } from "../../src/config/source.ts";
 import { withTempDir } from "./_fixtures.ts";
 
-async function oneError(res: Awaited<ReturnType<typeof loadConfig>>, code: string, re: RegExp) {
+function oneError(res: Awaited<ReturnType<typeof loadConfig>>, code: string, re: RegExp) {
   assert.equal(res.ok, false);
   const errors = res.findings.filter((f) => f.severity === "error");
   assert.equal(errors.length, 1, JSON.stringify(errors, null, 1));
