@@ -15,6 +15,14 @@
  *
  * Persisting and mirroring are fire-and-forget from the datagram path: `failed` returns at
  * once; store writes and nft batches run in the background and are awaited by `stop`.
+ *
+ * What counts as failed: every datagram that did not authenticate (bad size, bad mac1,
+ * did not open, unknown user, bad authenticator) and replays. Not: authenticated requests
+ * that the policy refused (a valid user asking for something not allowed is not an attack).
+ *
+ * With `rate_limit.nftables: true`, `start` throws when nft cannot be set up (e.g. no
+ * CAP_NET_ADMIN): the operator asked for kernel drops, so the daemon should refuse to start
+ * rather than silently run without them.
  * @module
  */
 import type { StateStore } from "../state/store.ts";
@@ -52,7 +60,7 @@ export class SourceDefense {
   readonly #background = new Set<Promise<unknown>>();
   readonly #log = logger("policy", "bans");
   #persistErrors = 0;
-  #refreshing = false;
+  #refreshing: Promise<void> | null = null;
   /** Ban log lines are rate-limited like drop lines: a flood from many sources makes many bans. */
   readonly #banLog = new DropLogLimiter(10);
 
@@ -80,16 +88,18 @@ export class SourceDefense {
     }
   }
 
+  /** Sets up nftables; throws (and leaves `nft` null) when nft fails, e.g. without CAP_NET_ADMIN. */
   async #startNft(): Promise<void> {
     const cfg = this.gate.config;
-    this.nft = new NftBans({
+    const nft = new NftBans({
       command: this.#nftCommand,
       scope: cfg.nftables_scope,
       ports: this.#ports,
       clock: this.#clock,
       onError: (message) => this.#log.warn("nftables ban batch failed: {message}", { message }),
     });
-    await this.nft.setup(this.gate.bans(this.#clock()));
+    await nft.setup(this.gate.bans(this.#clock()));
+    this.nft = nft;
   }
 
   /** The gate's decision for a datagram from `ip` (sync, O(1)). */
@@ -161,9 +171,12 @@ export class SourceDefense {
    * Picks up bans added or removed in the store by `siglatch bans` and sweeps old ban
    * histories. Runs every `refreshMs` by itself; callable any time.
    */
-  async refresh(): Promise<void> {
-    if (this.#refreshing) return;
-    this.#refreshing = true;
+  refresh(): Promise<void> {
+    this.#refreshing ??= this.#refresh().finally(() => this.#refreshing = null);
+    return this.#refreshing;
+  }
+
+  async #refresh(): Promise<void> {
     try {
       const now = this.#clock();
       const diff = await this.banList.diff(now);
@@ -182,8 +195,6 @@ export class SourceDefense {
       this.gate.sweep(now);
     } catch (err) {
       this.#log.warn("could not refresh bans from the store: {err}", { err: String(err) });
-    } finally {
-      this.#refreshing = false;
     }
   }
 
@@ -214,6 +225,7 @@ export class SourceDefense {
   async stop(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
+    await this.#refreshing;
     await Promise.allSettled([...this.#background]);
     if (this.nft) {
       try {

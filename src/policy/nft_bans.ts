@@ -197,6 +197,7 @@ export class NftBans {
       throw new Error(`nft setup failed: ${res.stderr.trim() || `exit ${res.code}`}`);
     }
     this.#ready = true;
+    this.#kick();
   }
 
   /** Changes the drop scope and ports (reload); applied with the next batch. */
@@ -213,14 +214,19 @@ export class NftBans {
     }
   }
 
-  /** Queues a ban (non-blocking; coalesced into the next batch). */
+  /**
+   * Queues a ban (non-blocking; coalesced into the next batch). Ignored before `setup`
+   * succeeded (setup installs the full list) and after `teardown`.
+   */
   ban(ban: Ban): void {
+    if (!this.#ready) return;
     this.#pending.set(ban.source, ban);
     this.#kick();
   }
 
-  /** Queues the removal of a source's ban (non-blocking). */
+  /** Queues the removal of a source's ban (non-blocking); ignored when not set up. */
   unban(source: string): void {
+    if (!this.#ready) return;
     this.#pending.set(source, null);
     this.#kick();
   }
