@@ -10,5 +10,8 @@ import * as keygen from "./keygen.ts";
 import * as check from "./check.ts";
 import * as schema from "./schema.ts";
 import * as bans from "./bans.ts";
+import * as admin from "./admin.ts";
+import * as simulate from "./simulate.ts";
+import * as messages from "./messages.ts";
 
-addSubcommands(serve, send, demo, keygen, check, schema, bans);
+addSubcommands(serve, send, demo, keygen, check, schema, bans, admin, simulate, messages);

@@ -13,6 +13,7 @@ import { Daemon } from "../daemon/daemon.ts";
 import { KvStateStore } from "../state/kv.ts";
 import { RedisStateStore } from "../state/redis.ts";
 import type { StateStore } from "../state/store.ts";
+import { startAdmin } from "../admin/mod.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -70,6 +71,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     await store.close();
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
   }
+  const admin = await startAdmin(daemon, config.admin.socket);
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
@@ -77,10 +79,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
   Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
   Deno.addSignalListener("SIGHUP", () => {
-    daemon.reload().catch((err) => log.error("reload failed: {err}", { err: String(err) }));
+    admin.control.reload().catch((err) => log.error("reload failed: {err}", { err: String(err) }));
   });
   const sig = await stopped;
   log.info("{sig}: stopping (grace {grace} ms)", { sig, grace: config.execution.grace_period });
+  await admin.stop();
   await daemon.stop(config.execution.grace_period);
   log.info("stopped");
   return 0;

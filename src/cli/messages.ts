@@ -1,0 +1,120 @@
+/**
+ * `siglatch messages PROFILE`: asks the server for its current system messages (the
+ * `messages` builtin action) and prints them as `[notice] text` / `[warning] text`.
+ * Exit status: 0 answered, 1 refused, 2 usage, 3 no reply.
+ * @module
+ */
+import type { Command } from "commander";
+import { CliError, UsageError } from "./errors.ts";
+import { reportResult, resolveAction, resolveSendSettings } from "./send.ts";
+import type { Profile } from "../client/profile.ts";
+import { sendRequest, type SendResult } from "../client/send.ts";
+import { readEd25519Private, readHmacKey, readX25519PublicKey } from "../crypto/keyfile.ts";
+import { decodeBase64 } from "../util/base64.ts";
+import { parseDuration } from "../config/duration.ts";
+import type { SystemMessage } from "../actions/result.ts";
+import { ReplyStatus, type UserAuth } from "../wire/mod.ts";
+
+/** Flags of `messages`. */
+export interface MessagesFlags {
+  /** Action name or id of the messages builtin (default `messages`). */
+  action?: string;
+  /** Wait per attempt. */
+  timeout?: string;
+  /** Print the reply as JSON. */
+  json?: boolean;
+}
+
+/** Reads the server key and the user's key a profile names. */
+async function profileKeys(p: Profile): Promise<{ serverPublic: Uint8Array; auth: UserAuth }> {
+  try {
+    const serverPublic = p.server_public_key
+      ? decodeBase64(p.server_public_key)
+      : await readX25519PublicKey(p.server_public_key_file!);
+    if (serverPublic.length !== 32) {
+      throw new Error("server_public_key: expected base64 of 32 bytes");
+    }
+    const auth: UserAuth = p.hmac_key_file
+      ? { kind: "hmac", key: await readHmacKey(p.hmac_key_file) }
+      : { kind: "ed25519", privateKey: (await readEd25519Private(p.ed25519_key_file!)).privateKey };
+    return { serverPublic, auth };
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function isMessage(v: unknown): v is SystemMessage {
+  return typeof v === "object" && v !== null && typeof (v as SystemMessage).text === "string";
+}
+
+/** Formats messages one per line, the level in brackets. */
+export function formatMessages(msgs: SystemMessage[]): string[] {
+  return msgs.map((m) => `[${m.level}] ${m.text}`);
+}
+
+/** Runs `messages`; returns the exit status. */
+export async function messages(profile: string, flags: MessagesFlags): Promise<number> {
+  const p = await resolveSendSettings({ profile, wait: true });
+  const actionId = resolveAction(p, flags.action ?? "messages");
+  const timeoutMs = flags.timeout ? parseDuration(flags.timeout) : p.timeout * 1000;
+  if (timeoutMs === undefined || timeoutMs <= 0) {
+    throw new UsageError(`--timeout ${flags.timeout}: expected a duration such as 2s`);
+  }
+  const { serverPublic, auth } = await profileKeys(p);
+  let res: SendResult;
+  try {
+    res = await sendRequest({
+      host: p.host,
+      port: p.port,
+      serverPublic,
+      userId: p.user_id,
+      auth,
+      actionId,
+      payload: new Uint8Array(0),
+      bind: p.bind,
+      wait: true,
+      timeoutMs,
+      retries: p.retries,
+      insecure: p.insecure,
+    });
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err));
+  }
+  const ok = res.answered && res.status === ReplyStatus.Ok;
+  if (flags.json || !ok) return reportResult(res, flags.json ?? false);
+  const data = res.body?.data;
+  const list = (Array.isArray(data) ? data : res.body?.msgs ?? []).filter(isMessage);
+  if (list.length === 0) console.error("(no messages)");
+  for (const line of formatMessages(list)) console.log(line);
+  return 0;
+}
+
+/** Registers the `messages` subcommand. */
+export function register(program: Command): void {
+  program.command("messages")
+    .description("show the server's current system messages (notices and warnings)")
+    .argument("<profile>", "client profile (name or path)")
+    .option(
+      "--action <name|id>",
+      "the profile's name (or the id) of the messages action",
+      "messages",
+    )
+    .option("--timeout <duration>", "wait per attempt (e.g. 2s)")
+    .option("--json", "print the reply as JSON")
+    .addHelpText(
+      "after",
+      `
+The profile's actions: map must name the server's messages builtin, e.g.
+  actions: { messages: 3 }
+
+Exit status: 0 answered, 1 refused, 2 usage error, 3 no reply.
+
+Examples:
+  siglatch messages work
+  siglatch messages ./alice.yaml --json`,
+    )
+    .action(async (profile: string, flags: MessagesFlags) => {
+      const code = await messages(profile, flags);
+      if (code !== 0) throw new CliError("", code);
+    });
+}
