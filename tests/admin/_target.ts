@@ -5,11 +5,7 @@
  */
 import { type Config, ConfigSchema } from "../../src/config/schema.ts";
 import type { SystemMessage } from "../../src/actions/result.ts";
-import type {
-  ControlTarget,
-  OverrideSets,
-  TargetReloadReport,
-} from "../../src/admin/control.ts";
+import type { ControlTarget, OverrideSets, TargetReloadReport } from "../../src/admin/control.ts";
 
 /** A config with two servers, users and actions (one disabled of each). */
 export function sampleConfig(): Config {
