@@ -13,5 +13,6 @@ import * as bans from "./bans.ts";
 import * as admin from "./admin.ts";
 import * as simulate from "./simulate.ts";
 import * as messages from "./messages.ts";
+import * as open from "./open.ts";
 
-addSubcommands(serve, send, demo, keygen, check, schema, bans, admin, simulate, messages);
+addSubcommands(serve, send, demo, keygen, check, schema, bans, admin, simulate, messages, open);
