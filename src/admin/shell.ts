@@ -274,9 +274,9 @@ export async function runShell(client: AdminClient, opts: ShellOptions): Promise
       }
       const text = entered.trim();
       if (text === "") continue;
-      if (history.add(entered) && historyWritable && opts.historyPath) {
+      if (history.add(text) && historyWritable && opts.historyPath) {
         try {
-          await Deno.writeTextFile(opts.historyPath, entered + "\n", { append: true, mode: 0o600 });
+          await Deno.writeTextFile(opts.historyPath, text + "\n", { append: true, mode: 0o600 });
         } catch {
           historyWritable = false;
         }
