@@ -6,6 +6,7 @@ import { addSubcommands } from "./mod.ts";
 import * as serve from "./serve.ts";
 import * as send from "./send.ts";
 import * as demo from "./demo.ts";
+import * as permissions from "./permissions.ts";
 import * as keygen from "./keygen.ts";
 import * as check from "./check.ts";
 import * as schema from "./schema.ts";
@@ -15,4 +16,18 @@ import * as simulate from "./simulate.ts";
 import * as messages from "./messages.ts";
 import * as open from "./open.ts";
 
-addSubcommands(serve, send, demo, keygen, check, schema, bans, admin, simulate, messages, open);
+// Order here is the order `siglatch --help` lists them in.
+addSubcommands(
+  serve,
+  check,
+  send,
+  open,
+  keygen,
+  admin,
+  bans,
+  messages,
+  simulate,
+  schema,
+  permissions,
+  demo,
+);
