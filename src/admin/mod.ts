@@ -9,6 +9,7 @@ import { ControlServer, type ControlServerOptions } from "./server.ts";
 
 export { AdminControl, type ControlExtensions, type ControlTarget } from "./control.ts";
 export { ControlServer } from "./server.ts";
+export { daemonExtensions } from "./extensions.ts";
 
 /** The running admin surface. */
 export interface AdminHandle {

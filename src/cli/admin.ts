@@ -22,6 +22,10 @@ export interface AdminFlags {
 
 /** Runs `siglatch admin` with `words` (empty: the shell); returns the exit status. */
 export async function admin(words: string[], flags: AdminFlags): Promise<number> {
+  if (words[0] === "help") {
+    console.log(helpText(words[1]));
+    return 0;
+  }
   let socket: string;
   try {
     socket = await resolveSocketPath(flags);
@@ -36,10 +40,6 @@ export async function admin(words: string[], flags: AdminFlags): Promise<number>
   }
   try {
     if (words.length === 0) return await runShell(client, { socket, historyPath: historyFile() });
-    if (words[0] === "help") {
-      console.log(helpText(words[1]));
-      return 0;
-    }
     const { promise: stop, resolve } = Promise.withResolvers<void>();
     const onSigint = () => resolve();
     Deno.addSignalListener("SIGINT", onSigint);

@@ -13,7 +13,7 @@ import { Daemon } from "../daemon/daemon.ts";
 import { KvStateStore } from "../state/kv.ts";
 import { RedisStateStore } from "../state/redis.ts";
 import type { StateStore } from "../state/store.ts";
-import { startAdmin } from "../admin/mod.ts";
+import { daemonExtensions, startAdmin } from "../admin/mod.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -71,7 +71,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     await store.close();
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
   }
-  const admin = await startAdmin(daemon, config.admin.socket);
+  const admin = await startAdmin(daemon, config.admin.socket, daemonExtensions(daemon));
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
