@@ -83,6 +83,11 @@ export class AdminClient {
     }
   }
 
+  /** True once the connection is closed (by either side). */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
   /** Resolves when the server closes the connection (or it is closed here). */
   get closed(): Promise<void> {
     return this.#done;

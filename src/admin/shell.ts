@@ -172,9 +172,15 @@ class Terminal {
  * commands line by line (scripts). Returns the exit status (1 if any command failed when
  * not interactive).
  */
-export async function runShell(client: AdminClient, opts: ShellOptions): Promise<number> {
+export async function runShell(first: AdminClient, opts: ShellOptions): Promise<number> {
   const interactive = Deno.stdin.isTerminal();
-  if (!interactive) return await runScript(client, opts.socket);
+  if (!interactive) return await runScript(first, opts.socket);
+  // The daemon closes idle connections: reconnect quietly when the operator comes back.
+  let current = first;
+  const connected = async (): Promise<AdminClient> => {
+    if (current.isClosed) current = await AdminClient.connect(opts.socket);
+    return current;
+  };
   const term = new Terminal();
   const history = new History(await loadHistory(opts.historyPath));
   let historyWritable = opts.historyPath !== undefined;
@@ -189,7 +195,7 @@ export async function runShell(client: AdminClient, opts: ShellOptions): Promise
     const fetched: KnownNames = { server: [], action: [], user: [] };
     for (const kind of ["server", "action", "user"] as const) {
       try {
-        const r = await client.request("list", { what: `${kind}s` }, 5000);
+        const r = await (await connected()).request("list", { what: `${kind}s` }, 5000);
         if (r.ok && Array.isArray(r.result)) {
           fetched[kind] = r.result.map((x) => String((x as { name?: unknown }).name));
         }
@@ -207,7 +213,7 @@ export async function runShell(client: AdminClient, opts: ShellOptions): Promise
   const onSigint = () => interruptCommand?.();
   Deno.addSignalListener("SIGINT", onSigint);
 
-  const status = await client.request("status", {}, 5000).catch(() => undefined);
+  const status = await first.request("status", {}, 5000).catch(() => undefined);
   const version = status?.ok ? (status.result as { config_version?: number }).config_version : "?";
   term.write(
     `connected to ${opts.socket} (config version ${version}).\n` +
@@ -297,7 +303,7 @@ export async function runShell(client: AdminClient, opts: ShellOptions): Promise
       const { promise: stop, resolve } = Promise.withResolvers<void>();
       interruptCommand = () => resolve();
       try {
-        await runCommand(opts.socket, client, words, { output, stop });
+        await runCommand(opts.socket, await connected(), words, { output, stop });
       } catch (err) {
         output.err(`error: ${err instanceof Error ? err.message : err}`);
         if (err instanceof Error && /closed|connect/.test(err.message)) break;
@@ -309,6 +315,7 @@ export async function runShell(client: AdminClient, opts: ShellOptions): Promise
   } finally {
     term.setRaw(false);
     Deno.removeSignalListener("SIGINT", onSigint);
+    if (current !== first) current.close();
   }
   return 0;
 }

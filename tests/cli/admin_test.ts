@@ -16,10 +16,14 @@ function shown(text: string): RegExp {
 
 async function withSocket(
   fn: (ctx: { socket: string; dir: string; target: TestTarget }) => Promise<void>,
+  opts: { idleTimeoutMs?: number } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "siglatch-admin-cli-" });
   const target = new TestTarget();
-  const server = await ControlServer.start(new AdminControl(target), { path: `${dir}/a.sock` });
+  const server = await ControlServer.start(new AdminControl(target), {
+    path: `${dir}/a.sock`,
+    ...opts,
+  });
   try {
     await fn({ socket: server.path, dir, target });
   } finally {
@@ -152,4 +156,25 @@ Deno.test("admin shell in a pty: completion, history, Ctrl-C, errors, Ctrl-D", a
       "help",
     ]);
   });
+});
+
+Deno.test("admin shell reconnects after the daemon closed an idle connection", async () => {
+  await withSocket(async ({ socket, dir }) => {
+    const pty = spawnPty(
+      [Deno.execPath(), ...RUN_FLAGS, `${ROOT}/main.ts`, "admin", "--socket", socket],
+      { HOME: dir, DENO_DIR },
+    );
+    try {
+      await pty.waitFor(/siglatch> /, 20_000);
+      await new Promise((r) => setTimeout(r, 800));
+      const mark = pty.output().length;
+      await pty.write("status\r");
+      await pty.waitFor(/config version\s+1/, 5000, mark);
+      await pty.write("\x04");
+      assert.equal(await pty.close(), 0);
+    } catch (err) {
+      await pty.close(100);
+      throw err;
+    }
+  }, { idleTimeoutMs: 300 });
 });
