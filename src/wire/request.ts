@@ -1,0 +1,381 @@
+/**
+ * Requests: {@linkcode sealRequest} (client) and {@linkcode RequestOpener} (server).
+ *
+ * Secure datagram:   enc' (32) || HPKE ciphertext of the inner fields (+16 tag) || mac1 (16)
+ * Insecure datagram: enc  (32) || inner fields in the clear                    || mac1 (16)
+ *
+ * enc' is the ephemeral X25519 public key with its top bit set at random (real keys
+ * always have it clear, which would be a distinguisher); the receiver clears it.
+ * Pure: no I/O; the clock is injectable.
+ * @module
+ */
+import { type KeyObject, randomFillSync } from "node:crypto";
+import { constantTimeEqual } from "../crypto/ct.ts";
+import type { HpkeContext } from "../crypto/hpke.ts";
+import { concatBytes } from "../crypto/bytes.ts";
+import {
+  x25519PrivateKeyObject,
+  x25519PublicFromPrivate,
+  x25519PublicKeyObject,
+} from "../crypto/keys.ts";
+import { authenticate, type UserAuth, type UserVerifier, verifyAuth } from "./auth.ts";
+import {
+  authTagLength,
+  parseRequestInner,
+  type RequestInner,
+  signedLength,
+  writeRequestSigned,
+} from "./inner.ts";
+import { Mac1 } from "./mac1.ts";
+import { ReplyOpener, ReplySealer } from "./reply.ts";
+import { SUITE_V1, SUITES, type WireMode, type WireSuite } from "./suite.ts";
+import {
+  COOKIE_LEN,
+  ENC_LEN,
+  HMAC_TAG_LEN,
+  MAC1_LEN,
+  MAX_DATAGRAM,
+  type MessageType,
+  NONCE_LEN,
+  type Reason,
+  REQUEST_HEADER_LEN,
+  REQUEST_TYPES,
+  TAG_LEN,
+} from "./types.ts";
+
+/** Fields a client puts in a request. */
+export interface RequestFields {
+  /** Message type: request, fragment, keepalive, chaff, notice or event. */
+  type: MessageType;
+  /** User id (u32). */
+  userId: number;
+  /** Action id (u16). */
+  actionId: number;
+  /** Session id (u64); random when omitted. */
+  sessionId?: bigint;
+  /** Flag bits (u8, {@linkcode RequestFlag}); bit 0 is set from `cookie`. */
+  flags?: number;
+  /** Payload bytes (default empty). */
+  payload?: Uint8Array;
+  /** 16-byte cookie answering a challenge. */
+  cookie?: Uint8Array;
+  /** Client time in ms (default `opts.now` or `Date.now()`). */
+  timestamp?: number;
+  /** 16-byte request id (default random). Never reuse one. */
+  nonce?: Uint8Array;
+}
+
+/** Options of {@linkcode sealRequest}. */
+export interface SealOptions {
+  /** Current time in ms, used when `fields.timestamp` is absent. */
+  now?: number;
+  /**
+   * Pad the datagram (inside the ciphertext) to this many bytes, at most 1400.
+   * Without it the datagram is padded to a multiple of 16 bytes.
+   */
+  padTo?: number;
+  /** Send an insecure (signed, not encrypted) request, for an insecure server. */
+  insecure?: boolean;
+  /** Fixed ephemeral X25519 private key (test vectors only). */
+  ephemeralPrivate?: Uint8Array;
+  /** Fixed value of enc's top bit (test vectors only; default random). */
+  encHighBit?: 0 | 1;
+}
+
+/** A sealed request and what the client keeps to open replies. */
+export interface SealedRequest {
+  /** The datagram to send. */
+  datagram: Uint8Array;
+  /** Opens replies to this request. */
+  reply: ReplyOpener;
+  /** The request id (= nonce). */
+  requestId: Uint8Array;
+}
+
+/** A request that opened and authenticated. */
+export interface OpenedRequest extends RequestInner {
+  /** Secure or insecure packet. */
+  mode: WireMode;
+}
+
+/** Result of {@linkcode RequestOpener.open}. */
+export type OpenResult =
+  | { ok: true; msg: OpenedRequest; replier: ReplySealer }
+  | {
+    ok: false;
+    reason: Reason;
+    /** Set when the request decrypted and named a user, but auth or time failed. */
+    userId?: number;
+    /** Set only for authenticated requests outside the time window (to answer clock_skew). */
+    replier?: ReplySealer;
+    /** Set only for authenticated requests outside the time window. */
+    msg?: OpenedRequest;
+  };
+
+const serverKeyCache = new WeakMap<Uint8Array, KeyObject>();
+
+function serverKeyObject(pub: Uint8Array): KeyObject {
+  let k = serverKeyCache.get(pub);
+  if (k === undefined) serverKeyCache.set(pub, k = x25519PublicKeyObject(pub));
+  return k;
+}
+
+function replyKey(suite: WireSuite, ctx: HpkeContext, requestId: Uint8Array): Uint8Array {
+  return ctx.export(concatBytes(suite.replyLabel, requestId), 32);
+}
+
+function checkInt(v: number, max: number, what: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${what} out of range`);
+}
+
+/** Size of the datagram for these sizes (without padding). */
+export function requestDatagramLength(
+  payloadLength: number,
+  authKind: UserAuth["kind"],
+  hasCookie: boolean,
+  insecure = false,
+): number {
+  return ENC_LEN + signedLength(payloadLength, hasCookie) + authTagLength(authKind) +
+    (insecure ? 0 : TAG_LEN) + MAC1_LEN;
+}
+
+/**
+ * Seals a request to the server's X25519 public key, authenticated by the user.
+ * @throws {RangeError|TypeError} for out-of-range fields or a datagram over 1400 bytes.
+ */
+export function sealRequest(
+  serverPublic: Uint8Array,
+  auth: UserAuth,
+  fields: RequestFields,
+  opts: SealOptions = {},
+): SealedRequest {
+  const suite = SUITE_V1;
+  const mode: WireMode = opts.insecure ? "insecure" : "secure";
+  if (serverPublic.length !== 32) throw new TypeError("server public key must be 32 bytes");
+  if (!REQUEST_TYPES.has(fields.type)) throw new RangeError(`not a request type: ${fields.type}`);
+  checkInt(fields.userId, 0xffffffff, "userId");
+  checkInt(fields.actionId, 0xffff, "actionId");
+  checkInt(fields.flags ?? 0, 0xff, "flags");
+  const timestamp = fields.timestamp ?? opts.now ?? Date.now();
+  checkInt(timestamp, Number.MAX_SAFE_INTEGER, "timestamp");
+  const nonce = fields.nonce ?? randomFillSync(new Uint8Array(NONCE_LEN));
+  if (nonce.length !== NONCE_LEN) throw new RangeError("nonce must be 16 bytes");
+  if (fields.cookie !== undefined && fields.cookie.length !== COOKIE_LEN) {
+    throw new RangeError("cookie must be 16 bytes");
+  }
+  let sessionId = fields.sessionId;
+  if (sessionId === undefined) {
+    sessionId = new DataView(randomFillSync(new Uint8Array(8)).buffer).getBigUint64(0);
+  }
+  if (sessionId < 0n || sessionId > 0xffffffffffffffffn) {
+    throw new RangeError("sessionId out of range");
+  }
+  const payload = fields.payload ?? new Uint8Array(0);
+  const natural = requestDatagramLength(
+    payload.length,
+    auth.kind,
+    fields.cookie !== undefined,
+    opts.insecure,
+  );
+  if (natural > MAX_DATAGRAM) {
+    throw new RangeError(`request of ${natural} bytes exceeds ${MAX_DATAGRAM} (fragment it)`);
+  }
+  const total = opts.padTo !== undefined
+    ? Math.max(natural, Math.min(opts.padTo, MAX_DATAGRAM))
+    : Math.min(MAX_DATAGRAM, Math.ceil(natural / 16) * 16);
+
+  // Ephemeral key and HPKE context.
+  const skE = opts.ephemeralPrivate ?? randomFillSync(new Uint8Array(32));
+  const { enc, ctx } = suite.hpke.setupBaseS(
+    serverPublic,
+    suite.info[mode],
+    skE,
+    serverKeyObject(serverPublic),
+  );
+  const encWire = enc.slice();
+  if (mode === "secure") {
+    const bit = opts.encHighBit ?? (randomFillSync(new Uint8Array(1))[0] & 1);
+    encWire[31] = (encWire[31] & 0x7f) | (bit << 7);
+  }
+
+  // Inner fields, authenticator, zero padding.
+  const inner = new Uint8Array(total - ENC_LEN - MAC1_LEN - (mode === "secure" ? TAG_LEN : 0));
+  const msg: RequestInner = {
+    version: suite.version,
+    type: fields.type,
+    authKind: auth.kind,
+    flags: fields.flags ?? 0,
+    userId: fields.userId,
+    timestamp,
+    nonce,
+    sessionId,
+    actionId: fields.actionId,
+    payload,
+    cookie: fields.cookie,
+  };
+  const signedLen = writeRequestSigned(inner, msg);
+  const tag = authenticate(auth, [
+    suite.authContext[mode],
+    enc,
+    serverPublic,
+    inner.subarray(0, signedLen),
+  ]);
+  inner.set(tag, signedLen);
+
+  const body = mode === "secure" ? ctx.seal(encWire, inner) : inner;
+  const datagram = new Uint8Array(total);
+  datagram.set(encWire, 0);
+  datagram.set(body, ENC_LEN);
+  const mac1 = new Mac1(suite.mac1Label[mode], serverPublic);
+  datagram.set(mac1.compute(datagram.subarray(0, total - MAC1_LEN)), total - MAC1_LEN);
+  const requestId = nonce.slice();
+  return {
+    datagram,
+    reply: new ReplyOpener(suite.version, requestId, replyKey(suite, ctx, requestId)),
+    requestId,
+  };
+}
+
+/** Options of {@linkcode RequestOpener}. */
+export interface RequestOpenerOptions {
+  /** The server's raw X25519 private key. */
+  x25519Private: Uint8Array;
+  /** The server's raw X25519 public key (checked against the private key). */
+  x25519Public: Uint8Array;
+  /** Accept insecure (signed, plain) requests instead of secure ones. */
+  insecure?: boolean;
+  /** Accepted clock difference in ms, each way (default 30 000). */
+  skewMs?: number;
+  /** Clock in ms (default `Date.now`). */
+  clock?: () => number;
+  /**
+   * Also check the other mode's mac1 when ours fails, to report `wrong_mode` instead of
+   * `bad_mac1` (costs a second hash on garbage; default true).
+   */
+  detectWrongMode?: boolean;
+}
+
+interface Matcher {
+  suite: WireSuite;
+  mac1: Mac1;
+}
+
+/**
+ * Server side: prefilters and opens request datagrams. Precomputes the mac1 states
+ * and key objects; one instance per server key. Never throws from `prefilter`/`open`.
+ */
+export class RequestOpener {
+  /** Secure or insecure server. */
+  readonly mode: WireMode;
+  /** Smallest datagram this server can accept. */
+  readonly minLength: number;
+  readonly #sk: KeyObject;
+  readonly #pk: Uint8Array;
+  readonly #skew: number;
+  readonly #clock: () => number;
+  readonly #own: Matcher[];
+  readonly #other: Mac1[];
+
+  /** @throws {Error} when the public key does not belong to the private key. */
+  constructor(opts: RequestOpenerOptions) {
+    this.mode = opts.insecure ? "insecure" : "secure";
+    this.#sk = x25519PrivateKeyObject(opts.x25519Private);
+    if (!constantTimeEqual(x25519PublicFromPrivate(opts.x25519Private), opts.x25519Public)) {
+      throw new Error("x25519Public does not match x25519Private");
+    }
+    this.#pk = opts.x25519Public.slice();
+    this.#skew = opts.skewMs ?? 30_000;
+    this.#clock = opts.clock ?? Date.now;
+    const other: WireMode = this.mode === "secure" ? "insecure" : "secure";
+    this.#own = SUITES.map((suite) => ({
+      suite,
+      mac1: new Mac1(suite.mac1Label[this.mode], this.#pk),
+    }));
+    this.#other = opts.detectWrongMode === false
+      ? []
+      : SUITES.map((suite) => new Mac1(suite.mac1Label[other], this.#pk));
+    this.minLength = ENC_LEN + REQUEST_HEADER_LEN + HMAC_TAG_LEN + MAC1_LEN +
+      (this.mode === "secure" ? TAG_LEN : 0);
+  }
+
+  #match(d: Uint8Array): WireSuite | Reason {
+    if (!(d instanceof Uint8Array) || d.length < this.minLength) return "too_short";
+    if (d.length > MAX_DATAGRAM) return "too_long";
+    for (const m of this.#own) if (m.mac1.verify(d)) return m.suite;
+    for (const m of this.#other) if (m.verify(d)) return "wrong_mode";
+    return "bad_mac1";
+  }
+
+  /** Size and mac1 only (one hash): `null` when the datagram may be a request for us. */
+  prefilter(datagram: Uint8Array): Reason | null {
+    try {
+      const m = this.#match(datagram);
+      return typeof m === "string" ? m : null;
+    } catch {
+      return "bad_mac1";
+    }
+  }
+
+  /**
+   * Prefilter, decrypt, parse, authenticate the user and check the timestamp window.
+   * Replay is NOT checked here: run {@linkcode ReplayGuard} on `msg.nonce` next.
+   */
+  open(datagram: Uint8Array, lookupUser: (id: number) => UserVerifier | undefined): OpenResult {
+    try {
+      return this.#open(datagram, lookupUser);
+    } catch {
+      return { ok: false, reason: "bad_inner" };
+    }
+  }
+
+  #open(d: Uint8Array, lookupUser: (id: number) => UserVerifier | undefined): OpenResult {
+    const m = this.#match(d);
+    if (typeof m === "string") return { ok: false, reason: m };
+    const suite = m;
+    const mode = this.mode;
+    const encWire = d.subarray(0, ENC_LEN);
+    const enc = encWire.slice();
+    enc[31] &= 0x7f;
+    let ctx: HpkeContext | null = null;
+    let inner: Uint8Array | null;
+    if (mode === "secure") {
+      ctx = suite.hpke.setupBaseR(enc, this.#sk, this.#pk, suite.info.secure);
+      if (ctx === null) return { ok: false, reason: "decrypt_failed" };
+      inner = ctx.open(encWire, d.subarray(ENC_LEN, d.length - MAC1_LEN));
+      if (inner === null) return { ok: false, reason: "decrypt_failed" };
+    } else {
+      if ((encWire[31] & 0x80) !== 0) return { ok: false, reason: "bad_inner" };
+      inner = d.subarray(ENC_LEN, d.length - MAC1_LEN);
+    }
+    const parsed = parseRequestInner(inner, suite.version);
+    if (parsed === null) return { ok: false, reason: "bad_inner" };
+    const f = parsed.fields;
+    let user: UserVerifier | undefined;
+    try {
+      user = lookupUser(f.userId);
+    } catch {
+      user = undefined;
+    }
+    if (user === undefined) return { ok: false, reason: "unknown_user", userId: f.userId };
+    const parts = [suite.authContext[mode], enc, this.#pk, parsed.signed] as const;
+    if (!verifyAuth(f.authKind, user, parts, parsed.tag)) {
+      return { ok: false, reason: "bad_auth", userId: f.userId };
+    }
+    if (ctx === null) {
+      // Insecure mode: the HPKE context only keys replies.
+      ctx = suite.hpke.setupBaseR(enc, this.#sk, this.#pk, suite.info.insecure);
+      if (ctx === null) return { ok: false, reason: "decrypt_failed", userId: f.userId };
+    }
+    const c = ctx;
+    const replier = new ReplySealer(suite.version, f.nonce, () => replyKey(suite, c, f.nonce));
+    const msg: OpenedRequest = { ...f, mode };
+    const now = this.#clock();
+    if (f.timestamp < now - this.#skew) {
+      return { ok: false, reason: "timestamp_old", userId: f.userId, replier, msg };
+    }
+    if (f.timestamp > now + this.#skew) {
+      return { ok: false, reason: "timestamp_future", userId: f.userId, replier, msg };
+    }
+    return { ok: true, msg, replier };
+  }
+}
