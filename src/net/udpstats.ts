@@ -1,0 +1,82 @@
+/**
+ * Kernel-side statistics of local UDP sockets, read from `/proc/net/udp` and
+ * `/proc/net/udp6` (Linux). The `drops` column counts datagrams the kernel discarded for a
+ * socket, mostly because its receive buffer was full: datagrams the daemon never saw.
+ *
+ * Deno's `listenDatagram` cannot set `SO_RCVBUF`, so a socket's receive buffer is the
+ * system default, `net.core.rmem_default` (sysctl); raise that to absorb longer bursts.
+ * @module
+ */
+
+/** One UDP socket as the kernel reports it. */
+export interface UdpSocketStats {
+  /** Address family of the table the line came from. */
+  family: 4 | 6;
+  /** Local address as hex, as in the table (e.g. `0100007F` for 127.0.0.1). */
+  localAddressHex: string;
+  /** Local port. */
+  port: number;
+  /** Bytes queued for receiving (not yet read by the process). */
+  rxQueue: number;
+  /** Bytes queued for sending. */
+  txQueue: number;
+  /** Socket inode (identifies the socket across reads). */
+  inode: number;
+  /** Datagrams dropped by the kernel for this socket since it was created. */
+  drops: number;
+}
+
+/**
+ * Parses the text of `/proc/net/udp` or `/proc/net/udp6`, keeping sockets bound to local
+ * `port` (all ports when `port` is undefined). Malformed lines are skipped.
+ */
+export function parseProcNetUdp(text: string, family: 4 | 6, port?: number): UdpSocketStats[] {
+  const out: UdpSocketStats[] = [];
+  const lines = text.split("\n");
+  for (let i = 1; i < lines.length; i++) {
+    const f = lines[i].trim().split(/\s+/);
+    // sl local rem st tx:rx tr:tm retrnsmt uid timeout inode ref pointer drops
+    if (f.length < 13) continue;
+    const [addr, portHex] = f[1].split(":");
+    const p = parseInt(portHex, 16);
+    if (!Number.isFinite(p) || (port !== undefined && p !== port)) continue;
+    const [tx, rx] = f[4].split(":");
+    const drops = Number(f[12]);
+    if (!Number.isFinite(drops)) continue;
+    out.push({
+      family,
+      localAddressHex: addr,
+      port: p,
+      txQueue: parseInt(tx, 16),
+      rxQueue: parseInt(rx, 16),
+      inode: Number(f[9]),
+      drops,
+    });
+  }
+  return out;
+}
+
+async function readTable(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch {
+    return ""; // not Linux, no IPv6, or no permission: no sockets
+  }
+}
+
+/** Every local UDP socket (IPv4 and IPv6) bound to `port`, with its kernel counters. */
+export async function readUdpSockets(port: number): Promise<UdpSocketStats[]> {
+  const [v4, v6] = await Promise.all([readTable("/proc/net/udp"), readTable("/proc/net/udp6")]);
+  return [...parseProcNetUdp(v4, 4, port), ...parseProcNetUdp(v6, 6, port)];
+}
+
+/**
+ * Kernel drops summed over every local UDP socket bound to `port` (0 when none is found or
+ * `/proc` is unreadable). Counters are per socket since it was opened: a reopened socket
+ * starts again at 0.
+ */
+export async function readUdpDrops(port: number): Promise<number> {
+  let sum = 0;
+  for (const s of await readUdpSockets(port)) sum += s.drops;
+  return sum;
+}
