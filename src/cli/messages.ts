@@ -15,6 +15,9 @@ import { parseDuration } from "../config/duration.ts";
 import type { SystemMessage } from "../actions/result.ts";
 import { ReplyStatus, type UserAuth } from "../wire/mod.ts";
 
+/** Request size: the server's reply may be this large, enough for several messages. */
+export const MESSAGES_REQUEST_SIZE = 1200;
+
 /** Flags of `messages`. */
 export interface MessagesFlags {
   /** Action name or id of the messages builtin (default `messages`). */
@@ -76,6 +79,8 @@ export async function messages(profile: string, flags: MessagesFlags): Promise<n
       timeoutMs,
       retries: p.retries,
       insecure: p.insecure,
+      // Replies are never larger than the request (no amplification): make room for them.
+      padTo: MESSAGES_REQUEST_SIZE,
     });
   } catch (err) {
     throw new CliError(err instanceof Error ? err.message : String(err));

@@ -91,6 +91,25 @@ function bobPing(fx: Fixture, key: Uint8Array) {
   });
 }
 
+/**
+ * A ping as alice, padded: the daemon never answers with more bytes than it received
+ * (no amplification), so a reply with messages needs a request at least that large.
+ */
+function alicePadded(fx: Fixture) {
+  return sendRequest({
+    host: "127.0.0.1",
+    port: fx.port,
+    serverPublic: fx.serverPublic,
+    userId: 1,
+    auth: { kind: "hmac", key: fx.aliceKey },
+    actionId: 1,
+    wait: true,
+    timeoutMs: 1500,
+    retries: 0,
+    padTo: 1200,
+  });
+}
+
 Deno.test("reload over the socket: a new user works at once, a removed one is refused", async () => {
   const { fx, run, done } = await setup();
   try {
@@ -237,7 +256,7 @@ Deno.test("broadcast reaches the next reply and the messages command, then expir
   const { fx, run, done } = await setup();
   try {
     await run("broadcast", { text: "maintenance at 18:00", level: "warning", ttl: "1s" });
-    const r = await aliceRequest(fx, 1);
+    const r = await alicePadded(fx);
     assert.deepEqual(
       r.body?.msgs?.map((m) => [m.level, m.text]),
       [["warning", "maintenance at 18:00"]],
@@ -248,7 +267,8 @@ Deno.test("broadcast reaches the next reply and the messages command, then expir
     const listed = await run("messages") as { text: string }[];
     assert.deepEqual(listed.map((m) => m.text), ["maintenance at 18:00"]);
     await new Promise((res) => setTimeout(res, 1200));
-    const later = await aliceRequest(fx, 1);
+    const later = await alicePadded(fx);
+    assert.equal(later.status, ReplyStatus.Ok);
     assert.equal(later.body?.msgs, undefined, "expired messages are no longer attached");
     const none = await runCli(["messages", fx.profile]);
     assert.equal(none.code, 0);
