@@ -71,7 +71,8 @@ export interface SealOptions {
   now?: number;
   /**
    * Pad the datagram (inside the ciphertext) to this many bytes, at most 1400.
-   * Without it the datagram is padded to a multiple of 16 bytes.
+   * Without it the datagram is padded to a multiple of 16 bytes. Insecure requests
+   * are never padded.
    */
   padTo?: number;
   /** Send an insecure (signed, not encrypted) request, for an insecure server. */
@@ -180,7 +181,10 @@ export function sealRequest(
   if (natural > MAX_DATAGRAM) {
     throw new RangeError(`request of ${natural} bytes exceeds ${MAX_DATAGRAM} (fragment it)`);
   }
-  const total = opts.padTo !== undefined
+  // Insecure packets are never padded: their padding would not be authenticated.
+  const total = opts.insecure
+    ? natural
+    : opts.padTo !== undefined
     ? Math.max(natural, Math.min(opts.padTo, MAX_DATAGRAM))
     : Math.min(MAX_DATAGRAM, Math.ceil(natural / 16) * 16);
 
@@ -349,6 +353,9 @@ export class RequestOpener {
     }
     const parsed = parseRequestInner(inner, suite.version);
     if (parsed === null) return { ok: false, reason: "bad_inner" };
+    if (mode === "insecure" && parsed.signed.length + parsed.tag.length !== inner.length) {
+      return { ok: false, reason: "bad_inner" }; // unauthenticated padding
+    }
     const f = parsed.fields;
     let user: UserVerifier | undefined;
     try {
