@@ -1,0 +1,36 @@
+/**
+ * The floor: a bare UDP receiver on 127.0.0.1 (`--port`, 0 = any) with `--loops` (default
+ * 4, as the daemon) concurrent receive calls that only count datagrams. Prints
+ * `{"port":P}` when listening, counts until a line arrives on stdin, then prints
+ * `{"received":N}` and exits.
+ * @module
+ */
+import { numFlag, parseFlags } from "./common.ts";
+
+const flags = parseFlags(Deno.args);
+const loops = numFlag(flags, "loops", 4);
+const conn = Deno.listenDatagram({
+  transport: "udp",
+  hostname: "127.0.0.1",
+  port: numFlag(flags, "port", 0),
+});
+let received = 0;
+let closed = false;
+async function loop(): Promise<void> {
+  while (!closed) {
+    try {
+      await conn.receive();
+      received++;
+    } catch {
+      return;
+    }
+  }
+}
+for (let i = 0; i < loops; i++) loop();
+console.log(JSON.stringify({ port: (conn.addr as Deno.NetAddr).port }));
+const reader = Deno.stdin.readable.getReader();
+await reader.read();
+closed = true;
+console.log(JSON.stringify({ received }));
+conn.close();
+Deno.exit(0);

@@ -1,0 +1,122 @@
+/**
+ * Valid-request prober: sends builtin pings with the real client (`sendRequest`, fresh
+ * seal per attempt, up to `--retries` retries of `--timeout` ms each) and records each
+ * request's success and latency (from the call to the answer, retries included).
+ *
+ * - steady mode (default): `--rate` requests/s, concurrently, for `--seconds`;
+ * - `--sequential N`: N requests one after another (the unloaded latency figure).
+ *
+ * Requests rotate over the `--sources` addresses so that the default per-source limits
+ * (50 datagrams/s, 20 replies/s per address) are not what is being measured.
+ * Prints `ready`, waits for a stdin line, runs, prints one JSON line (see {@linkcode PingReport}).
+ * @module
+ */
+import { sendRequest } from "../../src/client/send.ts";
+import { expandAddresses, numFlag, parseFlags, quantile, readyAndWait, sleep } from "./common.ts";
+import { readTarget } from "./target.ts";
+
+/** What the prober prints. */
+export interface PingReport {
+  /** Requests started. */
+  sent: number;
+  /** Requests answered with status ok (within the retries). */
+  ok: number;
+  /** ok / sent. */
+  successRatio: number;
+  /** Latency of answered requests, ms (call to answer, retries included). */
+  p50Ms: number;
+  /** 99th percentile, ms. */
+  p99Ms: number;
+  /** Slowest answered, ms. */
+  maxMs: number;
+  /** Round trip of the answered attempt only (send to reply), median, ms. */
+  rttP50Ms: number;
+  /** Round trip of the answered attempt only, 99th percentile, ms. */
+  rttP99Ms: number;
+  /** How many requests needed 1, 2, 3, … attempts. */
+  attempts: Record<string, number>;
+}
+
+const flags = parseFlags(Deno.args);
+const target = await readTarget(flags.get("target") ?? "");
+const rate = numFlag(flags, "rate", 20);
+const seconds = Math.min(numFlag(flags, "seconds", 5), 120);
+const sequential = numFlag(flags, "sequential", 0);
+const retries = numFlag(flags, "retries", 3);
+const timeoutMs = numFlag(flags, "timeout", 250);
+const sources = expandAddresses(flags.get("sources") ?? "127.0.1.1-127.0.1.20");
+
+interface Sample {
+  ok: boolean;
+  ms: number;
+  rtt: number;
+  attempts: number;
+}
+const samples: Sample[] = [];
+let next = 0;
+
+async function one(): Promise<void> {
+  const bind = sources[next++ % sources.length];
+  const t = performance.now();
+  try {
+    const r = await sendRequest({
+      host: "127.0.0.1",
+      port: target.port,
+      serverPublic: target.serverPublic,
+      userId: target.userId,
+      auth: { kind: "hmac", key: target.hmacKey },
+      actionId: target.actionId,
+      bind,
+      wait: true,
+      timeoutMs,
+      retries,
+    });
+    samples.push({
+      ok: r.answered && r.status === 0,
+      ms: performance.now() - t,
+      rtt: r.rttMs ?? NaN,
+      attempts: r.attempts,
+    });
+  } catch {
+    samples.push({ ok: false, ms: performance.now() - t, rtt: NaN, attempts: 0 });
+  }
+}
+
+await readyAndWait();
+if (sequential > 0) {
+  for (let i = 0; i < sequential; i++) await one();
+} else {
+  const jobs: Promise<void>[] = [];
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  let started = 0;
+  while (performance.now() < end) {
+    const due = Math.floor(((performance.now() - t0) / 1000) * rate) + 1;
+    while (started < due) {
+      jobs.push(one());
+      started++;
+    }
+    await sleep(Math.max(1, 1000 / rate / 2));
+  }
+  await Promise.all(jobs);
+}
+const okOnes = samples.filter((s) => s.ok);
+const lat = okOnes.map((s) => s.ms).sort((a, b) => a - b);
+const rtt = okOnes.map((s) => s.rtt).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+const attempts: Record<string, number> = {};
+for (const s of samples) {
+  attempts[s.ok ? String(s.attempts) : "failed"] =
+    (attempts[s.ok ? String(s.attempts) : "failed"] ?? 0) + 1;
+}
+const report: PingReport = {
+  sent: samples.length,
+  ok: okOnes.length,
+  successRatio: samples.length ? okOnes.length / samples.length : 0,
+  p50Ms: quantile(lat, 0.5),
+  p99Ms: quantile(lat, 0.99),
+  maxMs: lat.length ? lat[lat.length - 1] : NaN,
+  rttP50Ms: quantile(rtt, 0.5),
+  rttP99Ms: quantile(rtt, 0.99),
+  attempts,
+};
+console.log(JSON.stringify(report));

@@ -1,0 +1,57 @@
+/**
+ * What a valid-request child needs to reach the daemon: written by the harness as JSON
+ * into the fixture directory, passed with `--target FILE`.
+ * @module
+ */
+import { decodeBase64, encodeBase64 } from "../../src/util/base64.ts";
+
+/** A daemon and a user allowed to run `actionId`. */
+export interface Target {
+  /** UDP port on 127.0.0.1. */
+  port: number;
+  /** Server X25519 public key, base64. */
+  serverPublic: string;
+  /** User id. */
+  userId: number;
+  /** The user's HMAC key, base64. */
+  hmacKey: string;
+  /** A builtin action that replies (ping). */
+  actionId: number;
+}
+
+/** Decoded target. */
+export interface LoadedTarget {
+  /** UDP port on 127.0.0.1. */
+  port: number;
+  /** Server X25519 public key. */
+  serverPublic: Uint8Array;
+  /** User id. */
+  userId: number;
+  /** The user's HMAC key. */
+  hmacKey: Uint8Array;
+  /** Action id. */
+  actionId: number;
+}
+
+/** Writes a target file. */
+export async function writeTarget(
+  path: string,
+  t: Omit<Target, "serverPublic" | "hmacKey"> & { serverPublic: Uint8Array; hmacKey: Uint8Array },
+): Promise<void> {
+  const out: Target = {
+    ...t,
+    serverPublic: encodeBase64(t.serverPublic),
+    hmacKey: encodeBase64(t.hmacKey),
+  };
+  await Deno.writeTextFile(path, JSON.stringify(out), { mode: 0o600 });
+}
+
+/** Reads a target file. */
+export async function readTarget(path: string): Promise<LoadedTarget> {
+  const t = JSON.parse(await Deno.readTextFile(path)) as Target;
+  return {
+    ...t,
+    serverPublic: decodeBase64(t.serverPublic),
+    hmacKey: decodeBase64(t.hmacKey),
+  };
+}
