@@ -1,11 +1,15 @@
 /** Shared keys and helpers for the wire tests (fixed, so failures reproduce). */
+import { createHash } from "node:crypto";
 import { fromHex } from "../../src/crypto/bytes.ts";
+import { mac1Key } from "../../src/wire/mac1.ts";
 import { ed25519PublicFromPrivate, x25519PublicFromPrivate } from "../../src/crypto/keys.ts";
 import {
   RequestOpener,
   type RequestOpenerOptions,
+  SUITE_V1,
   type UserAuth,
   type UserVerifier,
+  type WireMode,
 } from "../../src/wire/mod.ts";
 
 export const NOW = 1_750_000_000_000;
@@ -41,4 +45,19 @@ export function opener(opts: Partial<RequestOpenerOptions> = {}): RequestOpener 
     clock: () => NOW,
     ...opts,
   });
+}
+
+/** What an active attacker can do: (re)compute mac1 over `body` (the key is public-derived). */
+export function withMac1(body: Uint8Array, mode: WireMode): Uint8Array {
+  const key = mac1Key(SUITE_V1.mac1Label[mode], serverPublic);
+  const mac = createHash("sha256").update(key).update(body).digest();
+  const out = new Uint8Array(body.length + 16);
+  out.set(body);
+  out.set(mac.subarray(0, 16), body.length);
+  return out;
+}
+
+/** Replaces the last 16 bytes of `d` by a valid mac1. */
+export function remac(d: Uint8Array, mode: WireMode): Uint8Array {
+  return withMac1(d.subarray(0, d.length - 16), mode);
 }

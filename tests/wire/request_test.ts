@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { utf8 } from "../../src/crypto/bytes.ts";
 import {
   MAX_DATAGRAM,
@@ -7,10 +6,8 @@ import {
   REQUEST_TYPES,
   RequestFlag,
   sealRequest,
-  SUITE_V1,
   type WireMode,
 } from "../../src/wire/mod.ts";
-import { mac1Key } from "../../src/wire/mac1.ts";
 import {
   AUTHS,
   ED_USER,
@@ -20,6 +17,7 @@ import {
   NOW,
   opener,
   otherServerPublic,
+  remac,
   serverPublic,
 } from "./_fixtures.ts";
 
@@ -40,15 +38,6 @@ function seal(
     payload: utf8("open ssh"),
     ...extra,
   }, { now: NOW, insecure: mode === "insecure", ...opts });
-}
-
-/** What an active attacker can do: recompute mac1 after changing bytes. */
-function remac(d: Uint8Array, mode: WireMode): Uint8Array {
-  const out = d.slice();
-  const key = mac1Key(SUITE_V1.mac1Label[mode], serverPublic);
-  const mac = createHash("sha256").update(key).update(out.subarray(0, out.length - 16)).digest();
-  out.set(mac.subarray(0, 16), out.length - 16);
-  return out;
 }
 
 Deno.test("round trip: every request type, both auth kinds, both modes", () => {
