@@ -53,11 +53,29 @@ function toBase64(bytes: Uint8Array): string {
   return btoa(s);
 }
 
+/** An encoded body and whether anything was cut to make it fit. */
+export interface EncodedBody {
+  /** The JSON bytes. */
+  bytes: Uint8Array;
+  /** True when output (or optional parts) were cut, here or by the action's cap. */
+  cut: boolean;
+}
+
 /**
- * Encodes `body` with `output` attached, cutting the output (never the rest) so the whole
- * fits in `maxBytes`. Returns the encoded bytes; `cut` is set when output was shortened.
+ * Encodes `body` with `output` attached, cutting the output first, then structured data,
+ * never the reason or the system messages, so the whole fits in `maxBytes`.
  */
 export function encodeReplyBody(
+  body: ReplyBody,
+  output: Uint8Array | undefined,
+  maxBytes: number,
+): EncodedBody {
+  const bytes = encodeFitting(body, output, maxBytes);
+  const decoded = bytes.length > 0 ? decodeReplyBody(bytes) : {};
+  return { bytes, cut: decoded.cut === true || body.cut === true };
+}
+
+function encodeFitting(
   body: ReplyBody,
   output: Uint8Array | undefined,
   maxBytes: number,
@@ -97,9 +115,17 @@ export function encodeReplyBody(
     } else hi = mid - 1;
   }
   if (best.length <= maxBytes) return best;
-  // Even without output it does not fit: drop optional parts.
-  const minimal = encoder.encode(JSON.stringify({ reason: body.reason, cut: true }));
-  return minimal.length <= maxBytes ? minimal : new Uint8Array();
+  // Even without output it does not fit: drop optional parts, data first, then messages.
+  for (
+    const smaller of [
+      { reason: body.reason, msgs: body.msgs, dry: body.dry, cut: true },
+      { reason: body.reason, cut: true },
+    ]
+  ) {
+    const enc = encoder.encode(JSON.stringify(smaller));
+    if (enc.length <= maxBytes) return enc;
+  }
+  return new Uint8Array();
 }
 
 /** Decodes a reply body; an empty or malformed body gives `{}`. */

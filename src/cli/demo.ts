@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { encodeBase64, decodeBase64 } from "../util/base64.ts";
+import { decodeBase64, encodeBase64 } from "../util/base64.ts";
 import { serve } from "./serve.ts";
 import { CliError } from "./errors.ts";
 

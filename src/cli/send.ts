@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import { CliError, UsageError } from "./errors.ts";
 import { loadProfile, type Profile } from "../client/profile.ts";
-import { type SendResult, sendRequest } from "../client/send.ts";
+import { sendRequest, type SendResult } from "../client/send.ts";
 import { readEd25519Private, readHmacKey, readX25519PublicKey } from "../crypto/keyfile.ts";
 import { decodeBase64 } from "../util/base64.ts";
 import { replyOutput } from "../actions/result.ts";
@@ -61,7 +61,12 @@ async function readAllStdin(limit: number): Promise<Uint8Array> {
   return out;
 }
 
-function intFlag(name: string, v: string | undefined, min: number, max: number): number | undefined {
+function intFlag(
+  name: string,
+  v: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) {
@@ -72,9 +77,11 @@ function intFlag(name: string, v: string | undefined, min: number, max: number):
 
 /** Builds the effective settings from profile + flags. */
 export async function resolveSendSettings(flags: SendFlags): Promise<Profile> {
-  const base: Partial<Profile> = flags.profile ? await loadProfile(flags.profile).catch((e) => {
-    throw new CliError(e.message);
-  }) : {};
+  const base: Partial<Profile> = flags.profile
+    ? await loadProfile(flags.profile).catch((e) => {
+      throw new CliError(e.message);
+    })
+    : {};
   const p = { ...base } as Profile;
   if (flags.host) p.host = flags.host;
   const port = intFlag("port", flags.port, 1, 65535);
@@ -115,7 +122,9 @@ async function loadKeys(p: Profile): Promise<{ serverPublic: Uint8Array; auth: U
     let serverPublic: Uint8Array;
     if (p.server_public_key) {
       serverPublic = decodeBase64(p.server_public_key);
-      if (serverPublic.length !== 32) throw new Error("server_public_key: expected base64 of 32 bytes");
+      if (serverPublic.length !== 32) {
+        throw new Error("server_public_key: expected base64 of 32 bytes");
+      }
     } else serverPublic = await readX25519PublicKey(p.server_public_key_file!);
     const auth: UserAuth = p.hmac_key_file
       ? { kind: "hmac", key: await readHmacKey(p.hmac_key_file) }

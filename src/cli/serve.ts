@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { CliError } from "./errors.ts";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
-import { setupLogging, logger } from "../util/log.ts";
+import { logger, setupLogging } from "../util/log.ts";
 import { buildRuntime } from "../daemon/runtime.ts";
 import { Daemon } from "../daemon/daemon.ts";
 import { KvStateStore } from "../state/kv.ts";
@@ -23,7 +23,16 @@ export interface ServeOptions {
   dryRun?: boolean;
 }
 
-function formatFindings(findings: { severity: string; file: string; line: number; col: number; path: string; message: string }[]): string {
+function formatFindings(
+  findings: {
+    severity: string;
+    file: string;
+    line: number;
+    col: number;
+    path: string;
+    message: string;
+  }[],
+): string {
   return findings.map((f) => `${f.file}:${f.line}:${f.col}: ${f.severity}: ${f.path}: ${f.message}`)
     .join("\n");
 }
@@ -32,7 +41,9 @@ function formatFindings(findings: { severity: string; file: string; line: number
 export async function loadConfigOrFail(path: string): Promise<Config> {
   const res = await loadConfig(path);
   if (!res.ok) {
-    throw new CliError(`config has errors:\n${formatFindings(res.findings.filter((f) => f.severity === "error"))}`);
+    throw new CliError(
+      `config has errors:\n${formatFindings(res.findings.filter((f) => f.severity === "error"))}`,
+    );
   }
   return res.config;
 }
@@ -44,8 +55,12 @@ export async function openStateStore(config: Config): Promise<StateStore> {
       ? await RedisStateStore.connect(config.state.redis, config.state.key_prefix)
       : await KvStateStore.open(config.state.path);
   } catch (err) {
-    const where = config.state.redis ? `state.redis ${config.state.redis}` : `state.path ${config.state.path}`;
-    throw new CliError(`cannot open the state store (${where}): ${err instanceof Error ? err.message : err}`);
+    const where = config.state.redis
+      ? `state.redis ${config.state.redis}`
+      : `state.path ${config.state.path}`;
+    throw new CliError(
+      `cannot open the state store (${where}): ${err instanceof Error ? err.message : err}`,
+    );
   }
 }
 

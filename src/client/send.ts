@@ -34,7 +34,12 @@ export interface SendOptions {
   timeOffsetMs?: number;
   /** Insecure (signed, not sealed) mode. */
   insecure?: boolean;
-  /** Pad the request to at least this many bytes (room for a larger reply). */
+  /**
+   * Pad the request to at least this many bytes. The server never answers an unproven
+   * source with more bytes than it sent (no amplification), so like QUIC's 1200-byte
+   * Initial a padded request buys room for the reply. Default: 1200 when waiting for a
+   * reply, none otherwise.
+   */
   padTo?: number;
 }
 
@@ -57,6 +62,9 @@ export interface SendResult {
   /** Round trip of the answered attempt (ms). */
   rttMs?: number;
 }
+
+/** Default request size when a reply is awaited (see {@linkcode SendOptions.padTo}). */
+export const DEFAULT_PAD = 1200;
 
 async function resolveHost(host: string): Promise<string> {
   if (/^[\d.]+$/.test(host) || host.includes(":")) return host;
@@ -89,7 +97,9 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
   let pendingReceive: Promise<[Uint8Array, Deno.Addr]> | undefined;
   try {
     const attempts = opts.wait ? opts.retries + 1 : 1;
-    const openers: Array<{ open: (d: Uint8Array) => ReturnType<ReturnType<typeof sealRequest>["reply"]["open"]> }> = [];
+    const openers: Array<
+      { open: (d: Uint8Array) => ReturnType<ReturnType<typeof sealRequest>["reply"]["open"]> }
+    > = [];
     for (let attempt = 1; attempt <= attempts; attempt++) {
       const sealed = sealRequest(opts.serverPublic, opts.auth, {
         type: "request",
@@ -98,7 +108,7 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
         payload: opts.payload ?? new Uint8Array(),
       }, {
         now: Date.now() + (opts.timeOffsetMs ?? 0),
-        padTo: opts.padTo,
+        padTo: opts.padTo ?? (opts.wait ? DEFAULT_PAD : undefined),
         insecure: opts.insecure,
       });
       openers.push(sealed.reply);

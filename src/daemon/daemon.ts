@@ -231,7 +231,9 @@ export class Daemon {
     const wanted = new Map<string, string>();
     for (const s of this.runtime.config.servers) {
       if (!s.enabled) continue;
-      for (const l of s.listen) wanted.set(`${l.family === 6 ? `[${l.host}]` : l.host}:${l.port}`, s.name);
+      for (const l of s.listen) {
+        wanted.set(`${l.family === 6 ? `[${l.host}]` : l.host}:${l.port}`, s.name);
+      }
     }
     for (const [key, server] of wanted) {
       const existing = this.#listeners.get(key);
@@ -459,7 +461,11 @@ export class Daemon {
       } else if (a.type === "builtin" && a.builtin === "list_grants") {
         body = { data: this.sessions?.list(user.config.id) };
       } else if (a.type === "builtin") {
-        const r = runBuiltin(a.builtin!, { runtime: this.runtime, user, messages: this.messages() });
+        const r = runBuiltin(a.builtin!, {
+          runtime: this.runtime,
+          user,
+          messages: this.messages(),
+        });
         body = { data: r };
       } else if (a.type === "firewall") {
         if (this.#dryRun || !this.sessions) {
@@ -579,7 +585,9 @@ export class Daemon {
     this.#log.info("dry-run: would run {argv} as {runAs}", {
       decision: "dry_run",
       argv: action.config.command,
-      runAs: action.runAs ? `${action.runAs.user}(${action.runAs.uid}:${action.runAs.gid})` : "self",
+      runAs: action.runAs
+        ? `${action.runAs.user}(${action.runAs.uid}:${action.runAs.gid})`
+        : "self",
       env,
     });
   }
@@ -661,7 +669,7 @@ export class Daemon {
     if (msgs.length > 0) body = { ...body, msgs };
     // No amplification: an unproven source never gets more bytes than it sent.
     const budget = Math.min(requestSize, MAX_REPLY_DATAGRAM);
-    const bodyBytes = encodeReplyBody(body, output, maxReplyBody(budget));
+    const encoded = encodeReplyBody(body, output, maxReplyBody(budget));
     const datagram = replier.seal({
       status,
       exitCode,
@@ -669,8 +677,8 @@ export class Daemon {
       requestId: msg.nonce,
       seq: 0,
       final: true,
-      truncated: body.cut === true,
-      body: bodyBytes,
+      truncated: encoded.cut,
+      body: encoded.bytes,
     });
     if (datagram.length > budget) {
       this.count("reply_too_large");

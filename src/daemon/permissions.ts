@@ -40,7 +40,13 @@ export function permissionFlags(config: Config, configPath: string): string[] {
       s.listen.map((l) => (l.family === 6 ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`))
     ),
     ...config.actions.flatMap((a) =>
-      a.relay ? [`${a.relay.to.family === 6 ? `[${a.relay.to.host}]` : a.relay.to.host}:${a.relay.to.port}`] : []
+      a.relay
+        ? [
+          `${
+            a.relay.to.family === 6 ? `[${a.relay.to.host}]` : a.relay.to.host
+          }:${a.relay.to.port}`,
+        ]
+        : []
     ),
     config.admin.web_listen,
     config.state.redis ? new URL(config.state.redis).host : undefined,

@@ -47,7 +47,9 @@ export function diffConfigs(before: Config, after: Config): ConfigChanges {
 
 /** True when nothing changed. */
 export function noChanges(c: ConfigChanges): boolean {
-  return [c.added, c.removed, c.changed].every((r) => Object.values(r).every((l) => l.length === 0));
+  return [c.added, c.removed, c.changed].every((r) =>
+    Object.values(r).every((l) => l.length === 0)
+  );
 }
 
 /** Loads `path` and builds a runtime for it, or reports every error (`file:line:col: ...`). */

@@ -86,7 +86,10 @@ function resolveRef(
 }
 
 /** Builds the runtime; throws an Error naming the field at fault when keys or references fail. */
-export async function buildRuntime(config: Config, clock: () => number = Date.now): Promise<Runtime> {
+export async function buildRuntime(
+  config: Config,
+  clock: () => number = Date.now,
+): Promise<Runtime> {
   const actions = new Map<number, ActionRuntime>();
   const actionIdsByName = new Map<string, number>();
   for (const a of config.actions) {
@@ -120,7 +123,9 @@ export async function buildRuntime(config: Config, clock: () => number = Date.no
   }
   const deadDrops: DeadDropRuntime[] = config.deaddrops.map((d) => {
     const id = resolveRef(d.handler, actionIdsByName, actions);
-    if (id === undefined) throw new Error(`deaddrops.${d.name}.handler: unknown action ${d.handler}`);
+    if (id === undefined) {
+      throw new Error(`deaddrops.${d.name}.handler: unknown action ${d.handler}`);
+    }
     return {
       name: d.name,
       prefix: deadDropPrefix(d.prefix),

@@ -64,7 +64,9 @@ export class KvStateStore implements StateStore {
 
   /** Writes one record. */
   async set<T>(namespace: string, key: string, value: T, expiresAt?: number): Promise<void> {
-    const envelope: Envelope<T> = expiresAt === undefined ? { v: value } : { v: value, e: expiresAt };
+    const envelope: Envelope<T> = expiresAt === undefined
+      ? { v: value }
+      : { v: value, e: expiresAt };
     await this.#kv.set(["rec", namespace, key], envelope);
   }
 

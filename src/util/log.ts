@@ -4,15 +4,7 @@
  * fill the disk ({@linkcode DropLogLimiter}).
  * @module
  */
-import {
-  configureSync,
-  getJsonLinesFormatter,
-  getLogger,
-  getTextFormatter,
-  type Logger,
-  type LogRecord,
-  resetSync,
-} from "@logtape/logtape";
+import { configureSync, getLogger, type Logger, type LogRecord, resetSync } from "@logtape/logtape";
 
 /** Logging settings (the `logging` config section). */
 export interface LogSettings {
@@ -26,6 +18,61 @@ export interface LogSettings {
 
 const encoder = new TextEncoder();
 
+function renderValue(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return value.message;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/**
+ * The message with values written plainly (`src=192.0.2.1`, not `src="192.0.2.1"`), so
+ * fail2ban and grep patterns stay simple. Control characters are escaped: a log line is
+ * always one line, whatever a client sent.
+ */
+export function renderMessage(record: LogRecord): string {
+  let out = "";
+  for (let i = 0; i < record.message.length; i++) {
+    out += i % 2 === 0 ? String(record.message[i]) : renderValue(record.message[i]);
+  }
+  return out.replace(
+    // deno-lint-ignore no-control-regex
+    /[\x00-\x08\x0b-\x1f\x7f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+const LEVEL_TEXT: Record<string, string> = {
+  trace: "TRC",
+  debug: "DBG",
+  info: "INF",
+  warning: "WRN",
+  error: "ERR",
+  fatal: "FTL",
+};
+
+/** `2026-01-31T18:00:00.000Z INF daemon: message` */
+export function formatTextLine(record: LogRecord): string {
+  const category = record.category.slice(1).join(".");
+  return `${new Date(record.timestamp).toISOString()} ${
+    LEVEL_TEXT[record.level] ?? record.level
+  } ${category}: ${renderMessage(record)}\n`;
+}
+
+/** One JSON object per line: time, level, logger, message, then every property. */
+export function formatJsonLine(record: LogRecord): string {
+  return JSON.stringify({
+    time: new Date(record.timestamp).toISOString(),
+    level: record.level,
+    logger: record.category.join("."),
+    message: renderMessage(record),
+    ...record.properties,
+  }, (_k, v) => typeof v === "bigint" ? v.toString() : v) + "\n";
+}
+
 /** Listeners that receive every record (the admin `logs --follow` stream). */
 const taps = new Set<(record: LogRecord) => void>();
 
@@ -37,9 +84,7 @@ export function tapLogs(listener: (record: LogRecord) => void): () => void {
 
 /** Configures logging for the process (replacing any previous configuration). */
 export function setupLogging(settings: LogSettings): void {
-  const formatter = settings.format === "json"
-    ? getJsonLinesFormatter({ categorySeparator: ".", message: "rendered", properties: "flatten" })
-    : getTextFormatter({ timestamp: "date-time-tz", category: "." });
+  const formatter = settings.format === "json" ? formatJsonLine : formatTextLine;
   let fileHandle: Deno.FsFile | undefined;
   if (settings.file) {
     fileHandle = Deno.openSync(settings.file, { append: true, create: true, mode: 0o640 });

@@ -157,7 +157,10 @@ export interface DaemonProcess {
 }
 
 /** Starts `siglatch serve --config <config>` and waits until it is ready. */
-export async function startDaemon(config: string, extraArgs: string[] = []): Promise<DaemonProcess> {
+export async function startDaemon(
+  config: string,
+  extraArgs: string[] = [],
+): Promise<DaemonProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [...RUN_FLAGS, `${ROOT}/main.ts`, "serve", "--config", config, ...extraArgs],
     stdout: "piped",

@@ -42,7 +42,9 @@ export function skipWithout(command: string, pkg: string): boolean {
   if (hasCommand(command) || requireAll) return false;
   if (!announced.has(command)) {
     announced.add(command);
-    console.log(`SKIP: '${command}' not installed (apt-get install ${pkg}); tests that need it are ignored`);
+    console.log(
+      `SKIP: '${command}' not installed (apt-get install ${pkg}); tests that need it are ignored`,
+    );
   }
   return true;
 }

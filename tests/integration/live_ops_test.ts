@@ -255,7 +255,8 @@ Deno.test("ban/unban over the socket", async (t) => {
 Deno.test("broadcast reaches the next reply and the messages command, then expires", async () => {
   const { fx, run, done } = await setup();
   try {
-    await run("broadcast", { text: "maintenance at 18:00", level: "warning", ttl: "1s" });
+    const broadcastAt = Date.now();
+    await run("broadcast", { text: "maintenance at 18:00", level: "warning", ttl: "4s" });
     const r = await alicePadded(fx);
     assert.deepEqual(
       r.body?.msgs?.map((m) => [m.level, m.text]),
@@ -266,7 +267,8 @@ Deno.test("broadcast reaches the next reply and the messages command, then expir
     assert.equal(cli.stdout.trim(), "[warning] maintenance at 18:00");
     const listed = await run("messages") as { text: string }[];
     assert.deepEqual(listed.map((m) => m.text), ["maintenance at 18:00"]);
-    await new Promise((res) => setTimeout(res, 1200));
+    // Wait until the 4 s TTL has passed (measured from the broadcast, whatever the CLI took).
+    await new Promise((res) => setTimeout(res, Math.max(0, broadcastAt + 4200 - Date.now())));
     const later = await alicePadded(fx);
     assert.equal(later.status, ReplyStatus.Ok);
     assert.equal(later.body?.msgs, undefined, "expired messages are no longer attached");
