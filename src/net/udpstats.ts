@@ -5,6 +5,10 @@
  *
  * Deno's `listenDatagram` cannot set `SO_RCVBUF`, so a socket's receive buffer is the
  * system default, `net.core.rmem_default` (sysctl); raise that to absorb longer bursts.
+ *
+ * Deno 2.9 refuses to read `/proc` without `--allow-all`, even with `--allow-read=/proc`.
+ * When a direct read is refused, the table is read through `/bin/cat` (then the process
+ * needs `--allow-run=/bin/cat`); when both fail, no sockets are reported.
  * @module
  */
 
@@ -56,17 +60,39 @@ export function parseProcNetUdp(text: string, family: 4 | 6, port?: number): Udp
   return out;
 }
 
-async function readTable(path: string): Promise<string> {
+let direct = true;
+
+/** Reads a /proc file directly, or through `/bin/cat` when Deno refuses the direct read. */
+export async function readProcText(path: string): Promise<string> {
+  if (direct) {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied)) {
+        return ""; // not Linux, or no IPv6: no sockets
+      }
+      direct = false;
+    }
+  }
   try {
-    return await Deno.readTextFile(path);
+    const out = await new Deno.Command("/bin/cat", {
+      args: [path],
+      stdout: "piped",
+      stderr: "null",
+    })
+      .output();
+    return out.success ? new TextDecoder().decode(out.stdout) : "";
   } catch {
-    return ""; // not Linux, no IPv6, or no permission: no sockets
+    return "";
   }
 }
 
 /** Every local UDP socket (IPv4 and IPv6) bound to `port`, with its kernel counters. */
 export async function readUdpSockets(port: number): Promise<UdpSocketStats[]> {
-  const [v4, v6] = await Promise.all([readTable("/proc/net/udp"), readTable("/proc/net/udp6")]);
+  const [v4, v6] = await Promise.all([
+    readProcText("/proc/net/udp"),
+    readProcText("/proc/net/udp6"),
+  ]);
   return [...parseProcNetUdp(v4, 4, port), ...parseProcNetUdp(v6, 6, port)];
 }
 

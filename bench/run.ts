@@ -1,0 +1,406 @@
+/**
+ * `deno task bench`: the micro benchmarks (`deno bench --json` on every bench file), the
+ * firewall bench, then the flood benchmark (garbage floods against the daemon and against
+ * the bare-receiver floor, valid throughput, unloaded latency, receive-buffer sysctl),
+ * checked against the goals. Writes `flood-<date>.json`, `latest.json` and `latest.md`
+ * into `--out` (default `bench/results/`; with `--quick` a temp dir unless `--out` is
+ * given) and prints the Markdown.
+ *
+ * Flags: `--quick` (one 1-second flood, small throughput and latency runs, no micro
+ * benchmarks), `--out DIR`, `--no-micro`, `--seconds N` (per flood, default 5).
+ * @module
+ */
+import {
+  floodDaemon,
+  floodFloor,
+  type FloodResult,
+  type FloodScenario,
+  haveHping3,
+  ratios,
+  rmemDefault,
+  setRmemDefault,
+  throughput,
+  type ThroughputResult,
+  unloadedPing,
+} from "./flood/harness.ts";
+import type { PingReport } from "./flood/pinger.ts";
+import { parseFlags } from "./flood/common.ts";
+import { readProcText } from "../src/net/udpstats.ts";
+
+const BENCH_DIR = new URL(".", import.meta.url).pathname;
+const PERMS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+  "--allow-run",
+  "--allow-env",
+  "--allow-sys",
+];
+
+/** One `Deno.bench` result. */
+export interface MicroResult {
+  /** Bench file. */
+  file: string;
+  /** Group. */
+  group?: string;
+  /** Name. */
+  name: string;
+  /** Mean time per iteration, ns. */
+  avgNs: number;
+  /** 1e9 / avgNs. */
+  perSecond: number;
+  /** p99 per iteration, ns. */
+  p99Ns: number;
+}
+
+/** A goal and whether the run met it. */
+export interface Goal {
+  /** What. */
+  goal: string;
+  /** Measured, in words. */
+  measured: string;
+  /** Met? */
+  met: boolean;
+}
+
+/** The whole result file. */
+export interface BenchReport {
+  /** Run facts. */
+  meta: Record<string, unknown>;
+  /** Micro benchmarks. */
+  micro: MicroResult[];
+  /** Other bench output (text), by file. */
+  notes: Record<string, string>;
+  /** Flood scenarios. */
+  flood: FloodResult[];
+  /** Valid throughput. */
+  throughput: ThroughputResult[];
+  /** Unloaded sequential ping latency. */
+  unloaded: PingReport;
+  /** Receive buffer experiment (rmem_default raised), or why skipped. */
+  rmem: Record<string, unknown>;
+  /** Goals. */
+  goals: Goal[];
+}
+
+async function run(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const out = await child.output();
+  clearTimeout(timer);
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+interface BenchJson {
+  benches: {
+    origin: string;
+    group?: string;
+    name: string;
+    results: { ok?: { avg: number; p99: number } }[];
+  }[];
+}
+
+/** Runs `deno bench --json FILE`; returns the results and the other stdout text. */
+async function microFile(file: string): Promise<{ results: MicroResult[]; text: string }> {
+  const r = await run(["bench", ...PERMS, "--json", `${BENCH_DIR}${file}`], 240_000);
+  const at = r.stdout.search(/^\{\s*$/m);
+  if (at < 0) return { results: [], text: `exit ${r.code}\n${r.stdout}\n${r.stderr}`.trim() };
+  const json = JSON.parse(r.stdout.slice(at)) as BenchJson;
+  const results: MicroResult[] = [];
+  for (const b of json.benches) {
+    const ok = b.results[0]?.ok;
+    if (!ok) continue;
+    results.push({
+      file,
+      group: b.group,
+      name: b.name,
+      avgNs: ok.avg,
+      perSecond: 1e9 / ok.avg,
+      p99Ns: ok.p99,
+    });
+  }
+  return { results, text: r.stdout.slice(0, at).trim() };
+}
+
+function fmt(n: number, digits = 0): string {
+  if (!Number.isFinite(n)) return "–";
+  return n.toLocaleString("en-US", {
+    maximumFractionDigits: digits,
+    minimumFractionDigits: digits,
+  });
+}
+
+function label(s: FloodScenario): string {
+  const rate = s.rate === 0 ? "max" : `${s.rate / 1000}k/s`;
+  return `${s.size} B, ${s.sources} sources, ${rate}`;
+}
+
+/** The Markdown report. */
+export function markdown(r: BenchReport): string {
+  const L: string[] = [];
+  L.push(`# siglatch benchmark — ${r.meta.date}`, "");
+  L.push(
+    `Deno ${r.meta.deno}, ${r.meta.cpus} CPUs (${r.meta.cpu}), kernel ${r.meta.kernel}, ` +
+      `load average before ${r.meta.loadBefore}, rmem_default ${r.meta.rmemDefault} B` +
+      (r.meta.quick ? ", **quick run**" : "") + `. Took ${fmt(Number(r.meta.seconds))} s.`,
+    "",
+  );
+  L.push("## Goals", "", "| goal | measured | met |", "| --- | --- | --- |");
+  for (const g of r.goals) L.push(`| ${g.goal} | ${g.measured} | ${g.met ? "yes" : "**NO**"} |`);
+  L.push("", "## Garbage floods (valid pings at 20/s alongside)", "");
+  L.push(
+    "| scenario | sent/s | daemon recv/s | floor recv/s | recv vs floor | daemon CPU % | floor CPU % | daemon peak RSS MB (vs floor) | kernel drops daemon | kernel drops floor | valid ok | valid p50 / p99 ms | alive |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  );
+  for (const f of r.flood) {
+    const d = f.daemon;
+    const fl = f.floor;
+    L.push(
+      `| ${label(f.scenario)} | ${fmt(d.sentPerSec)} | ${fmt(d.receivedPerSec)} | ${
+        fl ? fmt(fl.receivedPerSec) : "–"
+      } | ${f.ratio ? fmt(f.ratio.received, 2) : "–"} | ${fmt(d.cpuPercent)} | ${
+        fl ? fmt(fl.cpuPercent) : "–"
+      } | ${fmt(d.peakRssMB)} (${f.ratio ? fmt(f.ratio.peakRss, 2) : "–"}) | ${
+        fmt(d.kernelDrops)
+      } (${fmt(100 * d.kernelDropRatio, 1)} %) | ${
+        fl ? `${fmt(fl.kernelDrops)} (${fmt(100 * fl.kernelDropRatio, 1)} %)` : "–"
+      } | ${f.valid.ok}/${f.valid.sent} (${fmt(100 * f.valid.successRatio, 1)} %) | ${
+        fmt(f.valid.p50Ms, 1)
+      } / ${fmt(f.valid.p99Ms, 1)} | ${d.alive ? "yes" : "**NO**"} |`,
+    );
+  }
+  L.push("", "## Valid throughput (pre-sealed pings, one user)", "");
+  L.push(
+    "| run | answered ok/s | daemon CPU % | ok per daemon CPU-second | p50 / p99 ms | peak RSS MB | sent | ok |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const t of r.throughput) {
+    L.push(
+      `| ${t.name} | ${fmt(t.okPerSec)} | ${fmt(t.cpuPercent)} | ${fmt(t.okPerCpuSecond)} | ${
+        fmt(t.p50Ms, 1)
+      } / ${fmt(t.p99Ms, 1)} | ${fmt(t.peakRssMB)} | ${t.sent} | ${t.ok} |`,
+    );
+  }
+  const u = r.unloaded;
+  L.push(
+    "",
+    `## Unloaded latency (${u.sent} sequential pings)`,
+    "",
+    `ok ${u.ok}/${u.sent}; call to answer p50 ${fmt(u.p50Ms, 2)} ms, p99 ${fmt(u.p99Ms, 2)} ms; ` +
+      `send to reply p50 ${fmt(u.rttP50Ms, 2)} ms, p99 ${fmt(u.rttP99Ms, 2)} ms.`,
+    "",
+    "## Receive buffer (net.core.rmem_default)",
+    "",
+    "```json",
+    JSON.stringify(r.rmem, null, 2),
+    "```",
+  );
+  if (r.micro.length > 0) {
+    L.push("", "## Micro benchmarks", "", "| file | group | bench | avg | per second | p99 |");
+    L.push("| --- | --- | --- | ---: | ---: | ---: |");
+    for (const m of r.micro) {
+      L.push(
+        `| ${m.file} | ${m.group ?? ""} | ${m.name} | ${fmt(m.avgNs / 1000, 2)} µs | ${
+          fmt(m.perSecond)
+        } | ${fmt(m.p99Ns / 1000, 2)} µs |`,
+      );
+    }
+  }
+  for (const [file, text] of Object.entries(r.notes)) {
+    if (text) L.push("", `### ${file}`, "", "```", text, "```");
+  }
+  return L.join("\n") + "\n";
+}
+
+function goals(r: Omit<BenchReport, "goals">): Goal[] {
+  const upTo150k = r.flood.filter((f) => f.daemon.sentPerSec <= 160_000);
+  const worst = (f: (x: FloodResult) => number) => Math.max(...upTo150k.map(f));
+  const minOk = Math.min(...upTo150k.map((f) => f.valid.successRatio));
+  const maxP99 = worst((f) => f.valid.p99Ms);
+  const maxRss = Math.max(...r.flood.map((f) => f.daemon.peakRssMB));
+  const best = r.throughput.reduce((a, t) => (t.okPerCpuSecond > a.okPerCpuSecond ? t : a));
+  return [
+    {
+      goal: "daemon keeps running under ≤150k garbage datagrams/s",
+      measured: `${upTo150k.filter((f) => f.daemon.alive).length}/${upTo150k.length} alive`,
+      met: upTo150k.every((f) => f.daemon.alive),
+    },
+    {
+      goal: "peak RSS < 150 MB under floods",
+      measured: `max ${fmt(maxRss)} MB`,
+      met: maxRss < 150,
+    },
+    {
+      goal: "≥ 99 % of valid requests answered within 3 retries under ≤150k/s",
+      measured: `worst ${fmt(100 * minOk, 1)} %`,
+      met: minOk >= 0.99,
+    },
+    {
+      goal: "valid request p99 < 100 ms under ≤150k/s",
+      measured: `worst p99 ${fmt(maxP99, 1)} ms`,
+      met: maxP99 < 100,
+    },
+    {
+      goal: "≥ 15,000 valid requests/s to a builtin on one core",
+      measured: `${fmt(best.okPerSec)}/s answered at ${fmt(best.cpuPercent)} % daemon CPU = ${
+        fmt(best.okPerCpuSecond)
+      } per CPU-second`,
+      met: best.okPerCpuSecond >= 15_000,
+    },
+    {
+      goal: "unloaded ping p50 < 1 ms, p99 < 5 ms",
+      measured: `p50 ${fmt(r.unloaded.p50Ms, 2)} ms, p99 ${fmt(r.unloaded.p99Ms, 2)} ms`,
+      met: r.unloaded.p50Ms < 1 && r.unloaded.p99Ms < 5,
+    },
+  ];
+}
+
+async function floodWithFloor(s: FloodScenario, floor: boolean): Promise<FloodResult> {
+  console.error(`flood: ${label(s)} …`);
+  const d: FloodResult = await floodDaemon(s);
+  if (floor) {
+    d.floor = await floodFloor(s);
+    d.ratio = ratios(d.daemon, d.floor);
+  }
+  return d;
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(Deno.args);
+  const quick = flags.has("quick");
+  const seconds = Number(flags.get("seconds") ?? (quick ? 1 : 5));
+  const out = flags.get("out") ??
+    (quick ? await Deno.makeTempDir({ prefix: "siglatch-bench-" }) : `${BENCH_DIR}results`);
+  const t0 = performance.now();
+  const date = new Date().toISOString();
+  const meta: Record<string, unknown> = {
+    date,
+    quick,
+    deno: Deno.version.deno,
+    cpus: navigator.hardwareConcurrency,
+    cpu: (await readProcText("/proc/cpuinfo"))
+      .match(/model name\s*:\s*(.*)/)?.[1] ?? "?",
+    kernel: Deno.osRelease(),
+    loadBefore: Deno.loadavg().map((x) => x.toFixed(2)).join(" "),
+    rmemDefault: await rmemDefault(),
+    floodSeconds: seconds,
+  };
+
+  const micro: MicroResult[] = [];
+  const notes: Record<string, string> = {};
+  if (!quick && !flags.has("no-micro")) {
+    for (
+      const file of ["floor_bench.ts", "pipeline_bench.ts", "ratelimit_bench.ts", "wire_bench.ts"]
+    ) {
+      try {
+        await Deno.stat(`${BENCH_DIR}${file}`);
+      } catch {
+        notes[file] = "not present";
+        continue;
+      }
+      console.error(`deno bench ${file} …`);
+      const r = await microFile(file);
+      micro.push(...r.results);
+      if (r.text) notes[file] = r.text;
+    }
+    console.error("firewall_bench.ts …");
+    const fw = await run(
+      ["run", "--allow-run", "--allow-read", `${BENCH_DIR}firewall_bench.ts`, "3", "2000"],
+      120_000,
+    );
+    notes["firewall_bench.ts"] =
+      (fw.code === 0 ? fw.stdout : `exit ${fw.code}\n${fw.stdout}\n${fw.stderr}`)
+        .trim();
+  }
+
+  const scenarios: FloodScenario[] = quick
+    ? [{ name: "quick", size: 256, rate: 20_000, sources: "many", seconds }]
+    : [
+      ...[20_000, 50_000, 100_000, 150_000, 0].map((rate): FloodScenario => ({
+        name: `g256-many-${rate}`,
+        size: 256,
+        rate,
+        sources: "many",
+        seconds,
+      })),
+      ...[50_000, 150_000].map((rate): FloodScenario => ({
+        name: `g1200-many-${rate}`,
+        size: 1200,
+        rate,
+        sources: "many",
+        seconds,
+      })),
+      { name: "g256-one-150000", size: 256, rate: 150_000, sources: "one", seconds },
+    ];
+  if (!quick && await haveHping3()) {
+    scenarios.push({ name: "g256-spoofed-max", size: 256, rate: 0, sources: "spoofed", seconds });
+  }
+  const flood: FloodResult[] = [];
+  for (const s of scenarios) flood.push(await floodWithFloor(s, !flags.has("no-floor")));
+
+  console.error("valid throughput …");
+  const tput = [
+    await throughput(
+      quick
+        ? { procs: 1, lanes: 8, count: 500, seconds: 1 }
+        : { procs: 2, lanes: 64, count: 15_000, seconds: 5 },
+    ),
+  ];
+  console.error("unloaded latency …");
+  const unloaded = await unloadedPing(quick ? 50 : 1000);
+
+  // Receive buffer: the heaviest many-source flood again with rmem_default raised.
+  let rmem: Record<string, unknown> = { skipped: "quick run" };
+  if (!quick) {
+    const original = await rmemDefault();
+    const base = flood.find((f) => f.scenario.name === "g256-many-150000");
+    if (base && await setRmemDefault(8 * 1024 * 1024)) {
+      try {
+        console.error("flood with rmem_default = 8 MiB …");
+        const raised = await floodDaemon({ ...base.scenario, name: "g256-many-150000-rmem8M" });
+        rmem = {
+          scenario: label(base.scenario),
+          default: { rmemDefault: original, ...summary(base) },
+          raised: { rmemDefault: 8 * 1024 * 1024, ...summary(raised) },
+        };
+      } finally {
+        await setRmemDefault(original);
+      }
+    } else rmem = { skipped: "net.core.rmem_default not writable" };
+  }
+
+  meta.loadAfter = Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
+  meta.seconds = (performance.now() - t0) / 1000;
+  const partial = { meta, micro, notes, flood, throughput: tput, unloaded, rmem };
+  const report: BenchReport = { ...partial, goals: goals(partial) };
+  await Deno.mkdir(out, { recursive: true });
+  const json = JSON.stringify(report, null, 2) + "\n";
+  await Deno.writeTextFile(`${out}/flood-${date.slice(0, 10)}.json`, json);
+  await Deno.writeTextFile(`${out}/latest.json`, json);
+  const md = markdown(report);
+  await Deno.writeTextFile(`${out}/latest.md`, md);
+  console.log(md);
+  console.error(`results in ${out}/latest.json and latest.md`);
+}
+
+function summary(f: FloodResult): Record<string, number> {
+  return {
+    sentPerSec: Math.round(f.daemon.sentPerSec),
+    receivedPerSec: Math.round(f.daemon.receivedPerSec),
+    kernelDrops: f.daemon.kernelDrops,
+    kernelDropPercent: Number((100 * f.daemon.kernelDropRatio).toFixed(1)),
+    validSuccessPercent: Number((100 * f.valid.successRatio).toFixed(1)),
+    validP99Ms: Number(f.valid.p99Ms.toFixed(1)),
+  };
+}
+
+if (import.meta.main) await main();
