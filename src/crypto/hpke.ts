@@ -11,7 +11,12 @@ import type { KeyObject } from "node:crypto";
 import type { Aead } from "./aead.ts";
 import { concatBytes, u16be, utf8 } from "./bytes.ts";
 import { HASH_LEN, hkdfExpand, hkdfExtract } from "./hkdf.ts";
-import { x25519, x25519PrivateKeyObject, x25519PublicFromPrivate, x25519PublicKeyObject } from "./keys.ts";
+import {
+  x25519,
+  x25519PrivateKeyObject,
+  x25519PublicFromPrivate,
+  x25519PublicKeyObject,
+} from "./keys.ts";
 
 /** KEM id of DHKEM(X25519, HKDF-SHA256). */
 export const KEM_X25519_HKDF_SHA256 = 0x0020;
@@ -67,7 +72,13 @@ export class HpkeContext {
   #seq = 0;
 
   /** Built by {@linkcode HpkeSuite.keySchedule}. */
-  constructor(suite: HpkeSuite, secret: Uint8Array, ksc: Uint8Array, key: Uint8Array, nonce: Uint8Array) {
+  constructor(
+    suite: HpkeSuite,
+    secret: Uint8Array,
+    ksc: Uint8Array,
+    key: Uint8Array,
+    nonce: Uint8Array,
+  ) {
     this.#suite = suite;
     this.#secret = secret;
     this.#ksc = ksc;
@@ -77,7 +88,13 @@ export class HpkeContext {
 
   /** The exporter secret (derived on first use). */
   get exporterSecret(): Uint8Array {
-    this.#exporterSecret ??= labeledExpand(this.#suite.suiteId, this.#secret, LABEL.exp, this.#ksc, HASH_LEN);
+    this.#exporterSecret ??= labeledExpand(
+      this.#suite.suiteId,
+      this.#secret,
+      LABEL.exp,
+      this.#ksc,
+      HASH_LEN,
+    );
     return this.#exporterSecret;
   }
 
@@ -113,7 +130,13 @@ export class HpkeContext {
 
   /** Export(exporter_context, L) (RFC 9180 §5.3). */
   export(exporterContext: Uint8Array, length: number): Uint8Array {
-    return labeledExpand(this.#suite.suiteId, this.exporterSecret, LABEL.sec, exporterContext, length);
+    return labeledExpand(
+      this.#suite.suiteId,
+      this.exporterSecret,
+      LABEL.sec,
+      exporterContext,
+      length,
+    );
   }
 }
 
@@ -150,7 +173,13 @@ export class HpkeSuite {
 
   #extractAndExpand(dh: Uint8Array, enc: Uint8Array, pkR: Uint8Array): Uint8Array {
     const prk = labeledExtract(this.kemSuiteId, EMPTY, LABEL.eae_prk, dh);
-    return labeledExpand(this.kemSuiteId, prk, LABEL.shared_secret, concatBytes(enc, pkR), HASH_LEN);
+    return labeledExpand(
+      this.kemSuiteId,
+      prk,
+      LABEL.shared_secret,
+      concatBytes(enc, pkR),
+      HASH_LEN,
+    );
   }
 
   /**
@@ -213,7 +242,12 @@ export class HpkeSuite {
   }
 
   /** SetupBaseR: the receiver's context, or `null` for an invalid enc. */
-  setupBaseR(enc: Uint8Array, skR: KeyObject, pkR: Uint8Array, info: Uint8Array): HpkeContext | null {
+  setupBaseR(
+    enc: Uint8Array,
+    skR: KeyObject,
+    pkR: Uint8Array,
+    info: Uint8Array,
+  ): HpkeContext | null {
     const ss = this.decap(enc, skR, pkR);
     return ss === null ? null : this.keySchedule(ss, info);
   }

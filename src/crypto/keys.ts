@@ -29,16 +29,68 @@ export type RawKeyKind = "x25519-private" | "x25519-public" | "ed25519-private" 
 
 // DER prefixes of PKCS#8 / SPKI structures holding a 32-byte key (RFC 8410).
 const X25519_PKCS8 = new Uint8Array([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
+  0x30,
+  0x2e,
+  0x02,
+  0x01,
+  0x00,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x04,
+  0x22,
+  0x04,
+  0x20,
 ]);
 const X25519_SPKI = new Uint8Array([
-  0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00,
+  0x30,
+  0x2a,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x6e,
+  0x03,
+  0x21,
+  0x00,
 ]);
 const ED25519_PKCS8 = new Uint8Array([
-  0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+  0x30,
+  0x2e,
+  0x02,
+  0x01,
+  0x00,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x70,
+  0x04,
+  0x22,
+  0x04,
+  0x20,
 ]);
 const ED25519_SPKI = new Uint8Array([
-  0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+  0x30,
+  0x2a,
+  0x30,
+  0x05,
+  0x06,
+  0x03,
+  0x2b,
+  0x65,
+  0x70,
+  0x03,
+  0x21,
+  0x00,
 ]);
 
 function need32(raw: Uint8Array, what: string): void {
@@ -50,25 +102,41 @@ function need32(raw: Uint8Array, what: string): void {
 /** Node `KeyObject` of a raw X25519 private key. */
 export function x25519PrivateKeyObject(raw: Uint8Array): KeyObject {
   need32(raw, "X25519 private key");
-  return createPrivateKey({ key: concatBytes(X25519_PKCS8, raw) as never, format: "der", type: "pkcs8" });
+  return createPrivateKey({
+    key: concatBytes(X25519_PKCS8, raw) as never,
+    format: "der",
+    type: "pkcs8",
+  });
 }
 
 /** Node `KeyObject` of a raw X25519 public key. */
 export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
   need32(raw, "X25519 public key");
-  return createPublicKey({ key: concatBytes(X25519_SPKI, raw) as never, format: "der", type: "spki" });
+  return createPublicKey({
+    key: concatBytes(X25519_SPKI, raw) as never,
+    format: "der",
+    type: "spki",
+  });
 }
 
 /** Node `KeyObject` of a raw Ed25519 private seed. */
 export function ed25519PrivateKeyObject(raw: Uint8Array): KeyObject {
   need32(raw, "Ed25519 private key");
-  return createPrivateKey({ key: concatBytes(ED25519_PKCS8, raw) as never, format: "der", type: "pkcs8" });
+  return createPrivateKey({
+    key: concatBytes(ED25519_PKCS8, raw) as never,
+    format: "der",
+    type: "pkcs8",
+  });
 }
 
 /** Node `KeyObject` of a raw Ed25519 public key. */
 export function ed25519PublicKeyObject(raw: Uint8Array): KeyObject {
   need32(raw, "Ed25519 public key");
-  return createPublicKey({ key: concatBytes(ED25519_SPKI, raw) as never, format: "der", type: "spki" });
+  return createPublicKey({
+    key: concatBytes(ED25519_SPKI, raw) as never,
+    format: "der",
+    type: "spki",
+  });
 }
 
 /** The raw 32 bytes of an X25519 or Ed25519 `KeyObject` (private: scalar/seed; public: key). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AES_128_GCM, type Aead, CHACHA20_POLY1305 } from "../../src/crypto/aead.ts";
+import { type Aead, AES_128_GCM, CHACHA20_POLY1305 } from "../../src/crypto/aead.ts";
 import { fromHex, toHex } from "../../src/crypto/bytes.ts";
 import { HpkeSuite } from "../../src/crypto/hpke.ts";
 import { x25519PrivateKeyObject } from "../../src/crypto/keys.ts";
