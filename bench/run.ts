@@ -178,6 +178,20 @@ export function markdown(r: BenchReport): string {
       } / ${fmt(f.valid.p99Ms, 1)} | ${d.alive ? "yes" : "**NO**"} |`,
     );
   }
+  for (const f of r.flood) {
+    const p = f.floorPrealloc;
+    if (!p) continue;
+    L.push(
+      "",
+      `Floor with one reused buffer per receive loop (\`receive(buf)\`), ${label(f.scenario)}: ` +
+        `received ${fmt(p.receivedPerSec)}/s at ${fmt(p.cpuPercent)} % CPU, peak RSS ${
+          fmt(p.peakRssMB)
+        } MB, kernel drops ${fmt(100 * p.kernelDropRatio, 1)} % ` +
+        `(default \`receive()\` floor: ${fmt(f.floor?.receivedPerSec ?? NaN)}/s, ${
+          fmt(f.floor?.peakRssMB ?? NaN)
+        } MB).`,
+    );
+  }
   L.push("", "## Valid throughput (pre-sealed pings, one user)", "");
   L.push(
     "| run | answered ok/s | daemon CPU % | ok per daemon CPU-second | p50 / p99 ms | peak RSS MB | sent | ok |",
@@ -346,6 +360,12 @@ async function main(): Promise<void> {
   }
   const flood: FloodResult[] = [];
   for (const s of scenarios) flood.push(await floodWithFloor(s, !flags.has("no-floor")));
+  // Same floor, each receive loop reusing one buffer: what the daemon's loop could reach.
+  const pre = flood.find((f) => f.scenario.name === "g256-many-100000");
+  if (pre) {
+    console.error("floor with preallocated receive buffers …");
+    pre.floorPrealloc = await floodFloor(pre.scenario, true);
+  }
 
   console.error("valid throughput …");
   const tput = [

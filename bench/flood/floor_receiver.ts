@@ -1,6 +1,8 @@
 /**
  * The floor: a bare UDP receiver on 127.0.0.1 (`--port`, 0 = any) with `--loops` (default
- * 4, as the daemon) concurrent receive calls that only count datagrams. Prints
+ * 4, as the daemon) concurrent receive calls that only count datagrams; with `--prealloc`
+ * each loop reuses one 2 KiB buffer (`receive(buf)`) instead of letting Deno allocate a
+ * fresh 64 KiB buffer per datagram. Prints
  * `{"port":P}` when listening, counts until a line arrives on stdin, then prints
  * `{"received":N}` and exits.
  * @module
@@ -16,10 +18,12 @@ const conn = Deno.listenDatagram({
 });
 let received = 0;
 let closed = false;
+const prealloc = flags.has("prealloc");
 async function loop(): Promise<void> {
+  const buf = prealloc ? new Uint8Array(2048) : undefined;
   while (!closed) {
     try {
-      await conn.receive();
+      await conn.receive(buf);
       received++;
     } catch {
       return;

@@ -60,6 +60,8 @@ export interface FloodResult {
   valid: PingReport;
   /** The floor receiver's figures under the same senders. */
   floor?: TargetFigures;
+  /** The floor receiver reusing one buffer per receive loop (`receive(buf)`), if run. */
+  floorPrealloc?: TargetFigures;
   /** Daemon figure / floor figure. */
   ratio?: { received: number; cpu: number; peakRss: number; drops: number | null };
   /** Daemon counters after the flood (subset). */
@@ -166,9 +168,16 @@ async function startBenchDaemon(raisedLimits: boolean): Promise<BenchDaemon> {
       limits: { reply_rate: 1_000_000 },
     }
     : {};
-  const fx = await makeFixture({ server });
+  // Default drop-log rate (the test fixture raises it to 1,000/s).
+  const fx = await makeFixture({
+    server,
+    top: { logging: { level: "info", format: "json", drop_log_rate: 10 } },
+  });
+  // SIGLATCH_BENCH_CPU_PROF=DIR writes a V8 CPU profile of every daemon into DIR.
+  const prof = Deno.env.get("SIGLATCH_BENCH_CPU_PROF");
+  const profFlags = prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [];
   const proc = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_FLAGS, `${ROOT}/main.ts`, "serve", "--config", fx.config],
+    args: [...RUN_FLAGS, ...profFlags, `${ROOT}/main.ts`, "serve", "--config", fx.config],
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -413,8 +422,8 @@ function pick(c: Record<string, number>): Record<string, number> {
 }
 
 /** Runs one flood against the bare counting receiver (the floor). */
-export async function floodFloor(s: FloodScenario): Promise<TargetFigures> {
-  const rx = denoChild("floor_receiver.ts", ["--loops", "4"]);
+export async function floodFloor(s: FloodScenario, prealloc = false): Promise<TargetFigures> {
+  const rx = denoChild("floor_receiver.ts", ["--loops", "4", ...(prealloc ? ["--prealloc"] : [])]);
   const { port } = JSON.parse(await expectLine(rx, "port")) as { port: number };
   try {
     const senders = await garbageSenders(s, port);

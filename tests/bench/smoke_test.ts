@@ -1,0 +1,41 @@
+/**
+ * Keeps the benchmark harness from rotting: runs `bench/run.ts --quick` (one 1-second
+ * flood against a real daemon and the floor, a small throughput run, 50 pings) into a
+ * temp dir and checks the result file's shape and that the values are sane.
+ * @module
+ */
+import assert from "node:assert/strict";
+import { ROOT, RUN_FLAGS } from "../_helpers/daemon.ts";
+import type { BenchReport } from "../../bench/run.ts";
+
+Deno.test("bench/run.ts --quick writes sane results", async () => {
+  const out = await Deno.makeTempDir({ prefix: "siglatch-bench-smoke-" });
+  try {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: [...RUN_FLAGS, `${ROOT}/bench/run.ts`, "--quick", "--out", out],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 0, stderr);
+    const report = JSON.parse(await Deno.readTextFile(`${out}/latest.json`)) as BenchReport;
+    assert.ok((await Deno.readTextFile(`${out}/latest.md`)).includes("| scenario |"));
+    assert.equal(report.flood.length, 1);
+    const f = report.flood[0];
+    assert.ok(f.daemon.alive, "daemon died");
+    assert.ok(f.daemon.sentPerSec > 0, "nothing sent");
+    assert.ok(f.daemon.receivedPerSec > 0, "daemon received nothing");
+    assert.ok(f.daemon.cpuPercent > 0 && f.daemon.peakRssMB > 0, "no /proc figures");
+    assert.ok(f.daemon.kernelDrops >= 0);
+    assert.ok(f.floor && f.floor.receivedPerSec > 0, "floor received nothing");
+    assert.ok(f.ratio && Number.isFinite(f.ratio.received));
+    assert.ok(f.valid.sent > 0 && f.valid.successRatio > 0, "no valid request succeeded");
+    assert.ok(report.throughput[0].ok > 0, "no throughput reply");
+    assert.ok(report.unloaded.ok > 0 && report.unloaded.p50Ms > 0);
+    assert.equal(report.goals.length, 6);
+    for (const g of report.goals) assert.equal(typeof g.met, "boolean");
+  } finally {
+    await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
+});
