@@ -408,10 +408,13 @@ export class SourceGate {
       c.failures_allowed++;
       return null;
     }
-    if (t.fails[slot] >= 1) {
+    // The failure that empties the budget bans: admit() drops a source whose budget is
+    // empty before it can fail again, so waiting for one more failure would never ban.
+    if (t.fails[slot] >= 2) {
       t.fails[slot] -= 1;
       return null;
     }
+    t.fails[slot] = t.fails[slot] >= 1 ? t.fails[slot] - 1 : 0;
     if (t.proven[slot] > now) {
       c.failures_proven++;
       return null;
