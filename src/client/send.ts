@@ -3,7 +3,13 @@
  * time, so a retry is never a replay).
  * @module
  */
-import { sealRequest, type UserAuth } from "../wire/mod.ts";
+import {
+  requestDatagramLength,
+  type SealedRequest,
+  sealFragments,
+  sealRequest,
+  type UserAuth,
+} from "../wire/mod.ts";
 import { decodeReplyBody, type ReplyBody } from "../actions/result.ts";
 
 /** What to send. */
@@ -84,6 +90,30 @@ async function resolveHost(host: string): Promise<string> {
   throw new Error(`unknown host "${host}"`);
 }
 
+/** Largest single request datagram before the payload goes as fragments. */
+const SINGLE_DATAGRAM_LIMIT = 1200;
+
+/** Seals the request as one datagram, or as fragments when the payload does not fit. */
+export function sealParts(opts: SendOptions): SealedRequest[] {
+  const payload = opts.payload ?? new Uint8Array();
+  const now = Date.now() + (opts.timeOffsetMs ?? 0);
+  const padTo = opts.padTo ?? (opts.wait ? DEFAULT_PAD : undefined);
+  const natural = requestDatagramLength(payload.length, opts.auth.kind, false, opts.insecure);
+  if (natural <= SINGLE_DATAGRAM_LIMIT) {
+    return [sealRequest(opts.serverPublic, opts.auth, {
+      type: "request",
+      userId: opts.userId,
+      actionId: opts.actionId,
+      payload,
+    }, { now, padTo, insecure: opts.insecure })];
+  }
+  return sealFragments(opts.serverPublic, opts.auth, {
+    userId: opts.userId,
+    actionId: opts.actionId,
+    payload,
+  }, { now, padTo, insecure: opts.insecure }).parts;
+}
+
 /** Sends a request, retrying on silence; never sends the same bytes twice. */
 export async function sendRequest(opts: SendOptions): Promise<SendResult> {
   const hostname = await resolveHost(opts.host);
@@ -97,23 +127,12 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
   let pendingReceive: Promise<[Uint8Array, Deno.Addr]> | undefined;
   try {
     const attempts = opts.wait ? opts.retries + 1 : 1;
-    const openers: Array<
-      { open: (d: Uint8Array) => ReturnType<ReturnType<typeof sealRequest>["reply"]["open"]> }
-    > = [];
+    const openers: SealedRequest["reply"][] = [];
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const sealed = sealRequest(opts.serverPublic, opts.auth, {
-        type: "request",
-        userId: opts.userId,
-        actionId: opts.actionId,
-        payload: opts.payload ?? new Uint8Array(),
-      }, {
-        now: Date.now() + (opts.timeOffsetMs ?? 0),
-        padTo: opts.padTo ?? (opts.wait ? DEFAULT_PAD : undefined),
-        insecure: opts.insecure,
-      });
-      openers.push(sealed.reply);
+      const parts = sealParts(opts);
+      for (const part of parts) openers.push(part.reply);
       const sentAt = performance.now();
-      await conn.send(sealed.datagram, target);
+      for (const part of parts) await conn.send(part.datagram, target);
       if (!opts.wait) return { answered: true, attempts: attempt };
       const deadline = sentAt + opts.timeoutMs;
       while (true) {

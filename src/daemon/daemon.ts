@@ -25,6 +25,7 @@ import { type ConfigChanges, prepareReload } from "./reload.ts";
 import {
   maxReplyBody,
   type OpenedRequest,
+  Reassembler,
   ReplayGuard,
   type ReplySealer,
   ReplyStatus,
@@ -89,6 +90,7 @@ export class Daemon {
   readonly #replyBuckets: BucketMap;
   readonly #dropLog: DropLogLimiter;
   readonly #nonces: NonceBatcher;
+  readonly #reassembler: Reassembler;
   readonly #inflight = new Set<Promise<unknown>>();
   readonly #abort = new AbortController();
   readonly #log = logger("daemon");
@@ -187,6 +189,7 @@ export class Daemon {
     this.#replyBuckets = new BucketMap(firstServer?.limits.reply_rate ?? 20, 40, 65536);
     this.#dropLog = new DropLogLimiter(runtime.config.logging.drop_log_rate);
     this.#nonces = new NonceBatcher(store);
+    this.#reassembler = new Reassembler({}, this.#clock);
     this.defense = new SourceDefense(
       firstServer?.rate_limit ?? RateLimitSchema.parse({}),
       store,
@@ -361,24 +364,65 @@ export class Daemon {
     this.defense.succeeded(ip);
     this.replay.add(msg.nonce, msg.timestamp);
 
+    let request: OpenedRequest = msg;
+    if (msg.type === "fragment") {
+      const whole = this.#reassemble(msg, addr);
+      if (!whole) return;
+      request = whole;
+    } else if (msg.type !== "request" && msg.type !== "keepalive") {
+      return this.#drop("unexpected_type", addr);
+    }
     const user = users.get(msg.userId)!;
     const decision = decidePolicy({
       runtime: this.runtime,
       server,
       user,
-      actionId: msg.actionId,
+      actionId: request.actionId,
       ip,
-      payload: msg.payload,
+      payload: request.payload,
       now: this.#clock(),
       disabled: this.overrides,
     });
     if (!decision.ok) {
-      this.#refuse(l, addr, data.length, opened.replier, msg, user, decision);
+      this.#refuse(l, addr, data.length, opened.replier, request, user, decision);
       return;
     }
-    const job = this.#accept(l, addr, data.length, opened.replier, msg, user, decision.action, ip);
+    const job = this.#accept(
+      l,
+      addr,
+      data.length,
+      opened.replier,
+      request,
+      user,
+      decision.action,
+      ip,
+    );
     this.#inflight.add(job);
     job.finally(() => this.#inflight.delete(job));
+  }
+
+  /**
+   * Adds a fragment to its message; returns the whole message (as the completing
+   * fragment's request, with the joined payload) when it is complete. Every fragment's nonce
+   * is made durable as it arrives; the completing one is awaited in accept, and batches
+   * commit in order, so a replayed set cannot run again after a restart.
+   */
+  #reassemble(msg: OpenedRequest, addr: Deno.NetAddr): OpenedRequest | undefined {
+    const skew = this.runtime.config.servers[0]?.limits.clock_skew ?? 30_000;
+    const res = this.#reassembler.add(addr.hostname, msg.userId, msg.sessionId, msg.payload);
+    if (res.status === "rejected") {
+      this.#drop(res.reason, addr);
+      return undefined;
+    }
+    if (res.status === "pending") {
+      this.count("fragments_pending");
+      this.#nonces.claim(msg.nonce, msg.timestamp + skew + 1000).catch(() => {
+        this.count("state_errors");
+      });
+      return undefined;
+    }
+    this.count("fragmented_messages");
+    return { ...msg, type: "request", payload: res.data };
   }
 
   #refuse(

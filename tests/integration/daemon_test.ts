@@ -297,3 +297,24 @@ Deno.test("SIGTERM lets a running action finish, then exits 0", async () => {
     await fx.cleanup();
   }
 });
+
+Deno.test("a payload larger than one datagram travels as fragments and is reassembled", async () => {
+  const fx = await makeFixture({
+    scripts: { "sum.sh": "wc -c" },
+    actions: [{ id: 10, name: "sum", type: "exec", command: ["$DIR/sum.sh"], max_payload: 20000 }],
+    aliceActions: ["sum"],
+  });
+  await withDaemon(fx, async (d) => {
+    const big = "z".repeat(9000);
+    const r = await aliceRequest(fx, 10, big, { timeoutMs: 3000 });
+    assert.equal(r.status, ReplyStatus.Ok, JSON.stringify(r));
+    assert.equal(new TextDecoder().decode(replyOutput(r.body!)).trim(), "9000");
+    // The same through the CLI, payload from stdin.
+    const cli = await runCli(["send", "--profile", fx.profile, "sum", "--stdin"], {
+      stdin: "y".repeat(5000),
+    });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.equal(cli.stdout.trim(), "5000");
+    await d.waitFor(/accepted user=alice action=sum/);
+  });
+});
