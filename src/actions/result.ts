@@ -32,6 +32,8 @@ export interface ReplyBody {
   data?: unknown;
   /** True when nothing was run (dry run). */
   dry?: boolean;
+  /** A challenge cookie (base64): repeat the request with it. */
+  cookie?: string;
 }
 
 const encoder = new TextEncoder();
@@ -70,16 +72,14 @@ export function encodeReplyBody(
   output: Uint8Array | undefined,
   maxBytes: number,
 ): EncodedBody {
-  const bytes = encodeFitting(body, output, maxBytes);
-  const decoded = bytes.length > 0 ? decodeReplyBody(bytes) : {};
-  return { bytes, cut: decoded.cut === true || body.cut === true };
+  return encodeFitting(body, output, maxBytes);
 }
 
 function encodeFitting(
   body: ReplyBody,
   output: Uint8Array | undefined,
   maxBytes: number,
-): Uint8Array {
+): EncodedBody {
   const attempt = (len: number, cut: boolean): Uint8Array => {
     const b: ReplyBody = { ...body };
     if (output && output.length > 0) {
@@ -103,7 +103,7 @@ function encodeFitting(
     return encoder.encode(JSON.stringify(b));
   };
   const full = attempt(output?.length ?? 0, false);
-  if (full.length <= maxBytes) return full;
+  if (full.length <= maxBytes) return { bytes: full, cut: body.cut === true };
   let lo = 0, hi = output?.length ?? 0;
   let best = attempt(0, true);
   while (lo <= hi) {
@@ -114,7 +114,7 @@ function encodeFitting(
       lo = mid + 1;
     } else hi = mid - 1;
   }
-  if (best.length <= maxBytes) return best;
+  if (best.length <= maxBytes) return { bytes: best, cut: true };
   // Even without output it does not fit: drop optional parts, data first, then messages.
   for (
     const smaller of [
@@ -123,9 +123,9 @@ function encodeFitting(
     ]
   ) {
     const enc = encoder.encode(JSON.stringify(smaller));
-    if (enc.length <= maxBytes) return enc;
+    if (enc.length <= maxBytes) return { bytes: enc, cut: true };
   }
-  return new Uint8Array();
+  return { bytes: new Uint8Array(), cut: true };
 }
 
 /** Decodes a reply body; an empty or malformed body gives `{}`. */

@@ -11,6 +11,8 @@ import {
   type UserAuth,
 } from "../wire/mod.ts";
 import { decodeReplyBody, type ReplyBody } from "../actions/result.ts";
+import { ReplyStatus } from "../wire/mod.ts";
+import { decodeBase64 } from "../util/base64.ts";
 
 /** What to send. */
 export interface SendOptions {
@@ -94,23 +96,30 @@ async function resolveHost(host: string): Promise<string> {
 const SINGLE_DATAGRAM_LIMIT = 1200;
 
 /** Seals the request as one datagram, or as fragments when the payload does not fit. */
-export function sealParts(opts: SendOptions): SealedRequest[] {
+export function sealParts(opts: SendOptions, cookie?: Uint8Array): SealedRequest[] {
   const payload = opts.payload ?? new Uint8Array();
   const now = Date.now() + (opts.timeOffsetMs ?? 0);
   const padTo = opts.padTo ?? (opts.wait ? DEFAULT_PAD : undefined);
-  const natural = requestDatagramLength(payload.length, opts.auth.kind, false, opts.insecure);
+  const natural = requestDatagramLength(
+    payload.length,
+    opts.auth.kind,
+    cookie !== undefined,
+    opts.insecure,
+  );
   if (natural <= SINGLE_DATAGRAM_LIMIT) {
     return [sealRequest(opts.serverPublic, opts.auth, {
       type: "request",
       userId: opts.userId,
       actionId: opts.actionId,
       payload,
+      cookie,
     }, { now, padTo, insecure: opts.insecure })];
   }
   return sealFragments(opts.serverPublic, opts.auth, {
     userId: opts.userId,
     actionId: opts.actionId,
     payload,
+    cookie,
   }, { now, padTo, insecure: opts.insecure }).parts;
 }
 
@@ -128,14 +137,18 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
   try {
     const attempts = opts.wait ? opts.retries + 1 : 1;
     const openers: SealedRequest["reply"][] = [];
+    let cookie: Uint8Array | undefined;
+    let challenges = 0;
+    const MAX_CHALLENGES = 2;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const parts = sealParts(opts);
+      const parts = sealParts(opts, cookie);
       for (const part of parts) openers.push(part.reply);
       const sentAt = performance.now();
       for (const part of parts) await conn.send(part.datagram, target);
       if (!opts.wait) return { answered: true, attempts: attempt };
       const deadline = sentAt + opts.timeoutMs;
-      while (true) {
+      let challenged = false;
+      while (!challenged) {
         const left = deadline - performance.now();
         if (left <= 0) break;
         pendingReceive ??= conn.receive();
@@ -151,6 +164,17 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
         // A late reply to an earlier attempt is as good as one to this attempt.
         for (const opener of openers) {
           const r = opener.open(data);
+          if (r.ok && r.reply.status === ReplyStatus.Challenge && challenges < MAX_CHALLENGES) {
+            // Answer the challenge at once with a fresh request carrying the cookie.
+            const body = decodeReplyBody(r.reply.body);
+            if (body.cookie) {
+              cookie = decodeBase64(body.cookie);
+              challenges++;
+              attempt--;
+              challenged = true;
+              break;
+            }
+          }
           if (r.ok) {
             return {
               answered: true,

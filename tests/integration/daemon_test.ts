@@ -13,6 +13,7 @@ import {
 import { isRoot, skipUnlessRoot } from "../_helpers/system.ts";
 import { ReplyStatus, sealRequest } from "../../src/wire/mod.ts";
 import { replyOutput } from "../../src/actions/result.ts";
+import { sendRequest } from "../../src/client/send.ts";
 
 async function withDaemon(
   fx: Fixture,
@@ -316,5 +317,40 @@ Deno.test("a payload larger than one datagram travels as fragments and is reasse
     assert.equal(cli.code, 0, cli.stderr);
     assert.equal(cli.stdout.trim(), "5000");
     await d.waitFor(/accepted user=alice action=sum/);
+  });
+});
+
+Deno.test("challenge-response: the client answers a cookie, and a proven address may get a larger reply", async () => {
+  const fx = await makeFixture({
+    scripts: { "big.sh": "awk 'BEGIN { while (i++ < 800) printf \"c\" }'" },
+    actions: [
+      { id: 10, name: "big", type: "exec", command: ["$DIR/big.sh"], require_challenge: true },
+      { id: 11, name: "big_plain", type: "exec", command: ["$DIR/big.sh"] },
+    ],
+    aliceActions: ["big", "big_plain"],
+  });
+  await withDaemon(fx, async (d) => {
+    const small = { timeoutMs: 2000 };
+    const sendSmall = (actionId: number) =>
+      sendRequest({
+        host: "127.0.0.1",
+        port: fx.port,
+        serverPublic: fx.serverPublic,
+        userId: 1,
+        auth: { kind: "hmac", key: fx.aliceKey },
+        actionId,
+        wait: true,
+        timeoutMs: small.timeoutMs,
+        retries: 0,
+        padTo: 300,
+      });
+    const plain = await sendSmall(11);
+    assert.equal(plain.status, ReplyStatus.Ok);
+    assert.equal(plain.truncated, true, "an unproven 300-byte request gets at most 300 bytes back");
+    const challenged = await sendSmall(10);
+    assert.equal(challenged.status, ReplyStatus.Ok, JSON.stringify(challenged));
+    assert.equal(new TextDecoder().decode(replyOutput(challenged.body!)), "c".repeat(800));
+    assert.equal(challenged.truncated, false);
+    await d.waitFor(/accepted user=alice action=big /);
   });
 });
