@@ -91,6 +91,8 @@ export type FirewallOutcome =
 export interface ActionSessionsOptions {
   /** nftables backend options (netns, priority, mark, guard). */
   nft?: NftGrantsOptions;
+  /** Delete the grants chain and sets in {@linkcode ActionSessions.stop} (default false). */
+  removeOnShutdown?: boolean;
   /** An nft backend to use instead of building one. */
   nftGrants?: NftGrants;
   /** Clock (epoch ms). */
@@ -161,6 +163,7 @@ export class ActionSessions {
   /** The timers. */
   readonly timers: TimerManager;
   readonly #clock: () => number;
+  readonly #removeOnShutdown: boolean;
 
   private constructor(
     grants: FirewallGrants | undefined,
@@ -169,6 +172,7 @@ export class ActionSessions {
   ) {
     this.grants = grants;
     this.#clock = opts.clock ?? Date.now;
+    this.#removeOnShutdown = opts.removeOnShutdown ?? false;
     this.timers = new TimerManager(store, destructorRunner(grants, opts.signal), {
       clock: opts.clock,
       onDone: opts.onDestructor,
@@ -317,10 +321,15 @@ export class ActionSessions {
     return { grants, sessions };
   }
 
-  /** Stops timers (stored ones stay for the next start); kernel grants keep their timeouts. */
+  /**
+   * Stops timers (stored ones stay for the next start); kernel grants keep their timeouts,
+   * unless `removeOnShutdown` was set: then the grants chain and sets are deleted (the
+   * stored grants stay, and the next start puts them back).
+   */
   async stop(): Promise<void> {
     await this.timers.stop();
-    await this.grants?.nft.flush();
+    if (this.#removeOnShutdown) await this.grants?.nft.teardown();
+    else await this.grants?.nft.flush();
   }
 
   #execSpec(req: SessionRequest, argv: string[]) {

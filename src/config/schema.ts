@@ -330,6 +330,34 @@ export const LoggingSchema = z.strictObject({
     .meta({ description: "Rejected-packet log lines per second at most (the rest are counted)." }),
 });
 
+/** A 32-bit packet mark: a number (YAML reads `0x20000000` as one) or hex text. */
+const MarkValue = z.union([
+  z.number().int().min(0).max(0xffffffff),
+  z.string().regex(/^0x[0-9a-fA-F]{1,8}$/, "expected a 32-bit value such as 0x20000000")
+    .transform((v) => parseInt(v.slice(2), 16)),
+]);
+
+/** The daemon's nftables backend for firewall actions (`table inet siglatch`). */
+export const FirewallBackendSchema = z.strictObject({
+  nft_priority: z.number().int().min(-1000).max(1000).default(-10)
+    .meta({ description: "Priority of the `grants` input chain (before a host filter at 0)." }),
+  nft_mark: MarkValue.default(0x20000000).meta({
+    description: "Mark bit(s) set on granted packets for the host filter to accept " +
+      "(`meta mark & M == M accept`); 0 = plain accept, no mark.",
+  }),
+  guard_ports: z.array(z.strictObject({
+    proto: z.enum(["tcp", "udp"]).default("tcp"),
+    port: z.number().int().min(1).max(65535),
+  })).optional().meta({
+    description: "Ports siglatch itself closes to new connections no grant covers " +
+      "(for a host filter that accepts them).",
+  }),
+  remove_on_shutdown: z.boolean().default(false).meta({
+    description: "Delete the grants chain and sets on a clean stop (default: keep them, " +
+      "so grants keep their kernel timeouts across a restart).",
+  }),
+});
+
 /** Global limits on actions. */
 export const ExecutionSchema = z.strictObject({
   max_concurrent: z.number().int().min(1).max(1024).default(8),
@@ -356,6 +384,7 @@ export const ConfigSchema = z.strictObject({
   admin: AdminSchema.default(() => AdminSchema.parse({})),
   logging: LoggingSchema.default(() => LoggingSchema.parse({})),
   execution: ExecutionSchema.default(() => ExecutionSchema.parse({})),
+  firewall: FirewallBackendSchema.default(() => FirewallBackendSchema.parse({})),
   messages: z.array(MessageSchema).default([]),
 });
 

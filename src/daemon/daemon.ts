@@ -225,6 +225,12 @@ export class Daemon {
     await this.defense.start();
     const hasFirewall = this.runtime.config.actions.some((a) => a.type === "firewall");
     this.sessions = await ActionSessions.open(this.store, hasFirewall && !this.#dryRun, {
+      nft: {
+        priority: this.runtime.config.firewall.nft_priority,
+        mark: this.runtime.config.firewall.nft_mark,
+        guard: this.runtime.config.firewall.guard_ports,
+      },
+      removeOnShutdown: this.runtime.config.firewall.remove_on_shutdown,
       clock: this.#clock,
       signal: this.#abort.signal,
       onDestructor: (r) =>
