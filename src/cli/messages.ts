@@ -5,15 +5,14 @@
  * @module
  */
 import type { Command } from "commander";
+import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { reportResult, resolveAction, resolveSendSettings } from "./send.ts";
 import type { Profile } from "../client/profile.ts";
 import { sendRequest, type SendResult } from "../client/send.ts";
-import { readEd25519Private, readHmacKey, readX25519PublicKey } from "../crypto/keyfile.ts";
-import { decodeBase64 } from "../util/base64.ts";
 import { parseDuration } from "../config/duration.ts";
 import type { SystemMessage } from "../actions/result.ts";
-import { ReplyStatus, type UserAuth } from "../wire/mod.ts";
+import { ReplyStatus } from "../wire/mod.ts";
 
 /** Request size: the server's reply may be this large, enough for several messages. */
 export const MESSAGES_REQUEST_SIZE = 1200;
@@ -28,19 +27,9 @@ export interface MessagesFlags {
   json?: boolean;
 }
 
-/** Reads the server key and the user's key a profile names. */
-async function profileKeys(p: Profile): Promise<{ serverPublic: Uint8Array; auth: UserAuth }> {
+async function profileKeys(p: Profile): Promise<ClientKeys> {
   try {
-    const serverPublic = p.server_public_key
-      ? decodeBase64(p.server_public_key)
-      : await readX25519PublicKey(p.server_public_key_file!);
-    if (serverPublic.length !== 32) {
-      throw new Error("server_public_key: expected base64 of 32 bytes");
-    }
-    const auth: UserAuth = p.hmac_key_file
-      ? { kind: "hmac", key: await readHmacKey(p.hmac_key_file) }
-      : { kind: "ed25519", privateKey: (await readEd25519Private(p.ed25519_key_file!)).privateKey };
-    return { serverPublic, auth };
+    return await loadProfileKeys(p);
   } catch (err) {
     throw new CliError(err instanceof Error ? err.message : String(err));
   }

@@ -6,13 +6,12 @@
  * @module
  */
 import type { Command } from "commander";
+import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { resolveAction, resolveSendSettings, statusName } from "./send.ts";
 import type { Profile } from "../client/profile.ts";
 import { sendRequest, type SendResult } from "../client/send.ts";
-import { readEd25519Private, readHmacKey, readX25519PublicKey } from "../crypto/keyfile.ts";
-import { decodeBase64 } from "../util/base64.ts";
-import { ReplyStatus, type UserAuth } from "../wire/mod.ts";
+import { ReplyStatus } from "../wire/mod.ts";
 import { parseDuration } from "../config/duration.ts";
 import { type OpenAttempt, runOpen } from "../actions/keepopen.ts";
 import { parseIp } from "../util/ip.ts";
@@ -23,16 +22,9 @@ function toAttempt(res: SendResult): OpenAttempt {
   return { answered: res.answered, ok, reason: ok ? undefined : reason, data: res.body?.data };
 }
 
-async function loadKeys(p: Profile): Promise<{ serverPublic: Uint8Array; auth: UserAuth }> {
+async function loadKeys(p: Profile): Promise<ClientKeys> {
   try {
-    const serverPublic = p.server_public_key
-      ? decodeBase64(p.server_public_key)
-      : await readX25519PublicKey(p.server_public_key_file!);
-    if (serverPublic.length !== 32) throw new Error("server key: expected 32 bytes");
-    const auth: UserAuth = p.hmac_key_file
-      ? { kind: "hmac", key: await readHmacKey(p.hmac_key_file) }
-      : { kind: "ed25519", privateKey: (await readEd25519Private(p.ed25519_key_file!)).privateKey };
-    return { serverPublic, auth };
+    return await loadProfileKeys(p);
   } catch (err) {
     throw new CliError(err instanceof Error ? err.message : String(err));
   }

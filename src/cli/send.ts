@@ -4,13 +4,12 @@
  * @module
  */
 import type { Command } from "commander";
+import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { loadProfile, type Profile } from "../client/profile.ts";
 import { sendRequest, type SendResult } from "../client/send.ts";
-import { readEd25519Private, readHmacKey, readX25519PublicKey } from "../crypto/keyfile.ts";
-import { decodeBase64 } from "../util/base64.ts";
 import { replyOutput } from "../actions/result.ts";
-import { ReplyStatus, type UserAuth } from "../wire/mod.ts";
+import { ReplyStatus } from "../wire/mod.ts";
 import { parseDuration } from "../config/duration.ts";
 
 /** Exit status when no reply came. */
@@ -117,19 +116,9 @@ export async function resolveSendSettings(flags: SendFlags): Promise<Profile> {
   return p;
 }
 
-async function loadKeys(p: Profile): Promise<{ serverPublic: Uint8Array; auth: UserAuth }> {
+async function loadKeys(p: Profile): Promise<ClientKeys> {
   try {
-    let serverPublic: Uint8Array;
-    if (p.server_public_key) {
-      serverPublic = decodeBase64(p.server_public_key);
-      if (serverPublic.length !== 32) {
-        throw new Error("server_public_key: expected base64 of 32 bytes");
-      }
-    } else serverPublic = await readX25519PublicKey(p.server_public_key_file!);
-    const auth: UserAuth = p.hmac_key_file
-      ? { kind: "hmac", key: await readHmacKey(p.hmac_key_file) }
-      : { kind: "ed25519", privateKey: (await readEd25519Private(p.ed25519_key_file!)).privateKey };
-    return { serverPublic, auth };
+    return await loadProfileKeys(p);
   } catch (err) {
     throw new CliError(err instanceof Error ? err.message : String(err));
   }
