@@ -273,6 +273,8 @@ export class ActionSessions {
     const canon = address === undefined
       ? undefined
       : formatIp(parseIp(address) ?? { family: 4, value: 0n });
+    // Session destructors revoke their own grants; count those too.
+    const live = this.grants?.list({ userId, address: canon }) ?? [];
     let sessions = 0;
     for (
       const t of this.timers.list((r) => r.state === "armed" && r.key.startsWith(`${userId}|`))
@@ -280,8 +282,9 @@ export class ActionSessions {
       if (canon !== undefined && !t.key.endsWith(`|${canon}`)) continue;
       if (await this.timers.fire(t.key)) sessions++;
     }
-    const gone = this.grants ? await this.grants.revoke({ userId, address: canon }) : [];
-    return { grants: gone.length, sessions };
+    if (this.grants) await this.grants.revoke({ userId, address: canon });
+    const left = new Set(this.grants?.list({ userId, address: canon }).map((g) => g.key));
+    return { grants: live.filter((g) => !left.has(g.key)).length, sessions };
   }
 
   /** The `list_grants` builtin: the user's (or everyone's) grants and sessions, with time left. */

@@ -35,6 +35,12 @@ export interface NetnsPair {
   clientIp6: string;
   /** A second client IPv4 address (an alias on the client veth), for "another address" tests. */
   clientIpB: string;
+  /** The server end of the veth pair. */
+  serverDev: string;
+  /** The client end of the veth pair. */
+  clientDev: string;
+  /** Adds IPv4 addresses (`A.B.C.D/len`) to the client veth in one `ip -batch`. */
+  addClientAddresses(cidrs: string[]): Promise<void>;
   /** Runs argv inside namespace `ns`, bounded by `timeoutMs` (default 10 s). */
   run(
     ns: string,
@@ -133,6 +139,14 @@ export async function withNetnsPair<T>(fn: (pair: NetnsPair) => Promise<T>): Pro
     clientIpB: `10.213.${x}.3`,
     serverIp6: `fd13:213:${x.toString(16)}::1`,
     clientIp6: `fd13:213:${x.toString(16)}::2`,
+    serverDev: vs,
+    clientDev: vc,
+    async addClientAddresses(cidrs) {
+      const r = await runBounded(["ip", "-n", client, "-batch", "-"], {
+        stdin: cidrs.map((c) => `addr add ${c} dev ${vc}\n`).join(""),
+      });
+      if (r.code !== 0) throw new Error(`ip addr add in ${client}: ${r.stderr.trim()}`);
+    },
     run: (ns, argv, opts) => runBounded(["ip", "netns", "exec", ns, ...argv], opts),
     async nft(ns, script) {
       const r = await runBounded(["ip", "netns", "exec", ns, "nft", "-f", "-"], { stdin: script });
@@ -223,4 +237,117 @@ s.connect(("${host}", ${port}))`;
     await runBounded(["ip", "netns", "del", client]);
     await runBounded(["ip", "netns", "del", server]);
   }
+}
+
+/** A daemon process running inside a namespace. */
+export interface NetnsDaemon {
+  /** The process (`ip netns exec` execs deno, so this is the daemon itself). */
+  child: Deno.ChildProcess;
+  /** Everything it wrote (stdout and stderr) so far. */
+  logs(): string;
+  /** Resolves when the output matches `re`; rejects after `ms` or when the daemon exits. */
+  waitFor(re: RegExp, ms?: number): Promise<void>;
+  /** Sends `signal` (default SIGTERM) and waits for the exit (SIGKILL after 10 s). */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/**
+ * Starts `siglatch serve --config CONFIG` inside namespace `ns` with the permission flags
+ * the shipped unit uses, and waits for its ready line.
+ */
+export async function startDaemonIn(
+  ns: string,
+  config: string,
+  opts: { readyMs?: number; root?: string } = {},
+): Promise<NetnsDaemon> {
+  const root = opts.root ?? new URL("../../", import.meta.url).pathname;
+  const child = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      ns,
+      Deno.execPath(),
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-run",
+      "--allow-env",
+      "--allow-sys",
+      `${root}main.ts`,
+      "serve",
+      "--config",
+      config,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let text = "";
+  const waiters = new Set<() => void>();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      for (const w of waiters) w();
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    for (const w of waiters) w();
+    return s;
+  });
+  const waitFor = (re: RegExp, ms = 10_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (re.test(text)) finish(undefined);
+        else if (exited) finish(new Error(`daemon exited while waiting for ${re}:\n${text}`));
+      };
+      const finish = (err: Error | undefined) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(
+        () => finish(new Error(`timed out waiting for ${re} in daemon output:\n${text}`)),
+        ms,
+      );
+      waiters.add(check);
+      check();
+    });
+  const daemon: NetnsDaemon = {
+    child,
+    logs: () => text,
+    waitFor,
+    async stop(signal = "SIGTERM") {
+      if (!exited) {
+        try {
+          child.kill(signal);
+        } catch {
+          // gone
+        }
+      }
+      const killer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // gone
+        }
+      }, 10_000);
+      const s = await status;
+      clearTimeout(killer);
+      await pumps.catch(() => {});
+      return s;
+    },
+  };
+  try {
+    await waitFor(/siglatchd ready/, opts.readyMs ?? 20_000);
+  } catch (err) {
+    await daemon.stop("SIGKILL");
+    throw err;
+  }
+  return daemon;
 }
