@@ -304,7 +304,7 @@ async function serve(init: KnockClientInit): Promise<void> {
       const probes: Promise<unknown>[] = [];
       while (openMs === undefined && performance.now() - t0 < deadline) {
         probes.push(
-          tcpConnect(c.connectHost, c.connectPort, c.bind, 300).then((r) => {
+          tcpConnect(c.connectHost, c.connectPort, c.bind, 150).then((r) => {
             if (r.ok && openMs === undefined) openMs = performance.now() - t0;
           }),
         );
