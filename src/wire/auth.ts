@@ -6,7 +6,7 @@
  */
 import { type KeyObject, sign, verify } from "node:crypto";
 import { constantTimeEqual } from "../crypto/ct.ts";
-import { hmacSha256 } from "../crypto/hkdf.ts";
+import { hmacKey, hmacSha256 } from "../crypto/hkdf.ts";
 import { ed25519PrivateKeyObject, ed25519PublicKeyObject } from "../crypto/keys.ts";
 import type { AuthKind } from "./types.ts";
 
@@ -75,7 +75,7 @@ export function verifyAuth(
   try {
     if (kind === "hmac") {
       if (user.hmacKey === undefined || user.hmacKey.length !== 32) return false;
-      return constantTimeEqual(hmacSha256(user.hmacKey, ...parts), tag);
+      return constantTimeEqual(hmacKey(user.hmacKey).macInto(parts, new Uint8Array(32)), tag);
     }
     if (user.ed25519Public === undefined || user.ed25519Public.length !== 32) return false;
     return verify(null, joined(parts), cachedPublic(user.ed25519Public), tag);
