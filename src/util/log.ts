@@ -82,29 +82,65 @@ export function tapLogs(listener: (record: LogRecord) => void): () => void {
   return () => taps.delete(listener);
 }
 
+/** Writes `bytes` fully (a pipe may take a large batch in several writes). */
+function writeAll(w: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += w.writeSync(off === 0 ? bytes : bytes.subarray(off));
+}
+
+/** The flush of the current configuration's queued records. */
+let pendingFlush: (() => void) | undefined;
+
+/** Writes every queued log record now (they are otherwise written one microtask later). */
+export function flushLogs(): void {
+  pendingFlush?.();
+}
+
+let unloadHooked = false;
+
 /** Configures logging for the process (replacing any previous configuration). */
 export function setupLogging(settings: LogSettings): void {
+  flushLogs();
   const formatter = settings.format === "json" ? formatJsonLine : formatTextLine;
   let fileHandle: Deno.FsFile | undefined;
   if (settings.file) {
     fileHandle = Deno.openSync(settings.file, { append: true, create: true, mode: 0o640 });
   }
-  const sink = (record: LogRecord) => {
-    const line = encoder.encode(formatter(record));
+  // Records are formatted and written after the current task's synchronous work (one
+  // microtask later, all records of the turn in one write per destination), so a log line
+  // never sits between a request and its reply. Order is kept; `unload` (Deno.exit,
+  // end of the program) flushes what is still queued.
+  let queued: LogRecord[] = [];
+  const flush = () => {
+    if (queued.length === 0) return;
+    const records = queued;
+    queued = [];
+    let text = "";
+    for (const r of records) text += formatter(r);
+    const bytes = encoder.encode(text);
     try {
-      Deno.stderr.writeSync(line);
+      writeAll(Deno.stderr, bytes);
     } catch {
       // stderr closed: keep running
     }
     if (fileHandle) {
       try {
-        fileHandle.writeSync(line);
+        writeAll(fileHandle, bytes);
       } catch {
         // disk full: keep running
       }
     }
+  };
+  pendingFlush = flush;
+  const sink = (record: LogRecord) => {
+    if (queued.length === 0) queueMicrotask(flush);
+    queued.push(record);
     for (const tap of taps) tap(record);
   };
+  if (!unloadHooked && typeof globalThis.addEventListener === "function") {
+    unloadHooked = true;
+    globalThis.addEventListener("unload", () => flushLogs());
+  }
   resetSync();
   configureSync({
     reset: true,
