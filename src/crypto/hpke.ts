@@ -7,11 +7,12 @@
  * sealed body instead).
  * @module
  */
-import type { KeyObject } from "node:crypto";
+import { createPublicKey, type KeyObject } from "node:crypto";
 import type { Aead } from "./aead.ts";
 import { concatBytes, u16be, utf8 } from "./bytes.ts";
 import { HASH_LEN, hkdfExpand, hkdfExtract } from "./hkdf.ts";
 import {
+  keyObjectToRaw,
   x25519,
   x25519PrivateKeyObject,
   x25519PublicFromPrivate,
@@ -191,8 +192,10 @@ export class HpkeSuite {
     ephemeralPrivate: Uint8Array,
     pkRObject: KeyObject = x25519PublicKeyObject(pkR),
   ): { sharedSecret: Uint8Array; enc: Uint8Array } {
-    const enc = x25519PublicFromPrivate(ephemeralPrivate);
-    const dh = x25519(x25519PrivateKeyObject(ephemeralPrivate), pkRObject);
+    // One import of the ephemeral key serves both the public key and the DH.
+    const skE = x25519PrivateKeyObject(ephemeralPrivate);
+    const enc = keyObjectToRaw(createPublicKey(skE));
+    const dh = x25519(skE, pkRObject);
     if (dh === null) throw new Error("HPKE encap: invalid recipient public key");
     return { sharedSecret: this.#extractAndExpand(dh, enc, pkR), enc };
   }
