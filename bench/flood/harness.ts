@@ -14,7 +14,7 @@ import type { PingReport } from "./pinger.ts";
 import type { BlastReport } from "./blaster.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
-const CHILD_FLAGS = ["run", "--allow-read", "--allow-net", "--allow-env"];
+const CHILD_FLAGS = ["run", "--allow-read", "--allow-net", "--allow-env", "--allow-ffi"];
 
 /** One garbage flood. */
 export interface FloodScenario {
@@ -60,8 +60,8 @@ export interface FloodResult {
   valid: PingReport;
   /** The floor receiver's figures under the same senders. */
   floor?: TargetFigures;
-  /** The floor receiver reusing one buffer per receive loop (`receive(buf)`), if run. */
-  floorPrealloc?: TargetFigures;
+  /** A naive floor (fresh buffer per `receive()`, system socket buffer), if run. */
+  floorNaive?: TargetFigures;
   /** Daemon figure / floor figure. */
   ratio?: { received: number; cpu: number; peakRss: number; drops: number | null };
   /** Daemon counters after the flood (subset). */
@@ -161,13 +161,18 @@ interface BenchDaemon {
   stop(): Promise<void>;
 }
 
-async function startBenchDaemon(raisedLimits: boolean): Promise<BenchDaemon> {
-  const server = raisedLimits
-    ? {
-      rate_limit: { per_source_rate: 1_000_000, per_source_burst: 1_000_000 },
-      limits: { reply_rate: 1_000_000 },
-    }
-    : {};
+async function startBenchDaemon(
+  raisedLimits: boolean,
+  recvBuffer?: number,
+): Promise<BenchDaemon> {
+  const limits: Record<string, number> = raisedLimits ? { reply_rate: 1_000_000 } : {};
+  if (recvBuffer !== undefined) limits.recv_buffer = recvBuffer;
+  const server = {
+    ...(raisedLimits
+      ? { rate_limit: { per_source_rate: 1_000_000, per_source_burst: 1_000_000 } }
+      : {}),
+    limits,
+  };
   // Default drop-log rate (the test fixture raises it to 1,000/s).
   const fx = await makeFixture({
     server,
@@ -373,8 +378,9 @@ function figures(
 /** Runs one flood against a fresh daemon, with the valid prober alongside. */
 export async function floodDaemon(
   s: FloodScenario,
+  recvBuffer?: number,
 ): Promise<Omit<FloodResult, "floor" | "ratio">> {
-  const d = await startBenchDaemon(false);
+  const d = await startBenchDaemon(false, recvBuffer);
   try {
     const senders = await garbageSenders(s, d.port);
     const pinger = denoChild("pinger.ts", [
@@ -421,9 +427,19 @@ function pick(c: Record<string, number>): Record<string, number> {
   return out;
 }
 
-/** Runs one flood against the bare counting receiver (the floor). */
-export async function floodFloor(s: FloodScenario, prealloc = false): Promise<TargetFigures> {
-  const rx = denoChild("floor_receiver.ts", ["--loops", "4", ...(prealloc ? ["--prealloc"] : [])]);
+/** The daemon's socket buffer in every bench scenario: `limits.recv_buffer`'s default. */
+export const BENCH_RECV_BUFFER = 4 * 1024 * 1024;
+
+/**
+ * Runs one flood against the bare counting receiver (the floor): buffers reused and the
+ * socket sized as the daemon does, or with `naive` as a plain `receive()` loop would.
+ */
+export async function floodFloor(s: FloodScenario, naive = false): Promise<TargetFigures> {
+  const rx = denoChild("floor_receiver.ts", [
+    "--loops",
+    "4",
+    ...(naive ? ["--alloc"] : ["--recv-buffer", String(BENCH_RECV_BUFFER)]),
+  ]);
   const { port } = JSON.parse(await expectLine(rx, "port")) as { port: number };
   try {
     const senders = await garbageSenders(s, port);

@@ -60,6 +60,8 @@ export interface ControlTarget {
   readonly configPath?: string;
   /** Addresses listened on. */
   listening(): string[];
+  /** Listening sockets with the kernel's buffer size, queue and drops (when known). */
+  listenerStatus?(): { address: string; kernel_drops?: number }[];
   /** The running config. */
   readonly runtime: { config: Config };
   /** Runtime overrides (replaced by reload). */
@@ -72,6 +74,15 @@ export interface ControlTarget {
   readonly limiter: { readonly running: number; readonly waiting: number };
   /** Dry-run mode. */
   readonly dryRun: boolean;
+}
+
+/** Datagrams the kernel dropped on all of the target's sockets (0 where unknown). */
+function kernelDrops(t: ControlTarget): number {
+  let sum = 0;
+  for (const s of t.listenerStatus?.() ?? []) {
+    sum += s.kernel_drops ?? 0;
+  }
+  return sum;
 }
 
 /** Thrown by a handler: the message goes back to the client as `error`. */
@@ -276,6 +287,7 @@ export class AdminControl {
       config_version: t.configVersion,
       config_path: t.configPath,
       listening: t.listening(),
+      sockets: t.listenerStatus?.() ?? [],
       running: t.limiter.running,
       queued: t.limiter.waiting,
       dry_run: t.dryRun,
@@ -283,7 +295,9 @@ export class AdminControl {
       persisted: Object.fromEntries(
         Object.entries(this.persisted).map(([k, v]) => [k, [...v].sort()]),
       ),
-      counters: { ...t.counters },
+      counters: t.listenerStatus
+        ? { ...t.counters, kernel_drops: kernelDrops(t) }
+        : { ...t.counters },
     };
   }
 

@@ -428,6 +428,15 @@ export function formatResult(cmd: string, args: Record<string, unknown>, result:
         Array.isArray(v) ? v.map((n) => `${k.replace(/s$/, "")} ${n}`) : []
       );
       lines.push(`disabled        ${disabled.length ? disabled.join(", ") : "(none at runtime)"}`);
+      for (const sock of Array.isArray(r.sockets) ? r.sockets.filter(isRecord) : []) {
+        lines.push(
+          `socket          ${str(sock.address)}: ` +
+            (typeof sock.receive_buffer_bytes === "number"
+              ? `buffer ${sock.receive_buffer_bytes} B, queued ${str(sock.queued_bytes)} B, ` +
+                `kernel drops ${str(sock.kernel_drops)}`
+              : `no kernel figures (${str(sock.socket_info_unavailable)})`),
+        );
+      }
       const names = Object.keys(counters).sort();
       if (names.length) {
         lines.push("counters");

@@ -140,7 +140,10 @@ export const ServerLimitsSchema = z.strictObject({
   max_datagram: z.number().int().min(128).max(1400).default(1400),
   clock_skew: Duration.prefault(30),
   replay_cache_entries: z.number().int().min(1000).max(10_000_000).default(1_000_000),
-  recv_buffer: z.number().int().min(65536).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  recv_buffer: z.number().int().min(65536).max(256 * 1024 * 1024).default(4 * 1024 * 1024)
+    .meta({
+      description: "Socket receive buffer in bytes (SO_RCVBUF; needs --allow-ffi for libc).",
+    }),
   reply_rate: z.number().positive().default(20)
     .meta({ description: "Replies per second to one destination address." }),
   explain_refusals: z.boolean().default(true)

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import { libcPath } from "../net/sockopt.ts";
 
 /** Environment variables the daemon's own libraries read. */
 const ENV_VARS = ["NO_COLOR", "FORCE_COLOR", "TERM", "CLICOLOR_FORCE", "HOME", "XDG_CONFIG_HOME"];
@@ -62,6 +63,7 @@ export function permissionFlags(config: Config, configPath: string): string[] {
       ? "nft"
       : undefined,
   ]);
+  const ffi = libcPath();
   return [
     "--unstable-net",
     "--unstable-kv",
@@ -71,5 +73,7 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     `--allow-run=${run.join(",")}`,
     `--allow-env=${ENV_VARS.join(",")}`,
     "--allow-sys=uid,gid,hostname,osRelease",
+    // libc only, for SO_RCVBUF (limits.recv_buffer) and the kernel's drop counters.
+    ...(ffi ? [`--allow-ffi=${ffi}`] : []),
   ];
 }

@@ -3,8 +3,8 @@
  * `/proc/net/udp6` (Linux). The `drops` column counts datagrams the kernel discarded for a
  * socket, mostly because its receive buffer was full: datagrams the daemon never saw.
  *
- * Deno's `listenDatagram` cannot set `SO_RCVBUF`, so a socket's receive buffer is the
- * system default, `net.core.rmem_default` (sysctl); raise that to absorb longer bursts.
+ * The daemon reads its own sockets' counters through `SO_MEMINFO` ({@linkcode
+ * ./sockopt.ts}); this module reads any process's sockets (the benchmark's floor receiver).
  *
  * Deno 2.9 refuses to read `/proc` without `--allow-all`, even with `--allow-read=/proc`.
  * When a direct read is refused, the table is read through `/bin/cat` (then the process

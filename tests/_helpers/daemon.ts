@@ -20,6 +20,7 @@ export const RUN_FLAGS = [
   "--allow-run",
   "--allow-env",
   "--allow-sys",
+  "--allow-ffi",
 ];
 
 /** A free UDP port on 127.0.0.1 (bound, read, closed). */

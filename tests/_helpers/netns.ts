@@ -274,6 +274,7 @@ export async function startDaemonIn(
       "--allow-run",
       "--allow-env",
       "--allow-sys",
+      "--allow-ffi",
       `${root}main.ts`,
       "serve",
       "--config",

@@ -15,6 +15,7 @@ const FLAGS = [
   "--allow-net",
   "--allow-run",
   "--allow-sys",
+  "--allow-ffi",
   "--unstable-kv",
 ];
 

@@ -139,6 +139,34 @@ Deno.test("reload over the socket: a new user works at once, a removed one is re
   }
 });
 
+Deno.test("limits.recv_buffer sizes the socket; status shows it and kernel drops; reload re-applies", async () => {
+  const { fx, run, done } = await setup();
+  type Status = {
+    sockets: { address: string; receive_buffer_bytes?: number; kernel_drops?: number }[];
+    counters: Record<string, number>;
+  };
+  try {
+    let st = await run("status") as Status;
+    assert.equal(st.sockets.length, 1);
+    const first = st.sockets[0].receive_buffer_bytes!;
+    assert.equal(st.sockets[0].kernel_drops, 0);
+    assert.equal(st.counters.kernel_drops, 0);
+    // The fixture keeps the 4 MiB default; the kernel books twice the request (root may
+    // exceed rmem_max, anyone else gets at most rmem_max).
+    if (Deno.uid() === 0) assert.equal(first, 2 * 4 * 1024 * 1024);
+    await editConfig(fx, (c) => {
+      const server = c.servers[0] as { limits: Record<string, number> };
+      server.limits.recv_buffer = 262144;
+    });
+    await run("reload");
+    st = await run("status") as Status;
+    assert.equal(st.sockets[0].receive_buffer_bytes, 2 * 262144);
+    assert.equal((await aliceRequest(fx, 1)).status, ReplyStatus.Ok, "the socket still serves");
+  } finally {
+    await done();
+  }
+});
+
 Deno.test("no request is lost while a client sends continuously during 20 reloads", async () => {
   const { fx, run, done } = await setup();
   try {
@@ -307,6 +335,10 @@ Deno.test("control socket: mode 0600, non-root refused, removed at stop", async 
     const res = await runCli(["admin", "--config", fx.config, "status"]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /^listening\s+127\.0\.0\.1:\d+$/m);
+    assert.match(
+      res.stdout,
+      /^socket\s+127\.0\.0\.1:\d+: buffer \d+ B, queued \d+ B, kernel drops 0$/m,
+    );
   } finally {
     await daemon.stop();
   }
