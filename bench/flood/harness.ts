@@ -181,6 +181,9 @@ async function startBenchDaemon(
   // SIGLATCH_BENCH_CPU_PROF=DIR writes a V8 CPU profile of every daemon into DIR.
   const prof = Deno.env.get("SIGLATCH_BENCH_CPU_PROF");
   const profFlags = prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [];
+  // SIGLATCH_BENCH_V8_FLAGS=... passes V8 flags to every daemon (GC experiments).
+  const v8 = Deno.env.get("SIGLATCH_BENCH_V8_FLAGS");
+  if (v8) profFlags.push(`--v8-flags=${v8}`);
   const proc = new Deno.Command(Deno.execPath(), {
     args: [...RUN_FLAGS, ...profFlags, `${ROOT}/main.ts`, "serve", "--config", fx.config],
     stdin: "null",

@@ -21,6 +21,7 @@ export const RUN_FLAGS = [
   "--allow-env",
   "--allow-sys",
   "--allow-ffi",
+  "--v8-flags=--max-semi-space-size=2",
 ];
 
 /** A free UDP port on 127.0.0.1 (bound, read, closed). */
