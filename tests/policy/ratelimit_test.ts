@@ -217,6 +217,28 @@ Deno.test("a proven source is not banned by spoofed garbage and skips pressure",
   assert.equal(ban.source, "198.51.100.50");
 });
 
+Deno.test("under pressure a new source that authenticates may answer its challenge at once", () => {
+  const gate = new SourceGate(cfg({ pressure_fail_rate: 100, fail_burst: 2 }));
+  for (let i = 0; i < 1000; i++) gate.failed(v4(20_000 + i), T0 + i / 10, "bad_mac1");
+  assert.equal(gate.pressure, true);
+  const user = ip("198.51.100.60");
+  const other = ip("198.51.100.61");
+  assert.deepEqual(gate.admit(user, T0 + 200), { ok: true }); // the request: whole bucket
+  assert.deepEqual(gate.admit(other, T0 + 200), { ok: true });
+  gate.succeeded(user, T0 + 201); // it authenticated; the daemon answers with a cookie
+  assert.deepEqual(gate.admit(user, T0 + 203), { ok: true }, "the resend with the cookie");
+  assert.deepEqual(gate.admit(other, T0 + 203), { ok: false, reason: "pressure" });
+  // The refill happens when a source becomes proven, not on every success.
+  let admitted = 0;
+  for (let i = 0; i < 1000; i++) {
+    if (gate.admit(user, T0 + 204).ok) {
+      admitted++;
+      gate.succeeded(user, T0 + 204);
+    }
+  }
+  assert.ok(admitted < 1000, `an authenticated source stays rate-limited (${admitted})`);
+});
+
 Deno.test("pressure mode enters above pressure_fail_rate and leaves after it calms", () => {
   const gate = new SourceGate(cfg({ pressure_fail_rate: 1000, fail_burst: 20 }));
   // 500 failures/s from 100 sources: below the threshold.
