@@ -21,7 +21,7 @@ export const RUN_FLAGS = [
   "--allow-env",
   "--allow-sys",
   "--allow-ffi",
-  "--v8-flags=--max-semi-space-size=2",
+  "--v8-flags=--max-semi-space-size=1",
 ];
 
 /** A free UDP port on 127.0.0.1 (bound, read, closed). */
