@@ -1,0 +1,29 @@
+/**
+ * The repository stays `deno fmt` and `deno lint` clean (CI's workflow runs both too, but
+ * `.ci/run` runs only the test suite; this keeps a formatting slip from landing unseen).
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+async function deno(...args: string[]): Promise<{ code: number; text: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}
+
+Deno.test("deno fmt --check finds nothing to format", async () => {
+  const r = await deno("fmt", "--check");
+  assert.equal(r.code, 0, r.text);
+});
+
+Deno.test("deno lint finds nothing", async () => {
+  const r = await deno("lint");
+  assert.equal(r.code, 0, r.text);
+});
