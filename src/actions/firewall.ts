@@ -12,6 +12,7 @@
 import type { StateStore } from "../state/store.ts";
 import { anyCidrContains, type Cidr, formatIp, type IpAddress, parseIp } from "../util/ip.ts";
 import type { NftGrants, PortSpec } from "./nft.ts";
+import { GrantIndex } from "./grant_index.ts";
 
 /** Store namespace of grants. */
 export const GRANTS_NAMESPACE = "grants";
@@ -156,7 +157,7 @@ export class FirewallGrants {
   readonly #store: StateStore;
   readonly #nft: NftGrants;
   readonly #clock: () => number;
-  readonly #records = new Map<string, GrantRecord>();
+  readonly #records = new GrantIndex<GrantRecord>();
 
   /** Creates the manager over a store and an nft backend (not set up yet). */
   constructor(store: StateStore, nft: NftGrants, opts: FirewallGrantsOptions = {}) {
@@ -174,7 +175,7 @@ export class FirewallGrants {
   async start(): Promise<void> {
     const now = this.#clock();
     for (const r of await this.#store.list<GrantRecord>(GRANTS_NAMESPACE, now)) {
-      if (r.value.expiresAt > now) this.#records.set(r.key, r.value);
+      if (r.value.expiresAt > now) this.#records.set(r.value);
     }
     await this.#nft.setup([...this.#records.values()]);
   }
@@ -184,15 +185,11 @@ export class FirewallGrants {
     return `${userId}|${action}|${address}`;
   }
 
-  #prune(now: number): void {
-    for (const [k, r] of this.#records) if (r.expiresAt <= now) this.#records.delete(k);
-  }
-
   /** Latest expiry among live grants covering `address` + port, or 0. */
   #coverage(address: string, p: PortSpec, now: number): number {
     let best = 0;
-    for (const r of this.#records.values()) {
-      if (r.address !== address || r.expiresAt <= now) continue;
+    for (const r of this.#records.forAddress(address)) {
+      if (r.expiresAt <= now) continue;
       if (r.ports.some((q) => q.proto === p.proto && q.port === p.port)) {
         best = Math.max(best, r.expiresAt);
       }
@@ -215,7 +212,7 @@ export class FirewallGrants {
   /** Grants (or renews) and returns the record. */
   async grant(req: GrantRequest): Promise<GrantRecord> {
     const now = this.#clock();
-    this.#prune(now);
+    this.#records.sweep(now);
     const address = formatIp(req.address);
     const key = FirewallGrants.key(req.userId, req.action, address);
     let expiresAt = now + req.durationMs;
@@ -233,7 +230,7 @@ export class FirewallGrants {
       renewedAt: now,
       expiresAt,
     };
-    this.#records.set(key, rec);
+    this.#records.set(rec);
     // Ports a changed config no longer lists must not stay open.
     const dropped = (prev?.ports ?? []).filter((p) =>
       !rec.ports.some((q) => q.proto === p.proto && q.port === p.port)
@@ -248,7 +245,10 @@ export class FirewallGrants {
   /** Revokes every grant matching `filter`; returns them. */
   async revoke(filter: GrantFilter): Promise<GrantRecord[]> {
     const now = this.#clock();
-    const gone = [...this.#records.values()].filter((r) => matches(r, filter));
+    const candidates = filter.address !== undefined
+      ? this.#records.forAddress(filter.address)
+      : this.#records.values();
+    const gone = [...candidates].filter((r) => matches(r, filter));
     for (const r of gone) this.#records.delete(r.key);
     await Promise.all(gone.map((r) => this.#store.delete(GRANTS_NAMESPACE, r.key)));
     await Promise.all(gone.map((r) => this.#sync(r.address, r.ports, now)));
@@ -258,8 +258,8 @@ export class FirewallGrants {
   /** Live grants matching `filter`, soonest end first, with time left. */
   list(filter: GrantFilter = {}): GrantView[] {
     const now = this.#clock();
-    this.#prune(now);
-    return [...this.#records.values()].filter((r) => matches(r, filter))
+    this.#records.sweep(now);
+    return [...this.#records.values()].filter((r) => r.expiresAt > now && matches(r, filter))
       .sort((a, b) => a.expiresAt - b.expiresAt)
       .map((r) => ({ ...r, remainingMs: r.expiresAt - now }));
   }

@@ -275,6 +275,10 @@ export async function startDaemonIn(
       "--allow-env",
       "--allow-sys",
       "--allow-ffi",
+      // SIGLATCH_BENCH_CPU_PROF=DIR: a V8 CPU profile of the daemon (bench/knock_bench.ts).
+      ...(Deno.env.get("SIGLATCH_BENCH_CPU_PROF")
+        ? ["--cpu-prof", `--cpu-prof-dir=${Deno.env.get("SIGLATCH_BENCH_CPU_PROF")}`]
+        : []),
       `${root}main.ts`,
       "serve",
       "--config",
