@@ -32,17 +32,36 @@ export interface Cidr {
   text: string;
 }
 
+/**
+ * Dotted-quad IPv4 (exactly four decimal octets, no leading zeros) as a number. One pass over
+ * the characters and no allocation: it runs for every datagram the daemon receives.
+ */
 function parseIpv4(text: string): bigint | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part)) return undefined;
-    const octet = Number(part);
-    if (octet > 255 || (part.length > 1 && part[0] === "0")) return undefined;
-    value = (value << 8n) | BigInt(octet);
+  const n = text.length;
+  if (n < 7 || n > 15) return undefined;
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let parts = 0;
+  let leadingZero = false;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? text.charCodeAt(i) : 46; // a '.' after the end closes the last octet
+    if (c >= 48 && c <= 57) {
+      if (leadingZero) return undefined;
+      if (digits === 0 && c === 48) leadingZero = true;
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return undefined;
+    } else if (c === 46) {
+      if (digits === 0 || ++parts > 4) return undefined;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      leadingZero = false;
+    } else {
+      return undefined;
+    }
   }
-  return value;
+  return parts === 4 ? BigInt(value) : undefined;
 }
 
 function parseIpv6(text: string): bigint | undefined {

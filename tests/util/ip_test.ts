@@ -49,3 +49,31 @@ Deno.test("parseListen validates host and port", () => {
   assert.match(parseListen("localhost:5") as string, /not an IP/);
   assert.match(parseListen("::1:5") as string, /HOST:PORT/);
 });
+
+/** The straightforward reading of a dotted quad, to check the one-pass parser against. */
+function referenceIpv4(text: string): bigint | undefined {
+  const parts = text.split(".");
+  if (parts.length !== 4) return undefined;
+  let value = 0n;
+  for (const part of parts) {
+    if (!/^\d{1,3}$/.test(part)) return undefined;
+    if (Number(part) > 255 || (part.length > 1 && part[0] === "0")) return undefined;
+    value = (value << 8n) | BigInt(Number(part));
+  }
+  return value;
+}
+
+Deno.test("parseIp reads IPv4 exactly as the reference does, on any string of digits and dots", () => {
+  const near = fc.string({ unit: fc.constantFrom(..."0123456789.", "a", " ", "-"), maxLength: 17 });
+  const quads = fc.tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300), fc.boolean())
+    .map(([a, b, c, d, pad]) => [a, b, c, d].map((x) => (pad && x < 10 ? "0" : "") + x).join("."));
+  fc.assert(
+    fc.property(fc.oneof(near, quads), (text) => {
+      const got = parseIp(text);
+      const want = referenceIpv4(text.trim());
+      if (want === undefined) return got === undefined;
+      return got !== undefined && got.family === 4 && got.value === want;
+    }),
+    { numRuns: 20_000 },
+  );
+});
