@@ -384,6 +384,9 @@ function formatChanges(changes: unknown): string {
       }
     }
   }
+  if (Array.isArray(changes.restart_required) && changes.restart_required.length > 0) {
+    parts.push(`needs a restart to take effect: ${changes.restart_required.join(", ")}`);
+  }
   return parts.length ? parts.join("\n") : "no changes";
 }
 

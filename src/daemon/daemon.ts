@@ -177,6 +177,11 @@ export class Daemon {
       version: this.configVersion,
       changes: JSON.stringify(prepared.changes),
     });
+    if (prepared.changes.restart_required.length > 0) {
+      this.#log.warn("reload: these changes take effect only after a restart: {fields}", {
+        fields: prepared.changes.restart_required.join(", "),
+      });
+    }
     return { ok: true, version: this.configVersion, changes: prepared.changes };
   }
 
@@ -190,6 +195,7 @@ export class Daemon {
       this.openListeners();
       throw err;
     }
+    this.#replyBuckets.rate = next.config.servers[0]?.limits.reply_rate ?? 20;
     this.limiter.max = next.config.execution.max_concurrent;
     this.limiter.queue = next.config.execution.queue;
     const rl = next.config.servers[0]?.rate_limit;

@@ -15,7 +15,18 @@ export interface ConfigChanges {
   removed: Record<"servers" | "users" | "actions", string[]>;
   /** Names whose settings changed, per section. */
   changed: Record<"servers" | "users" | "actions", string[]>;
+  /**
+   * Settings that changed but take effect only at the next start (field paths): the state
+   * store, the admin socket, logging, the nftables backend, and the replay guard's window
+   * and size (taken from the first server when the daemon starts).
+   */
+  restart_required: string[];
 }
+
+/** Top-level sections a running daemon does not re-read. */
+const RESTART_SECTIONS = ["state", "admin", "logging", "firewall"] as const;
+/** Limits of the first server the replay guard is built from at start. */
+const RESTART_LIMITS = ["clock_skew", "replay_cache_entries"] as const;
 
 /** The outcome of a reload. */
 export type ReloadResult =
@@ -32,7 +43,21 @@ export function diffConfigs(before: Config, after: Config): ConfigChanges {
     added: { servers: [], users: [], actions: [] },
     removed: { servers: [], users: [], actions: [] },
     changed: { servers: [], users: [], actions: [] },
+    restart_required: [],
   };
+  for (const section of RESTART_SECTIONS) {
+    if (canonical(before[section]) !== canonical(after[section])) {
+      out.restart_required.push(section);
+    }
+  }
+  const [first, next] = [before.servers[0], after.servers[0]];
+  if (first && next) {
+    for (const field of RESTART_LIMITS) {
+      if (first.limits[field] !== next.limits[field]) {
+        out.restart_required.push(`servers.${next.name}.limits.${field}`);
+      }
+    }
+  }
   for (const section of ["servers", "users", "actions"] as const) {
     const a = new Map<string, unknown>(before[section].map((x) => [x.name, x]));
     const b = new Map<string, unknown>(after[section].map((x) => [x.name, x]));
@@ -47,9 +72,8 @@ export function diffConfigs(before: Config, after: Config): ConfigChanges {
 
 /** True when nothing changed. */
 export function noChanges(c: ConfigChanges): boolean {
-  return [c.added, c.removed, c.changed].every((r) =>
-    Object.values(r).every((l) => l.length === 0)
-  );
+  return c.restart_required.length === 0 &&
+    [c.added, c.removed, c.changed].every((r) => Object.values(r).every((l) => l.length === 0));
 }
 
 /** Loads `path` and builds a runtime for it, or reports every error (`file:line:col: ...`). */

@@ -141,4 +141,24 @@ Deno.test("reload diff names added, removed and changed entries", () => {
   assert.deepEqual(c.removed.actions.sort(), ["echo", "off"]);
   assert.equal(noChanges(c), false);
   assert.equal(noChanges(diffConfigs(config, config)), true);
+  assert.deepEqual(c.restart_required, []);
+});
+
+Deno.test("reload diff names the settings that need a restart", () => {
+  const base = {
+    servers: [{ name: "main", listen: ["127.0.0.1:5001"], key_file: "/k" }],
+    users: [{ id: 1, name: "alice", hmac_key_file: "/a", actions: ["ping"] }],
+    actions: [{ id: 1, name: "ping", type: "builtin", builtin: "ping" }],
+  };
+  const before = ConfigSchema.parse(structuredClone(base));
+  const after = ConfigSchema.parse({
+    ...structuredClone(base),
+    servers: [{ ...base.servers[0], limits: { clock_skew: 60, reply_rate: 5 } }],
+    logging: { level: "debug" },
+    firewall: { nft_priority: -50 },
+  });
+  const c = diffConfigs(before, after);
+  assert.deepEqual(c.restart_required, ["logging", "firewall", "servers.main.limits.clock_skew"]);
+  assert.deepEqual(c.changed.servers, ["main"], "reply_rate applies live and shows as a change");
+  assert.equal(noChanges(c), false);
 });

@@ -157,8 +157,11 @@ Deno.test("limits.recv_buffer sizes the socket; status shows it and kernel drops
     await editConfig(fx, (c) => {
       const server = c.servers[0] as { limits: Record<string, number> };
       server.limits.recv_buffer = 262144;
+      const top = c as unknown as Record<string, Record<string, unknown>>;
+      top.logging = { ...top.logging, drop_log_rate: 7 };
     });
-    await run("reload");
+    const reloaded = await run("reload") as { changes: { restart_required: string[] } };
+    assert.deepEqual(reloaded.changes.restart_required, ["logging"]);
     st = await run("status") as Status;
     assert.equal(st.sockets[0].receive_buffer_bytes, 2 * 262144);
     assert.equal((await aliceRequest(fx, 1)).status, ReplyStatus.Ok, "the socket still serves");
