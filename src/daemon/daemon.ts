@@ -345,8 +345,9 @@ export class Daemon {
         { key: l.key, asked: wanted, effective: result.effective },
       );
     } else {
-      this.#log.info("receive buffer of udp {key}: {effective} bytes", {
+      this.#log.info("receive buffer of udp {key}: {asked} bytes (the kernel books {effective})", {
         key: l.key,
+        asked: wanted,
         effective: result.effective,
       });
     }
