@@ -99,3 +99,33 @@ Deno.test("without --allow-ffi the reason names the flag to add", async () => {
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   assert.match(text, /run with --allow-ffi=\/\S*libc\.so\.6 to set socket options/);
 });
+
+Deno.test("an IPv6 socket is found by its address and sized like an IPv4 one", () => {
+  let conn: Deno.DatagramConn;
+  try {
+    conn = Deno.listenDatagram({ transport: "udp", hostname: "::1", port: 0 });
+  } catch (err) {
+    console.log(`skipped: no IPv6 loopback here (${err})`);
+    return;
+  }
+  const v4 = Deno.listenDatagram({
+    transport: "udp",
+    hostname: "127.0.0.1",
+    port: (conn.addr as Deno.NetAddr).port,
+  });
+  try {
+    const h6 = UdpSocketHandle.find(conn.addr as Deno.NetAddr);
+    const h4 = UdpSocketHandle.find(v4.addr as Deno.NetAddr);
+    assert.ok(typeof h6 !== "string", String(h6));
+    assert.ok(typeof h4 !== "string", String(h4));
+    assert.notEqual(h6.fd, h4.fd, "same port, other family: another socket");
+    const set = h6.setReceiveBuffer(524288);
+    assert.ok(typeof set !== "string", String(set));
+    const info = h6.memInfo();
+    assert.ok(typeof info !== "string");
+    assert.equal(info.receiveBufferBytes, set.effective);
+  } finally {
+    conn.close();
+    v4.close();
+  }
+});
