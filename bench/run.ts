@@ -25,17 +25,10 @@ import {
 import type { PingReport } from "./flood/pinger.ts";
 import { parseFlags } from "./flood/common.ts";
 import { readProcText } from "../src/net/udpstats.ts";
+import { PERMISSION_FLAGS } from "../tests/_helpers/flags.ts";
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
-const PERMS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-net",
-  "--allow-run",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-ffi",
-];
+const PERMS = PERMISSION_FLAGS;
 
 /** One `Deno.bench` result. */
 export interface MicroResult {

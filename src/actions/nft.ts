@@ -30,6 +30,7 @@
  * cannot sink the others.
  * @module
  */
+import { type NftRun, runNft } from "../util/nft_run.ts";
 
 /** The shared table. */
 export const GRANT_TABLE = "siglatch";
@@ -132,11 +133,6 @@ export function elementOf(address: string, p: PortSpec): { set: Pending["set"]; 
 }
 
 /** The result of one nft run. */
-interface NftRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** nftables grant sets and chain; see the module doc. */
 export class NftGrants {
@@ -181,24 +177,9 @@ export class NftGrants {
     return this.#mark;
   }
 
-  async #nft(script: string, args: string[] = ["-f", "-"]): Promise<NftRun> {
-    const [bin, ...pre] = this.#cmd;
-    const child = new Deno.Command(bin, {
-      args: [...pre, ...args],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    try {
-      await writer.write(new TextEncoder().encode(script));
-      await writer.close();
-    } catch {
-      // nft exited early; its status says why
-    }
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  /** Runs nft with `script` on stdin. */
+  #nft(script: string, args?: string[]): Promise<NftRun> {
+    return runNft(this.#cmd, script, args);
   }
 
   #ruleLines(): string[] {

@@ -5,14 +5,13 @@
  * @module
  */
 import type { Command } from "commander";
-import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { reportResult, resolveAction, resolveSendSettings } from "./send.ts";
-import type { Profile } from "../client/profile.ts";
-import { sendRequest, type SendResult } from "../client/send.ts";
+import type { SendResult } from "../client/send.ts";
 import { parseDuration } from "../config/duration.ts";
 import type { SystemMessage } from "../actions/result.ts";
 import { ReplyStatus } from "../wire/mod.ts";
+import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
 
 /** Request size: the server's reply may be this large, enough for several messages. */
 export const MESSAGES_REQUEST_SIZE = 1200;
@@ -25,14 +24,6 @@ export interface MessagesFlags {
   timeout?: string;
   /** Print the reply as JSON. */
   json?: boolean;
-}
-
-async function profileKeys(p: Profile): Promise<ClientKeys> {
-  try {
-    return await loadProfileKeys(p);
-  } catch (err) {
-    throw new CliError(err instanceof Error ? err.message : String(err));
-  }
 }
 
 function isMessage(v: unknown): v is SystemMessage {
@@ -52,22 +43,15 @@ export async function messages(profile: string, flags: MessagesFlags): Promise<n
   if (timeoutMs === undefined || timeoutMs <= 0) {
     throw new UsageError(`--timeout ${flags.timeout}: expected a duration such as 2s`);
   }
-  const { serverPublic, auth } = await profileKeys(p);
+  const keys = await cliProfileKeys(p);
   let res: SendResult;
   try {
-    res = await sendRequest({
-      host: p.host,
-      port: p.port,
-      serverPublic,
-      userId: p.user_id,
-      auth,
+    res = await sendAsProfile(p, keys, {
       actionId,
       payload: new Uint8Array(0),
-      bind: p.bind,
       wait: true,
       timeoutMs,
       retries: p.retries,
-      insecure: p.insecure,
       // Replies are never larger than the request (no amplification): make room for them.
       padTo: MESSAGES_REQUEST_SIZE,
     });

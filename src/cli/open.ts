@@ -6,28 +6,19 @@
  * @module
  */
 import type { Command } from "commander";
-import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { resolveAction, resolveSendSettings, statusName } from "./send.ts";
-import type { Profile } from "../client/profile.ts";
-import { sendRequest, type SendResult } from "../client/send.ts";
+import type { SendResult } from "../client/send.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { parseDuration } from "../config/duration.ts";
 import { type OpenAttempt, runOpen } from "../actions/keepopen.ts";
 import { parseIp } from "../util/ip.ts";
+import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
 
 function toAttempt(res: SendResult): OpenAttempt {
   const ok = res.answered && res.status === ReplyStatus.Ok && (res.exitCode ?? 0) === 0;
   const reason = `${statusName(res.status)}${res.body?.reason ? `: ${res.body.reason}` : ""}`;
   return { answered: res.answered, ok, reason: ok ? undefined : reason, data: res.body?.data };
-}
-
-async function loadKeys(p: Profile): Promise<ClientKeys> {
-  try {
-    return await loadProfileKeys(p);
-  } catch (err) {
-    throw new CliError(err instanceof Error ? err.message : String(err));
-  }
 }
 
 /** Flags of `open`. */
@@ -78,7 +69,7 @@ Examples:
       if (flags.address !== undefined && !parseIp(flags.address)) {
         throw new UsageError(`--address ${flags.address}: not an IP address`);
       }
-      const { serverPublic, auth } = await loadKeys(p);
+      const keys = await cliProfileKeys(p);
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       Deno.addSignalListener("SIGINT", onSignal);
@@ -87,19 +78,12 @@ Examples:
       try {
         code = await runOpen({
           send: (id, payload) =>
-            sendRequest({
-              host: p.host,
-              port: p.port,
-              serverPublic,
-              userId: p.user_id,
-              auth,
+            sendAsProfile(p, keys, {
               actionId: id,
               payload,
-              bind: p.bind,
               wait: true,
               timeoutMs,
               retries: p.retries,
-              insecure: p.insecure,
             }).then(toAttempt),
           actionId,
           revokeActionId,

@@ -4,13 +4,13 @@
  * @module
  */
 import type { Command } from "commander";
-import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { loadProfile, type Profile } from "../client/profile.ts";
-import { sendRequest, type SendResult } from "../client/send.ts";
+import type { SendResult } from "../client/send.ts";
 import { replyOutput } from "../actions/result.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { parseDuration } from "../config/duration.ts";
+import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
 
 /** Exit status when no reply came. */
 export const EXIT_NO_REPLY = 3;
@@ -114,14 +114,6 @@ export async function resolveSendSettings(flags: SendFlags): Promise<Profile> {
     throw new UsageError(`missing ${missing.join(", ")}: give --profile or the flags`);
   }
   return p;
-}
-
-async function loadKeys(p: Profile): Promise<ClientKeys> {
-  try {
-    return await loadProfileKeys(p);
-  } catch (err) {
-    throw new CliError(err instanceof Error ? err.message : String(err));
-  }
 }
 
 /** Resolves an action argument (name from the profile, or a numeric id). */
@@ -235,23 +227,16 @@ Examples:
       const retries = intFlag("retries", flags.retries, 0, 10) ?? p.retries;
       const offset = flags.timeOffset === undefined ? 0 : Number(flags.timeOffset);
       if (!Number.isFinite(offset)) throw new UsageError("--time-offset: expected milliseconds");
-      const { serverPublic, auth } = await loadKeys(p);
+      const keys = await cliProfileKeys(p);
       let res: SendResult;
       try {
-        res = await sendRequest({
-          host: p.host,
-          port: p.port,
-          serverPublic,
-          userId: p.user_id,
-          auth,
+        res = await sendAsProfile(p, keys, {
           actionId,
           payload,
-          bind: p.bind,
           wait: flags.wait,
           timeoutMs,
           retries,
           timeOffsetMs: offset,
-          insecure: p.insecure,
         });
       } catch (err) {
         throw new CliError(err instanceof Error ? err.message : String(err));

@@ -99,44 +99,38 @@ function need32(raw: Uint8Array, what: string): void {
   }
 }
 
+/** A `KeyObject` from 32 raw bytes behind their fixed DER prefix (PKCS#8 or SPKI). */
+function keyObject(
+  kind: "private" | "public",
+  prefix: Uint8Array,
+  raw: Uint8Array,
+  what: string,
+): KeyObject {
+  need32(raw, what);
+  const key = concatBytes(prefix, raw) as never;
+  return kind === "private"
+    ? createPrivateKey({ key, format: "der", type: "pkcs8" })
+    : createPublicKey({ key, format: "der", type: "spki" });
+}
+
 /** Node `KeyObject` of a raw X25519 private key. */
 export function x25519PrivateKeyObject(raw: Uint8Array): KeyObject {
-  need32(raw, "X25519 private key");
-  return createPrivateKey({
-    key: concatBytes(X25519_PKCS8, raw) as never,
-    format: "der",
-    type: "pkcs8",
-  });
+  return keyObject("private", X25519_PKCS8, raw, "X25519 private key");
 }
 
 /** Node `KeyObject` of a raw X25519 public key. */
 export function x25519PublicKeyObject(raw: Uint8Array): KeyObject {
-  need32(raw, "X25519 public key");
-  return createPublicKey({
-    key: concatBytes(X25519_SPKI, raw) as never,
-    format: "der",
-    type: "spki",
-  });
+  return keyObject("public", X25519_SPKI, raw, "X25519 public key");
 }
 
 /** Node `KeyObject` of a raw Ed25519 private seed. */
 export function ed25519PrivateKeyObject(raw: Uint8Array): KeyObject {
-  need32(raw, "Ed25519 private key");
-  return createPrivateKey({
-    key: concatBytes(ED25519_PKCS8, raw) as never,
-    format: "der",
-    type: "pkcs8",
-  });
+  return keyObject("private", ED25519_PKCS8, raw, "Ed25519 private key");
 }
 
 /** Node `KeyObject` of a raw Ed25519 public key. */
 export function ed25519PublicKeyObject(raw: Uint8Array): KeyObject {
-  need32(raw, "Ed25519 public key");
-  return createPublicKey({
-    key: concatBytes(ED25519_SPKI, raw) as never,
-    format: "der",
-    type: "spki",
-  });
+  return keyObject("public", ED25519_SPKI, raw, "Ed25519 public key");
 }
 
 /** The raw 32 bytes of an X25519 or Ed25519 `KeyObject` (private: scalar/seed; public: key). */

@@ -25,6 +25,7 @@
  * @module
  */
 import type { Ban } from "./ratelimit.ts";
+import { type NftRun, runNft } from "../util/nft_run.ts";
 
 /** Name of the shared table. */
 export const NFT_TABLE = "siglatch";
@@ -62,11 +63,6 @@ export interface NftCounters {
 }
 
 /** The result of running nft once. */
-interface NftRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Formats milliseconds as an nft timeout (`1234ms`; at least 1s). */
 function nftTimeout(ms: number): string {
@@ -108,20 +104,8 @@ export class NftBans {
   }
 
   /** Runs nft with `script` on stdin. */
-  async #nft(script: string, args: string[] = ["-f", "-"]): Promise<NftRun> {
-    const [bin, ...pre] = this.#cmd;
-    const child = new Deno.Command(bin, {
-      args: [...pre, ...args],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(script));
-    await writer.close();
-    const out = await child.output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  #nft(script: string, args?: string[]): Promise<NftRun> {
+    return runNft(this.#cmd, script, args);
   }
 
   #rules(): string[] {

@@ -5,24 +5,15 @@
  */
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { stringify } from "yaml";
+import { RUN_FLAGS } from "./flags.ts";
 import { decodeBase64, encodeBase64 } from "../../src/util/base64.ts";
 import { sendRequest, type SendResult } from "../../src/client/send.ts";
 
 /** Repository root. */
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 
-/** Permission flags the daemon runs with in tests (same as the shipped task). */
-export const RUN_FLAGS = [
-  "run",
-  "--allow-read",
-  "--allow-write",
-  "--allow-net",
-  "--allow-run",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-ffi",
-  "--v8-flags=--max-semi-space-size=1",
-];
+/** Flags the daemon runs with in tests (same as the shipped task). */
+export { RUN_FLAGS };
 
 /** A free UDP port on 127.0.0.1 (bound, read, closed). */
 export function freeUdpPort(host = "127.0.0.1"): number {

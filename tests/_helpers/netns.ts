@@ -8,6 +8,7 @@
  * @module
  */
 import { hasCommand, isRoot, requireAll } from "./system.ts";
+import { RUN_FLAGS } from "./flags.ts";
 
 /** The result of a command run in a namespace. */
 export interface RunResult {
@@ -267,14 +268,7 @@ export async function startDaemonIn(
       "exec",
       ns,
       Deno.execPath(),
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-net",
-      "--allow-run",
-      "--allow-env",
-      "--allow-sys",
-      "--allow-ffi",
+      ...RUN_FLAGS,
       // SIGLATCH_BENCH_CPU_PROF=DIR: a V8 CPU profile of the daemon (bench/knock_bench.ts).
       ...(Deno.env.get("SIGLATCH_BENCH_CPU_PROF")
         ? ["--cpu-prof", `--cpu-prof-dir=${Deno.env.get("SIGLATCH_BENCH_CPU_PROF")}`]

@@ -5,19 +5,10 @@
 import assert from "node:assert/strict";
 import { KvStateStore } from "../../src/state/kv.ts";
 import { BanList } from "../../src/policy/bans.ts";
+import { RUN_FLAGS } from "../_helpers/flags.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const FLAGS = [
-  "run",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-net",
-  "--allow-run",
-  "--allow-sys",
-  "--allow-ffi",
-  "--unstable-kv",
-];
+const FLAGS = [...RUN_FLAGS, "--unstable-kv"];
 
 async function siglatch(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const res = await new Deno.Command(Deno.execPath(), {

@@ -1,0 +1,42 @@
+/**
+ * What `send`, `open` and `messages` share: the profile's keys loaded with CLI errors, and a
+ * request addressed and signed as the profile says (server, user, keys, bind address, mode).
+ * @module
+ */
+import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
+import type { Profile } from "../client/profile.ts";
+import { type SendOptions, sendRequest, type SendResult } from "../client/send.ts";
+import { CliError } from "./errors.ts";
+
+/** The request options a profile does not decide. */
+export type ProfileRequest = Omit<
+  SendOptions,
+  "host" | "port" | "serverPublic" | "userId" | "auth" | "bind" | "insecure"
+>;
+
+/** Loads the keys profile `p` names; a failure is a {@linkcode CliError} naming the file or field. */
+export async function cliProfileKeys(p: Profile): Promise<ClientKeys> {
+  try {
+    return await loadProfileKeys(p);
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Sends `request` as profile `p` with `keys` (network errors are thrown as they are). */
+export function sendAsProfile(
+  p: Profile,
+  keys: ClientKeys,
+  request: ProfileRequest,
+): Promise<SendResult> {
+  return sendRequest({
+    host: p.host,
+    port: p.port,
+    serverPublic: keys.serverPublic,
+    userId: p.user_id,
+    auth: keys.auth,
+    bind: p.bind,
+    insecure: p.insecure,
+    ...request,
+  });
+}
