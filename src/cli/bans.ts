@@ -1,6 +1,7 @@
 /**
  * `siglatch bans list|add|remove`: the ban list in the state store the config names
- * (`state.path`). Safe while the daemon runs (Deno KV is SQLite: both may have it open);
+ * (`state.path`, or `state.redis` for a cluster's shared list). Safe while the daemon runs
+ * (Deno KV is SQLite: both may have it open; Redis is shared by design);
  * the running daemon picks changes up within a few seconds (it re-reads the store every
  * 5 s) and in any case on restart.
  * @module
@@ -10,7 +11,7 @@ import { CliError, UsageError } from "./errors.ts";
 import { DEFAULT_CONFIG_PATH, formatFinding, loadConfig } from "../config/load.ts";
 import { parseDuration } from "../config/duration.ts";
 import type { Config } from "../config/schema.ts";
-import { KvStateStore } from "../state/kv.ts";
+import { openStateStore } from "./serve.ts";
 import { BanList } from "../policy/bans.ts";
 import { type Ban, parseSource } from "../policy/ratelimit.ts";
 
@@ -34,21 +35,7 @@ async function withBans<T>(
   fn: (list: BanList, config: Config) => Promise<T>,
 ): Promise<T> {
   const config = await loadConfigOrFail(configPath);
-  if (config.state.redis) {
-    throw new CliError(
-      "state.redis: the ban list lives in the Redis store, not supported here yet",
-    );
-  }
-  let store: KvStateStore;
-  try {
-    store = await KvStateStore.open(config.state.path);
-  } catch (err) {
-    throw new CliError(
-      `cannot open the state store at ${config.state.path}: ${
-        err instanceof Error ? err.message : err
-      }`,
-    );
-  }
+  const store = await openStateStore(config);
   try {
     return await fn(new BanList(store), config);
   } finally {

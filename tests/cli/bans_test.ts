@@ -5,6 +5,9 @@
 import assert from "node:assert/strict";
 import { KvStateStore } from "../../src/state/kv.ts";
 import { BanList } from "../../src/policy/bans.ts";
+import { RedisStateStore } from "../../src/state/redis.ts";
+import { startRedis } from "../_helpers/redis.ts";
+import { skipWithout } from "../_helpers/system.ts";
 import { RUN_FLAGS } from "../_helpers/flags.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -103,3 +106,35 @@ Deno.test("siglatch bans: clear errors for bad addresses and options (exit 2)", 
     const missing = await siglatch("bans", "list", "-c", `${config}.nope`);
     assert.equal(missing.code, 1);
   }));
+
+Deno.test("siglatch bans works on a Redis state store (a cluster's shared list)", {
+  ignore: skipWithout("redis-server", "redis-server"),
+}, async () => {
+  const redis = await startRedis();
+  const dir = await Deno.makeTempDir({ prefix: "siglatch-cli-bans-redis-" });
+  try {
+    const config = `${dir}/siglatchd.yaml`;
+    await Deno.writeTextFile(
+      config,
+      `servers: []\nstate:\n  redis: ${redis.url}\n  key_prefix: "cli:"\n`,
+    );
+    let r = await siglatch("bans", "add", "198.51.100.4", "--for", "1h", "-c", config);
+    assert.equal(r.code, 0, r.err);
+    // Another node reading the same Redis sees it.
+    const store = await RedisStateStore.connect(redis.url, "cli:");
+    try {
+      const bans = await new BanList(store).load(Date.now());
+      assert.deepEqual(bans.map((b) => b.source), ["198.51.100.4"]);
+    } finally {
+      await store.close();
+    }
+    r = await siglatch("bans", "remove", "198.51.100.4", "-c", config);
+    assert.equal(r.code, 0, r.err);
+    r = await siglatch("bans", "list", "--json", "-c", config);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out), []);
+  } finally {
+    await redis.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
