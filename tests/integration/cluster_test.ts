@@ -4,25 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { AdminClient } from "../../src/admin/client.ts";
-import { sendRequest } from "../../src/client/send.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
-import { type Fixture, makeFixture, startDaemon } from "../_helpers/daemon.ts";
+import { aliceRequest, type Fixture, makeFixture, startDaemon } from "../_helpers/daemon.ts";
 import { startRedis } from "../_helpers/redis.ts";
 import { skipWithout } from "../_helpers/system.ts";
 
 function pingFrom(fx: Fixture, bind: string) {
-  return sendRequest({
-    host: "127.0.0.1",
-    port: fx.port,
-    serverPublic: fx.serverPublic,
-    userId: 1,
-    auth: { kind: "hmac", key: fx.aliceKey },
-    actionId: 1,
-    bind,
-    wait: true,
-    timeoutMs: 400,
-    retries: 0,
-  });
+  return aliceRequest(fx, 1, "", { bind, timeoutMs: 400 });
 }
 
 /** Polls `check` every 250 ms until it is true or `ms` passed; returns the last result. */
