@@ -76,15 +76,6 @@ export interface ControlTarget {
   readonly dryRun: boolean;
 }
 
-/** Datagrams the kernel dropped on all of the target's sockets (0 where unknown). */
-function kernelDrops(t: ControlTarget): number {
-  let sum = 0;
-  for (const s of t.listenerStatus?.() ?? []) {
-    sum += s.kernel_drops ?? 0;
-  }
-  return sum;
-}
-
 /** Thrown by a handler: the message goes back to the client as `error`. */
 export class CommandError extends Error {
   /** Creates an error reported to the admin client. */
@@ -277,6 +268,8 @@ export class AdminControl {
   /** The `status` result. */
   status(): Record<string, unknown> {
     const t = this.#target;
+    // Read the kernel's figures once: the drop total must agree with the sockets listed.
+    const sockets = t.listenerStatus?.();
     const overrides: Record<string, string[]> = {};
     for (const section of ["servers", "actions", "users"] as const) {
       overrides[section] = [...t.overrides[section]].sort();
@@ -287,7 +280,7 @@ export class AdminControl {
       config_version: t.configVersion,
       config_path: t.configPath,
       listening: t.listening(),
-      sockets: t.listenerStatus?.() ?? [],
+      sockets: sockets ?? [],
       running: t.limiter.running,
       queued: t.limiter.waiting,
       dry_run: t.dryRun,
@@ -295,8 +288,8 @@ export class AdminControl {
       persisted: Object.fromEntries(
         Object.entries(this.persisted).map(([k, v]) => [k, [...v].sort()]),
       ),
-      counters: t.listenerStatus
-        ? { ...t.counters, kernel_drops: kernelDrops(t) }
+      counters: sockets
+        ? { ...t.counters, kernel_drops: sockets.reduce((n, s) => n + (s.kernel_drops ?? 0), 0) }
         : { ...t.counters },
     };
   }

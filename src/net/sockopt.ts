@@ -163,11 +163,8 @@ export class UdpSocketHandle {
     const len = new Uint32Array([sa.length]);
     if (this.#libc.getsockname(this.#fd, sa, new Uint8Array(len.buffer)) !== 0) return false;
     const view = new DataView(sa.buffer);
-    const family = view.getUint16(0, true) === AF_INET
-      ? 4
-      : view.getUint16(0, true) === AF_INET6
-      ? 6
-      : 0;
+    const af = view.getUint16(0, true);
+    const family = af === AF_INET ? 4 : af === AF_INET6 ? 6 : 0;
     if (family !== this.#family || view.getUint16(2, false) !== this.#port) return false;
     const at = family === 4 ? 4 : 8; // sin_addr / sin6_addr offsets
     if (len[0] < at + this.#address.length) return false;
