@@ -7,7 +7,7 @@
 import type { LogRecord } from "@logtape/logtape";
 import { parseDuration } from "../config/duration.ts";
 import type { Config } from "../config/schema.ts";
-import type { SystemMessage } from "../actions/result.ts";
+import type { SystemMessage } from "../wire/reply_body.ts";
 import { parseCidr, parseIp } from "../util/ip.ts";
 import {
   helpText,
@@ -64,16 +64,44 @@ export interface ControlTarget {
   listenerStatus?(): { address: string; kernel_drops?: number }[];
   /** The running config. */
   readonly runtime: { config: Config };
-  /** Runtime overrides (replaced by reload). */
-  overrides: OverrideSets;
+  /** Runtime overrides (cleared by a reload without `keep_overrides`). */
+  readonly overrides: OverrideSwitches;
   /** Broadcast messages. */
-  broadcasts: SystemMessage[];
+  readonly notices: BroadcastBoard;
   /** Unexpired messages (config + broadcasts). */
   messages(): SystemMessage[];
   /** The action limiter. */
   readonly limiter: { readonly running: number; readonly waiting: number };
   /** Dry-run mode. */
   readonly dryRun: boolean;
+  /** Lint warnings of the running config. */
+  readonly warnings?: readonly string[];
+  /** Settings changed since start that need a restart. */
+  readonly restartRequired?: readonly string[];
+  /** Extra status sections (e.g. the nftables reconciler). */
+  statusExtras?(): Record<string, unknown>;
+}
+
+/** Runtime switches as the admin may change them. */
+export interface OverrideSwitches {
+  /** True when `name` is disabled in `section`. */
+  has(section: keyof OverrideSets, name: string): boolean;
+  /** Disables `name`. */
+  disable(section: keyof OverrideSets, name: string): void;
+  /** Enables `name`; true when it was disabled. */
+  enable(section: keyof OverrideSets, name: string): boolean;
+  /** Disabled names of `section`, sorted. */
+  names(section: keyof OverrideSets): string[];
+}
+
+/** Broadcasts as the admin may change them. */
+export interface BroadcastBoard {
+  /** Unexpired broadcasts. */
+  broadcasts(): SystemMessage[];
+  /** Adds one. */
+  broadcast(message: SystemMessage): void;
+  /** Removes all; returns how many there were. */
+  clearBroadcasts(): number;
 }
 
 /** Thrown by a handler: the message goes back to the client as `error`. */
@@ -221,8 +249,8 @@ export class AdminControl {
     for (const kind of OVERRIDE_KINDS) {
       const section = SECTION[kind];
       for (const name of this.persisted[section]) {
-        if (!this.#target.overrides[section].has(name)) reapplied.push(`${kind} ${name}`);
-        this.#target.overrides[section].add(name);
+        if (!this.#target.overrides.has(section, name)) reapplied.push(`${kind} ${name}`);
+        this.#target.overrides.disable(section, name);
       }
     }
     return { ...report, reapplied };
@@ -272,7 +300,7 @@ export class AdminControl {
     const sockets = t.listenerStatus?.();
     const overrides: Record<string, string[]> = {};
     for (const section of ["servers", "actions", "users"] as const) {
-      overrides[section] = [...t.overrides[section]].sort();
+      overrides[section] = t.overrides.names(section);
     }
     return {
       uptime_ms: this.#clock() - t.started,
@@ -285,6 +313,9 @@ export class AdminControl {
       queued: t.limiter.waiting,
       dry_run: t.dryRun,
       overrides,
+      warnings: t.warnings ?? [],
+      restart_required: t.restartRequired ?? [],
+      ...t.statusExtras?.(),
       persisted: Object.fromEntries(
         Object.entries(this.persisted).map(([k, v]) => [k, [...v].sort()]),
       ),
@@ -296,7 +327,7 @@ export class AdminControl {
 
   #state(section: "servers" | "actions" | "users", name: string, enabled: boolean): string {
     if (!enabled) return "disabled (config)";
-    if (this.#target.overrides[section].has(name)) {
+    if (this.#target.overrides.has(section, name)) {
       return this.persisted[section].has(name)
         ? "disabled (runtime, persisted)"
         : "disabled (runtime)";
@@ -324,9 +355,9 @@ export class AdminControl {
       );
     }
     const persist = args.persist === true;
-    const set = this.#target.overrides[section];
+    const switches = this.#target.overrides;
     if (cmd === "disable") {
-      set.add(name);
+      switches.disable(section, name);
       if (persist) this.persisted[section].add(name);
       return {
         kind,
@@ -336,7 +367,7 @@ export class AdminControl {
           (persist ? " (persisted across reloads)" : " (until the next reload)"),
       };
     }
-    const wasDisabled = set.delete(name);
+    const wasDisabled = switches.enable(section, name);
     const wasPersisted = this.persisted[section].delete(name);
     if (item && !item.enabled) {
       throw new CommandError(
@@ -383,7 +414,10 @@ export class AdminControl {
         const out: Record<string, unknown>[] = [];
         for (const kind of OVERRIDE_KINDS) {
           const section = SECTION[kind];
-          const names = new Set([...this.#target.overrides[section], ...this.persisted[section]]);
+          const names = new Set([
+            ...this.#target.overrides.names(section),
+            ...this.persisted[section],
+          ]);
           for (const name of [...names].sort()) {
             out.push({ kind, name, persisted: this.persisted[section].has(name) });
           }
@@ -428,12 +462,10 @@ export class AdminControl {
   }
 
   #broadcast(args: Record<string, unknown>): Record<string, unknown> {
-    const t = this.#target;
+    const board = this.#target.notices;
     const now = this.#clock();
-    t.broadcasts = t.broadcasts.filter((m) => m.expires === undefined || m.expires > now);
     if (args.clear === true) {
-      const n = t.broadcasts.length;
-      t.broadcasts = [];
+      const n = board.clearBroadcasts();
       return { cleared: n, message: `cleared ${n} broadcast message(s)` };
     }
     const text = args.text;
@@ -455,13 +487,13 @@ export class AdminControl {
       }
       expires = now + ms;
     }
-    if (t.broadcasts.length >= MAX_BROADCASTS) {
+    if (board.broadcasts().length >= MAX_BROADCASTS) {
       throw new CommandError(
         `broadcast: ${MAX_BROADCASTS} messages already active; clear with broadcast --clear`,
       );
     }
     const msg: SystemMessage = { level: level as SystemMessage["level"], text, expires };
-    t.broadcasts = [...t.broadcasts, msg];
+    board.broadcast(msg);
     return {
       ...msg,
       message: `broadcasting [${level}] ${text}` +

@@ -9,7 +9,7 @@ import { CliError, UsageError } from "./errors.ts";
 import { reportResult, resolveAction, resolveSendSettings } from "./send.ts";
 import type { SendResult } from "../client/send.ts";
 import { parseDuration } from "../config/duration.ts";
-import type { SystemMessage } from "../actions/result.ts";
+import type { SystemMessage } from "../wire/reply_body.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
 

@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { CliError, UsageError } from "./errors.ts";
 import { loadProfile, type Profile } from "../client/profile.ts";
 import type { SendResult } from "../client/send.ts";
-import { replyOutput } from "../actions/result.ts";
+import { replyOutput } from "../wire/reply_body.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { parseDuration } from "../config/duration.ts";
 import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";

@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { CliError } from "./errors.ts";
-import { loadConfig } from "../config/load.ts";
+import { formatFinding, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { logger, setupLogging } from "../util/log.ts";
 import { buildRuntime } from "../daemon/runtime.ts";
@@ -39,13 +39,20 @@ function formatFindings(
 
 /** Loads a config or throws a CliError listing every error with its position. */
 export async function loadConfigOrFail(path: string): Promise<Config> {
+  return (await loadConfigWithWarnings(path)).config;
+}
+
+/** Loads a config with its lint warnings (`file:line:col: path: message`), or throws a CliError. */
+export async function loadConfigWithWarnings(
+  path: string,
+): Promise<{ config: Config; warnings: string[] }> {
   const res = await loadConfig(path);
   if (!res.ok) {
     throw new CliError(
       `config has errors:\n${formatFindings(res.findings.filter((f) => f.severity === "error"))}`,
     );
   }
-  return res.config;
+  return { config: res.config, warnings: res.findings.map((f) => formatFinding(f)) };
 }
 
 /** Opens the state store the config names: Redis (cluster) or the embedded Deno KV file. */
@@ -66,7 +73,7 @@ export async function openStateStore(config: Config): Promise<StateStore> {
 
 /** Runs the daemon until a stop signal; resolves with the exit status. */
 export async function serve(opts: ServeOptions): Promise<number> {
-  const config = await loadConfigOrFail(opts.config);
+  const { config, warnings } = await loadConfigWithWarnings(opts.config);
   setupLogging(config.logging);
   const log = logger("serve");
   let runtime;
@@ -79,7 +86,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
     throw new CliError(`${opts.config}: no enabled servers: nothing to listen on`);
   }
   const store = await openStateStore(config);
-  const daemon = new Daemon(runtime, store, { dryRun: opts.dryRun, configPath: opts.config });
+  const daemon = new Daemon(runtime, store, {
+    dryRun: opts.dryRun,
+    configPath: opts.config,
+    warnings,
+  });
   try {
     await daemon.start();
   } catch (err) {

@@ -10,7 +10,7 @@ import {
   sealRequest,
   type UserAuth,
 } from "../wire/mod.ts";
-import { decodeReplyBody, type ReplyBody } from "../actions/result.ts";
+import { decodeReplyBody, type ReplyBody } from "../wire/reply_body.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { decodeBase64 } from "../util/base64.ts";
 

@@ -49,7 +49,7 @@ export interface PolicyInput {
   /** Now (ms). */
   now: number;
   /** Runtime overrides: names disabled by the admin. */
-  disabled?: { users: Set<string>; actions: Set<string> };
+  disabled?: { has(section: "users" | "actions", name: string): boolean };
 }
 
 function isAscii(bytes: Uint8Array): boolean {
@@ -62,7 +62,7 @@ export function decidePolicy(input: PolicyInput): PolicyDecision {
   const { user, server, ip, now } = input;
   const u = user.config;
   const refuse = (reason: RefusalReason): PolicyRefusal => ({ ok: false, reason });
-  if (!u.enabled || input.disabled?.users.has(u.name)) return refuse("user_disabled");
+  if (!u.enabled || input.disabled?.has("users", u.name)) return refuse("user_disabled");
   if (u.not_before !== undefined && now < u.not_before) return refuse("key_not_yet_valid");
   if (u.not_after !== undefined && now >= u.not_after) return refuse("key_expired");
   if (u.servers && !u.servers.includes(server.config.name)) return refuse("server_not_allowed");
@@ -70,7 +70,7 @@ export function decidePolicy(input: PolicyInput): PolicyDecision {
   const action = input.runtime.actions.get(input.actionId);
   if (!action) return refuse("unknown_action");
   if (!user.actionIds.has(input.actionId)) return refuse("action_not_allowed");
-  if (!action.config.enabled || input.disabled?.actions.has(action.config.name)) {
+  if (!action.config.enabled || input.disabled?.has("actions", action.config.name)) {
     return refuse("action_disabled");
   }
   if (action.config.allow_cidrs && !anyCidrContains(action.config.allow_cidrs, ip)) {

@@ -3,7 +3,7 @@
  * and only then swap it in. A config with any error leaves the running one untouched.
  * @module
  */
-import { loadConfig } from "../config/load.ts";
+import { formatFinding, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { buildRuntime, type Runtime } from "./runtime.ts";
 
@@ -30,7 +30,7 @@ const RESTART_LIMITS = ["clock_skew", "replay_cache_entries"] as const;
 
 /** The outcome of a reload. */
 export type ReloadResult =
-  | { ok: true; runtime: Runtime; changes: ConfigChanges }
+  | { ok: true; runtime: Runtime; changes: ConfigChanges; warnings: string[] }
   | { ok: false; errors: string[] };
 
 function canonical(v: unknown): string {
@@ -76,8 +76,16 @@ export function noChanges(c: ConfigChanges): boolean {
     [c.added, c.removed, c.changed].every((r) => Object.values(r).every((l) => l.length === 0));
 }
 
-/** Loads `path` and builds a runtime for it, or reports every error (`file:line:col: ...`). */
-export async function prepareReload(path: string, current: Config): Promise<ReloadResult> {
+/**
+ * Loads `path` and builds a runtime for it, or reports every error (`file:line:col: ...`).
+ * `changes` compares with `current`, except `restart_required`, which compares with the
+ * config the process `started` with: a pending restart stays pending across reloads.
+ */
+export async function prepareReload(
+  path: string,
+  current: Config,
+  started: Config = current,
+): Promise<ReloadResult> {
   const res = await loadConfig(path);
   if (!res.ok) {
     return {
@@ -89,7 +97,9 @@ export async function prepareReload(path: string, current: Config): Promise<Relo
   }
   try {
     const runtime = await buildRuntime(res.config);
-    return { ok: true, runtime, changes: diffConfigs(current, res.config) };
+    const changes = diffConfigs(current, res.config);
+    changes.restart_required = diffConfigs(started, res.config).restart_required;
+    return { ok: true, runtime, changes, warnings: res.findings.map((f) => formatFinding(f)) };
   } catch (err) {
     return { ok: false, errors: [`${path}: ${err instanceof Error ? err.message : String(err)}`] };
   }

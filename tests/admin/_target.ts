@@ -4,8 +4,10 @@
  * @module
  */
 import { type Config, ConfigSchema } from "../../src/config/schema.ts";
-import type { SystemMessage } from "../../src/actions/result.ts";
-import type { ControlTarget, OverrideSets, TargetReloadReport } from "../../src/admin/control.ts";
+import type { SystemMessage } from "../../src/wire/reply_body.ts";
+import type { ControlTarget, TargetReloadReport } from "../../src/admin/control.ts";
+import { Overrides } from "../../src/daemon/overrides.ts";
+import { Notices } from "../../src/daemon/notices.ts";
 
 /** A config with two servers, users and actions (one disabled of each). */
 export function sampleConfig(): Config {
@@ -34,8 +36,10 @@ export class TestTarget implements ControlTarget {
   configVersion = 1;
   configPath = "/etc/siglatch/siglatchd.yaml";
   runtime: { config: Config } = { config: sampleConfig() };
-  overrides: OverrideSets = { servers: new Set(), actions: new Set(), users: new Set() };
-  broadcasts: SystemMessage[] = [];
+  /** Clock of the notices (tests set it with the control's). */
+  clock: () => number = Date.now;
+  overrides = new Overrides();
+  notices = new Notices(() => [], () => this.clock());
   limiter = { running: 1, waiting: 2 };
   dryRun = false;
   reloadErrors: string[] | undefined;
@@ -43,14 +47,11 @@ export class TestTarget implements ControlTarget {
     return ["127.0.0.1:40000"];
   }
   messages(): SystemMessage[] {
-    const now = Date.now();
-    return this.broadcasts.filter((m) => m.expires === undefined || m.expires > now);
+    return this.notices.list();
   }
   reload(keepOverrides = false): Promise<TargetReloadReport> {
     if (this.reloadErrors) return Promise.resolve({ ok: false, errors: this.reloadErrors });
-    if (!keepOverrides) {
-      this.overrides = { servers: new Set(), actions: new Set(), users: new Set() };
-    }
+    if (!keepOverrides) this.overrides.clear();
     this.configVersion++;
     return Promise.resolve({
       ok: true,

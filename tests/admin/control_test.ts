@@ -14,14 +14,14 @@ Deno.test("overrides: runtime disable is reset by reload, persisted disable surv
   assert.equal(users.find((u) => u.name === "bob")!.state, "disabled (runtime, persisted)");
   const r = await c.run("reload", {}) as { reapplied: string[] };
   assert.deepEqual(r.reapplied, ["user bob"]);
-  assert.deepEqual([...t.overrides.actions], []);
-  assert.deepEqual([...t.overrides.users], ["bob"]);
+  assert.deepEqual(t.overrides.names("actions"), []);
+  assert.deepEqual(t.overrides.names("users"), ["bob"]);
   await c.run("disable", { kind: "action", name: "deploy" });
   await c.run("reload", { keep_overrides: true });
-  assert.deepEqual([...t.overrides.actions], ["deploy"]);
+  assert.deepEqual(t.overrides.names("actions"), ["deploy"]);
   await c.run("enable", { kind: "user", name: "bob" });
   await c.run("reload", {});
-  assert.deepEqual([...t.overrides.users], [], "enable forgets the persisted disable");
+  assert.deepEqual(t.overrides.names("users"), [], "enable forgets the persisted disable");
 });
 
 Deno.test("overrides: clear errors for unknown names and config-disabled items", async () => {
@@ -50,16 +50,17 @@ Deno.test("reload failure keeps the config and reports every error", async () =>
 Deno.test("broadcast: level, ttl, expiry, clear, bounds", async () => {
   let now = 1_000_000;
   const t = new TestTarget();
+  t.clock = () => now;
   const c = new AdminControl(t, { clock: () => now });
   await c.run("broadcast", { text: "maintenance", level: "warning", ttl: "1s" });
   await c.run("broadcast", { text: "hello" });
-  assert.deepEqual(t.broadcasts, [
+  assert.deepEqual(t.notices.broadcasts(), [
     { level: "warning", text: "maintenance", expires: 1_001_000 },
     { level: "notice", text: "hello", expires: undefined },
   ]);
   now += 2000;
   await c.run("broadcast", { text: "third" });
-  assert.equal(t.broadcasts.length, 2, "expired ones are pruned");
+  assert.equal(t.notices.broadcasts().length, 2, "expired ones are pruned");
   await assert.rejects(c.run("broadcast", { text: "x", level: "loud" }), /--level must be one of/);
   await assert.rejects(c.run("broadcast", { text: "x", ttl: "soon" }), /expected a duration/);
   await assert.rejects(c.run("broadcast", { text: "x".repeat(501) }), /longer than 500/);

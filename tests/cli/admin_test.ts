@@ -50,7 +50,7 @@ Deno.test("admin one-shot: text, --json, exit codes, --config finds the socket",
     ]);
     assert.equal(dis.code, 0, dis.stderr);
     assert.match(dis.stdout, /action deploy disabled at runtime \(persisted across reloads\)/);
-    assert.ok(target.overrides.actions.has("deploy"));
+    assert.ok(target.overrides.has("actions", "deploy"));
 
     const json = await runCli(["admin", "--socket", socket, "--json", "list", "actions"]);
     assert.equal(json.code, 0);

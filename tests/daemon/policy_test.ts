@@ -85,8 +85,14 @@ Deno.test("policy: every refusal reason, first failing rule wins", () => {
     [{ userId: 2, now: Date.parse("2025-12-31T00:00:00Z") }, "key_not_yet_valid"],
     [{ userId: 2, now: Date.parse("2026-06-01T00:00:00Z") }, "key_expired"],
     [{ userId: 2 }, "server_not_allowed"],
-    [{ disabled: { users: new Set(["alice"]), actions: new Set() } }, "user_disabled"],
-    [{ disabled: { users: new Set(), actions: new Set(["ping"]) } }, "action_disabled"],
+    [
+      { disabled: { has: (s: string, n: string) => s === "users" && n === "alice" } },
+      "user_disabled",
+    ],
+    [
+      { disabled: { has: (s: string, n: string) => s === "actions" && n === "ping" } },
+      "action_disabled",
+    ],
   ];
   for (const [input, reason] of cases) {
     const d = decide(input);

@@ -12,7 +12,7 @@ import {
 } from "../_helpers/daemon.ts";
 import { isRoot, skipUnlessRoot } from "../_helpers/system.ts";
 import { ReplyStatus, sealRequest } from "../../src/wire/mod.ts";
-import { replyOutput } from "../../src/actions/result.ts";
+import { replyOutput } from "../../src/wire/reply_body.ts";
 import { sendRequest } from "../../src/client/send.ts";
 
 async function withDaemon(

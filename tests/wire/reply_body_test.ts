@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decodeReplyBody, encodeReplyBody, replyOutput } from "../../src/actions/result.ts";
+import { decodeReplyBody, encodeReplyBody, replyOutput } from "../../src/wire/reply_body.ts";
 
 Deno.test("reply body: fits the budget, cuts output first, flags the cut", () => {
   fc.assert(

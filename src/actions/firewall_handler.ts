@@ -1,0 +1,38 @@
+/**
+ * The handler of `type: firewall` actions: open the configured ports for the requester's
+ * address (or the address in the payload, when allowed) through the nftables grants.
+ * @module
+ */
+import { formatIp } from "../util/ip.ts";
+import { ReplyStatus } from "../wire/mod.ts";
+import { grantAddress } from "./firewall.ts";
+import type { ActionSessions } from "./sessions.ts";
+import { sessionRequest } from "./exec_handler.ts";
+import { type ActionHandler, requestEnv } from "./handler.ts";
+
+/** The handler of `type: firewall` actions. */
+export function firewallHandler(sessions: () => ActionSessions | undefined): ActionHandler {
+  return {
+    plan(req) {
+      const fw = req.action.config.firewall;
+      if (!fw) return { error: "not_a_firewall_action" };
+      const addr = grantAddress(fw, req.ip, req.payload, req.action.config.allow_cidrs);
+      if (!addr.ok) return { refused: addr.reason };
+      return {
+        nft: "add element",
+        address: formatIp(addr.address),
+        ports: fw.ports.map((p) => `${p.proto}/${p.port}`),
+        timeout_ms: fw.duration,
+        keepalive_ms: req.action.config.keepalive,
+      };
+    },
+    async run(req) {
+      const s = sessions();
+      if (!s) return { status: ReplyStatus.Error, body: { reason: "firewall_unavailable" } };
+      const r = await s.firewall(sessionRequest(req, requestEnv(req)));
+      return r.ok
+        ? { status: ReplyStatus.Ok, body: { data: r.data } }
+        : { status: ReplyStatus.Denied, body: { reason: r.reason } };
+    },
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * Dispatch: an allowed request becomes durable (its nonce), counts against `max_uses`, and
+ * runs through the handler of its action type; the outcome goes back as a reply.
+ * In a dry run nothing is written and nothing runs: the handler's plan is logged.
+ * @module
+ */
+import { logger } from "../util/log.ts";
+import type { StateStore } from "../state/store.ts";
+import type { ActionConfig } from "../config/schema.ts";
+import { QueueFullError } from "../actions/limiter.ts";
+import type { ActionHandler, ActionOutcome, ActionRequest } from "../actions/handler.ts";
+import { ReplyStatus } from "../wire/mod.ts";
+import type { NonceBatcher } from "./nonces.ts";
+import type { Replies, ReplyTarget } from "./replies.ts";
+import type { Drops } from "./drops.ts";
+
+/** One handler per action type; a type without one is answered `action_type_unavailable`. */
+export type HandlerTable = Partial<Record<ActionConfig["type"], ActionHandler>>;
+
+/** An allowed request on its way to a handler. */
+export interface Dispatched extends ActionRequest {
+  /** Where and how to answer. */
+  reply: ReplyTarget;
+  /** Epoch ms until which the nonce must be remembered. */
+  nonceExpiresAt: number;
+  /** The nonce. */
+  nonce: Uint8Array;
+}
+
+/** What the dispatcher needs. */
+export interface DispatcherOptions {
+  /** Handlers by action type. */
+  handlers: HandlerTable;
+  /** The state store (use counters). */
+  store: StateStore;
+  /** Durable nonces; absent in a dry run (nothing is written). */
+  nonces?: NonceBatcher;
+  /** Sends replies. */
+  replies: Replies;
+  /** Counts and logs refusals. */
+  drops: Drops;
+  /** Adds to a daemon counter. */
+  count: (name: string) => void;
+}
+
+/** Runs allowed requests through the handler table. */
+export class Dispatcher {
+  readonly #opts: DispatcherOptions;
+  readonly #log = logger("daemon");
+
+  /** Creates the dispatcher. */
+  constructor(opts: DispatcherOptions) {
+    this.#opts = opts;
+  }
+
+  /** True in a dry run. */
+  get dryRun(): boolean {
+    return this.#opts.nonces === undefined;
+  }
+
+  /** Refuses an authenticated request: logged, and answered when `explain`. */
+  refuse(
+    reply: ReplyTarget,
+    reason: string,
+    explain: boolean,
+    who: { user: string; action: string | number },
+  ): void {
+    this.#opts.drops.drop(reason, reply.to, who);
+    if (explain) this.#opts.replies.send(reply, ReplyStatus.Denied, { reason });
+  }
+
+  /** Makes the request durable, runs it and replies. Never throws. */
+  async accept(req: Dispatched, explain: boolean): Promise<void> {
+    const { count } = this.#opts;
+    const handler = this.#opts.handlers[req.action.config.type];
+    if (!(await this.#claim(req, handler))) return;
+    if (req.user.config.max_uses !== undefined && !this.dryRun) {
+      const uses = await this.#opts.store.increment("uses", String(req.user.config.id), 1);
+      if (uses > req.user.config.max_uses) {
+        return this.refuse(req.reply, "max_uses_reached", explain, {
+          user: req.user.config.name,
+          action: req.action.config.name,
+        });
+      }
+    }
+    count("accepted");
+    this.#log.info(
+      "accepted user={user} action={action} src={ip} port={port} request={request}",
+      {
+        decision: "accepted",
+        user: req.user.config.name,
+        action: req.action.config.name,
+        ip: req.from.hostname,
+        port: req.from.port,
+        request: req.requestId,
+      },
+    );
+    const outcome = await this.#run(req, handler);
+    if (req.action.config.reply || outcome.status !== ReplyStatus.Ok) {
+      this.#opts.replies.send(
+        req.reply,
+        outcome.status,
+        outcome.body,
+        outcome.output,
+        outcome.exitCode ?? 0,
+      );
+    }
+  }
+
+  /**
+   * Durable before anything runs: a replay after a crash or restart must be refused.
+   * Read-only requests change nothing, so they answer at once and their nonce commits in
+   * the background (a graceful stop flushes it; after a kill -9 only such a read-only
+   * request from the last few ms could be answered again, with a reply sealed to the
+   * original client and no larger than the replayed packet). A dry run writes nothing.
+   */
+  async #claim(req: Dispatched, handler: ActionHandler | undefined): Promise<boolean> {
+    const { nonces, count } = this.#opts;
+    if (!nonces) return true;
+    const claim = nonces.claim(req.nonce, req.nonceExpiresAt);
+    if (handler?.readOnly?.(req)) {
+      claim.then(
+        (fresh) => fresh || count("replay_cluster_read_only"),
+        () => count("state_errors"),
+      );
+      return true;
+    }
+    try {
+      if (await claim) return true;
+      this.#opts.drops.drop("replay_cluster", req.reply.to);
+    } catch (err) {
+      count("state_errors");
+      this.#log.error("state store failed, refusing request: {err}", { err: String(err) });
+    }
+    return false;
+  }
+
+  async #run(req: Dispatched, handler: ActionHandler | undefined): Promise<ActionOutcome> {
+    const a = req.action.config;
+    if (!handler) {
+      return { status: ReplyStatus.Error, body: { reason: `action_type_unavailable:${a.type}` } };
+    }
+    if (this.dryRun && !handler.readOnly?.(req)) {
+      this.#opts.count("dry_run");
+      this.#log.info("dry-run: would run action={action} type={type}: {plan}", {
+        decision: "dry_run",
+        action: a.name,
+        type: a.type,
+        user: req.user.config.name,
+        plan: handler.plan(req),
+        ...(req.user.config.max_uses !== undefined ? { would_count_use: true } : {}),
+      });
+      return { status: ReplyStatus.DryRun, body: { dry: true } };
+    }
+    try {
+      return await handler.run(req);
+    } catch (err) {
+      if (err instanceof QueueFullError) {
+        this.#opts.count("queue_full");
+        return { status: ReplyStatus.Busy, body: { reason: "busy" } };
+      }
+      this.#opts.count("action_errors");
+      this.#log.error("action {action} failed: {err}", { action: a.name, err: String(err) });
+      return { status: ReplyStatus.Error, body: { reason: "internal_error" } };
+    }
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * The datagram's path, cheapest check first: server switch → source gate (bans, rates) →
+ * server CIDRs → size + mac1 + open (wire) → replay → reassembly → policy → challenge →
+ * dispatch. Synchronous up to dispatch, and free of sockets: the caller passes the
+ * datagram, its source and a {@linkcode ReplyChannel}, so a test can drive it in-process.
+ * Nothing is ever sent for a datagram that did not authenticate.
+ * @module
+ */
+import { anyCidrContains, parseIp } from "../util/ip.ts";
+import type { SourceDefense } from "../policy/defense.ts";
+import { encodeBase64 } from "../util/base64.ts";
+import {
+  makeCookie,
+  type OpenedRequest,
+  type Reassembler,
+  type ReplayGuard,
+  ReplyStatus,
+  type UserVerifier,
+  verifyCookie,
+} from "../wire/mod.ts";
+import type { Runtime, ServerRuntime } from "./runtime.ts";
+import { decidePolicy } from "./policy.ts";
+import type { Overrides } from "./overrides.ts";
+import type { Drops } from "./drops.ts";
+import {
+  MAX_REPLY_DATAGRAM,
+  type Replies,
+  type ReplyChannel,
+  type ReplyTarget,
+} from "./replies.ts";
+import type { Dispatcher } from "./dispatch.ts";
+import type { DeadDrops } from "./deaddrops.ts";
+import type { NonceBatcher } from "./nonces.ts";
+import type { InFlight } from "./inflight.ts";
+
+/** Grace added to a nonce's lifetime beyond the clock-skew window. */
+const NONCE_GRACE_MS = 1000;
+
+/** The stages the pipeline hands work to. */
+export interface PipelineOptions {
+  /** The current runtime (swapped by reload). */
+  runtime: () => Runtime;
+  /** Runtime switches. */
+  overrides: Overrides;
+  /** Clock (epoch ms). */
+  clock: () => number;
+  /** Adds to a daemon counter. */
+  count: (name: string) => void;
+  /** Counts and logs refusals. */
+  drops: Drops;
+  /** Per-source rate limits and bans. */
+  defense: SourceDefense;
+  /** In-memory replay guard. */
+  replay: ReplayGuard;
+  /** Joins fragments. */
+  reassembler: Reassembler;
+  /** Durable nonces of pending fragments; absent in a dry run. */
+  nonces?: NonceBatcher;
+  /** Sends replies. */
+  replies: Replies;
+  /** Runs allowed requests. */
+  dispatcher: Dispatcher;
+  /** Raw datagrams by prefix. */
+  deadDrops: DeadDrops;
+  /** Tracks dispatched work. */
+  inflight: InFlight;
+  /** Key of the challenge cookies. */
+  cookieSecret: Uint8Array;
+}
+
+/** Runs datagrams through the stages. */
+export class Pipeline {
+  readonly #o: PipelineOptions;
+
+  /** Creates the pipeline over its stages. */
+  constructor(opts: PipelineOptions) {
+    this.#o = opts;
+  }
+
+  /**
+   * Runs one datagram that arrived for `serverName` from `from`. `received` may be a view of
+   * the receive loop's reused buffer: it is copied once its source passed the gate, so a
+   * banned or rate-limited source costs no allocation at all.
+   */
+  handle(
+    serverName: string,
+    received: Uint8Array,
+    from: Deno.NetAddr,
+    channel: ReplyChannel,
+  ): void {
+    const o = this.#o;
+    const { drops } = o;
+    o.count("received");
+    const runtime = o.runtime();
+    // server switch
+    const server = runtime.servers.get(serverName);
+    if (!server || !server.config.enabled || o.overrides.has("servers", serverName)) {
+      return drops.drop("server_disabled", from);
+    }
+    // source gate: bans and per-source rates, before any copy or crypto
+    const ip = parseIp(from.hostname);
+    if (!ip) return drops.drop("bad_source", from);
+    const gate = o.defense.admit(ip);
+    if (!gate.ok) return drops.drop(gate.reason, from);
+    if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
+    // Work after this turn (replies, exec stdin, dead drops) may keep views of it.
+    const data = received.slice();
+
+    // size, mac1, open, user authentication
+    const users = runtime.users;
+    const lookup = (id: number): UserVerifier | undefined => users.get(id)?.verifier;
+    const opened = server.opener.open(data, lookup);
+    if (!opened.ok) {
+      if (opened.replier && opened.msg && opened.userId !== undefined) {
+        // Authenticated, but the timestamp is outside the window: say so (with our time).
+        const user = users.get(opened.userId);
+        drops.drop(opened.reason, from, { user: user?.config.name });
+        if (user && server.config.limits.explain_refusals) {
+          o.replies.send(
+            target(channel, from, data.length, opened.replier, opened.msg.nonce),
+            ReplyStatus.ClockSkew,
+            { reason: "clock_skew" },
+          );
+        }
+        return;
+      }
+      if (server.deadDrops.length > 0 && o.deadDrops.take(server, data, from)) return;
+      o.defense.failed(ip, opened.reason);
+      return drops.drop(opened.reason, from);
+    }
+    const msg = opened.msg;
+    if (msg.type === "chaff") {
+      o.count("chaff");
+      return;
+    }
+    // replay
+    const replayReason = o.replay.check(msg.nonce, msg.timestamp);
+    if (replayReason !== null) {
+      o.defense.failed(ip, replayReason);
+      return drops.drop(replayReason, from);
+    }
+    o.defense.succeeded(ip);
+    o.replay.add(msg.nonce, msg.timestamp);
+    const nonceExpiresAt = msg.timestamp + server.config.limits.clock_skew + NONCE_GRACE_MS;
+
+    // reassembly
+    let request: OpenedRequest = msg;
+    if (msg.type === "fragment") {
+      const whole = this.#reassemble(msg, from, nonceExpiresAt);
+      if (!whole) return;
+      request = whole;
+    } else if (msg.type !== "request" && msg.type !== "keepalive") {
+      return drops.drop("unexpected_type", from);
+    }
+
+    // policy
+    const user = users.get(msg.userId)!;
+    const explain = server.config.limits.explain_refusals;
+    const reply = target(channel, from, data.length, opened.replier, request.nonce);
+    const decision = decidePolicy({
+      runtime,
+      server,
+      user,
+      actionId: request.actionId,
+      ip,
+      payload: request.payload,
+      now: o.clock(),
+      disabled: o.overrides,
+    });
+    if (!decision.ok) {
+      return o.dispatcher.refuse(reply, decision.reason, explain, {
+        user: user.config.name,
+        action: request.actionId,
+      });
+    }
+
+    // challenge: a valid cookie proves the source address (and so lifts the
+    // no-amplification cap on the reply); without one, answer with a cookie when the
+    // user, the action or load calls for it.
+    const proven = this.#proven(request, from);
+    if (!proven && this.#wantsChallenge(server, user.config, decision.action.config)) {
+      o.count("challenges");
+      const cookie = makeCookie(o.cookieSecret, from.hostname, from.port, o.clock());
+      o.replies.send(reply, ReplyStatus.Challenge, {
+        reason: "challenge",
+        cookie: encodeBase64(cookie),
+      });
+      return;
+    }
+    if (proven) reply.budget = MAX_REPLY_DATAGRAM;
+
+    // dispatch
+    o.inflight.track(o.dispatcher.accept({
+      user,
+      action: decision.action,
+      server: server.config.name,
+      ip,
+      from: { hostname: from.hostname, port: from.port },
+      payload: request.payload,
+      requestId: hex(request.nonce),
+      reply,
+      nonce: request.nonce,
+      nonceExpiresAt,
+    }, explain));
+  }
+
+  #proven(request: OpenedRequest, from: Deno.NetAddr): boolean {
+    return request.cookie !== undefined &&
+      verifyCookie(this.#o.cookieSecret, from.hostname, from.port, request.cookie, this.#o.clock());
+  }
+
+  #wantsChallenge(
+    server: ServerRuntime,
+    user: { require_challenge: boolean },
+    action: { require_challenge: boolean },
+  ): boolean {
+    return action.require_challenge || user.require_challenge ||
+      (server.config.challenge_under_load && this.#o.defense.pressure);
+  }
+
+  /**
+   * Adds a fragment to its message; returns the whole message (as the completing
+   * fragment's request, with the joined payload) when it is complete. Every fragment's nonce
+   * is made durable as it arrives; the completing one is awaited in dispatch, and batches
+   * commit in order, so a replayed set cannot run again after a restart.
+   */
+  #reassemble(
+    msg: OpenedRequest,
+    from: Deno.NetAddr,
+    nonceExpiresAt: number,
+  ): OpenedRequest | undefined {
+    const o = this.#o;
+    const res = o.reassembler.add(from.hostname, msg.userId, msg.sessionId, msg.payload);
+    if (res.status === "rejected") {
+      o.drops.drop(res.reason, from);
+      return undefined;
+    }
+    if (res.status === "pending") {
+      o.count("fragments_pending");
+      o.nonces?.claim(msg.nonce, nonceExpiresAt).catch(() => o.count("state_errors"));
+      return undefined;
+    }
+    o.count("fragmented_messages");
+    return { ...msg, type: "request", payload: res.data };
+  }
+}
+
+function target(
+  channel: ReplyChannel,
+  to: Deno.NetAddr,
+  budget: number,
+  sealer: ReplyTarget["sealer"],
+  requestId: Uint8Array,
+): ReplyTarget {
+  return { channel, to, budget, sealer, requestId };
+}
+
+function hex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
