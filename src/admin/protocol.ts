@@ -440,6 +440,10 @@ export function formatResult(cmd: string, args: Record<string, unknown>, result:
               : `no kernel figures (${str(sock.socket_info_unavailable)})`),
         );
       }
+      const restart = Array.isArray(r.restart_required) ? r.restart_required.map(str) : [];
+      if (restart.length) lines.push(`needs restart   ${restart.join(", ")}`);
+      const warnings = Array.isArray(r.warnings) ? r.warnings.map(str) : [];
+      for (const w of warnings) lines.push(`warning         ${w}`);
       const names = Object.keys(counters).sort();
       if (names.length) {
         lines.push("counters");

@@ -110,3 +110,13 @@ Deno.test("formatResult: list and messages are readable", () => {
   );
   assert.equal(formatResult("messages", {}, []), "(no messages)");
 });
+
+Deno.test("formatResult status shows config warnings and settings waiting for a restart", () => {
+  const text = formatResult("status", {}, {
+    warnings: ["/etc/s.yaml:3:5: users[1]: user \"bob\" has no actions"],
+    restart_required: ["logging", "state"],
+  });
+  assert.match(text, /^needs restart {3}logging, state$/m);
+  assert.match(text, /^warning {9}\/etc\/s\.yaml:3:5: users\[1\]/m);
+  assert.doesNotMatch(formatResult("status", {}, {}), /needs restart|warning/);
+});
