@@ -38,10 +38,30 @@ export function renderMessage(record: LogRecord): string {
   for (let i = 0; i < record.message.length; i++) {
     out += i % 2 === 0 ? String(record.message[i]) : renderValue(record.message[i]);
   }
-  return out.replace(
+  return escapeControls(out);
+}
+
+const NAMED_ESCAPES: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * Escapes every control character (C0, DEL, C1, and the Unicode line and paragraph
+ * separators) as `\n`, `\r`, `\t` or `\xHH`/`\uHHHH`, so text from the network can never
+ * start a line of its own that fail2ban or a reader would take for ours.
+ *
+ * @example
+ * ```ts
+ * escapeControls("a\nb") // "a\\nb"
+ * ```
+ */
+export function escapeControls(text: string): string {
+  return text.replace(
     // deno-lint-ignore no-control-regex
-    /[\x00-\x08\x0b-\x1f\x7f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+    /[\x00-\x1f\x7f-\x9f\u2028\u2029]/g,
+    (c) => {
+      const code = c.charCodeAt(0);
+      return NAMED_ESCAPES[c] ??
+        (code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`);
+    },
   );
 }
 
