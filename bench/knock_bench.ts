@@ -68,8 +68,8 @@ const report = await withNetnsPair(async (pair) => {
   await pair.listen(2222);
   const fx = await makeFixture({
     listen: [`${pair.serverIp}:${PORT}`],
-    server: {
-      challenge_under_load: false,
+    server: { challenge_under_load: false },
+    top: {
       limits: { reply_rate: 1_000_000 },
       rate_limit: { per_source_rate: 1_000_000, per_source_burst: 1_000_000 },
     },

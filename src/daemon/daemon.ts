@@ -12,7 +12,7 @@ import { DropLogLimiter, logger } from "../util/log.ts";
 import type { StateStore } from "../state/store.ts";
 import { BucketMap } from "../policy/buckets.ts";
 import { SourceDefense } from "../policy/defense.ts";
-import { RateLimitSchema } from "../config/schema.ts";
+import { replayWindowMs } from "../config/schema.ts";
 import { Limiter, QueueFullError } from "../actions/limiter.ts";
 import { runExec } from "../actions/exec.ts";
 import { encodeReplyBody, type ReplyBody, type SystemMessage } from "../actions/result.ts";
@@ -195,15 +195,12 @@ export class Daemon {
       this.openListeners();
       throw err;
     }
-    this.#replyBuckets.rate = next.config.servers[0]?.limits.reply_rate ?? 20;
+    this.#replyBuckets.rate = next.config.limits.reply_rate;
     this.limiter.max = next.config.execution.max_concurrent;
     this.limiter.queue = next.config.execution.queue;
-    const rl = next.config.servers[0]?.rate_limit;
-    if (rl) {
-      this.defense.reconfigure(rl, this.#ports(next)).catch((err) =>
-        this.#log.error("rate limit reconfigure failed: {err}", { err: String(err) })
-      );
-    }
+    this.defense.reconfigure(next.config.rate_limit, this.#ports(next)).catch((err) =>
+      this.#log.error("rate limit reconfigure failed: {err}", { err: String(err) })
+    );
   }
 
   /** Creates a daemon over a built runtime and an open state store. */
@@ -213,20 +210,19 @@ export class Daemon {
     this.#clock = opts.clock ?? Date.now;
     this.#dryRun = opts.dryRun ?? false;
     this.configPath = opts.configPath;
-    const firstServer = runtime.config.servers[0];
-    const skew = firstServer?.limits.clock_skew ?? 30_000;
-    const cap = firstServer?.limits.replay_cache_entries ?? 1_000_000;
+    const skew = replayWindowMs(runtime.config);
+    const cap = runtime.config.limits.replay_cache_entries;
     this.replay = new ReplayGuard({ skewMs: skew, maxEntries: cap, clock: this.#clock });
     this.limiter = new Limiter(
       runtime.config.execution.max_concurrent,
       runtime.config.execution.queue,
     );
-    this.#replyBuckets = new BucketMap(firstServer?.limits.reply_rate ?? 20, 40, 65536);
+    this.#replyBuckets = new BucketMap(runtime.config.limits.reply_rate, 40, 65536);
     this.#dropLog = new DropLogLimiter(runtime.config.logging.drop_log_rate);
     this.#nonces = new NonceBatcher(store);
     this.#reassembler = new Reassembler({}, this.#clock);
     this.defense = new SourceDefense(
-      firstServer?.rate_limit ?? RateLimitSchema.parse({}),
+      runtime.config.rate_limit,
       store,
       { clock: this.#clock, ports: this.#ports(runtime) },
     );
@@ -526,7 +522,7 @@ export class Daemon {
    * commit in order, so a replayed set cannot run again after a restart.
    */
   #reassemble(msg: OpenedRequest, addr: Deno.NetAddr): OpenedRequest | undefined {
-    const skew = this.runtime.config.servers[0]?.limits.clock_skew ?? 30_000;
+    const skew = this.replay.skewMs;
     const res = this.#reassembler.add(addr.hostname, msg.userId, msg.sessionId, msg.payload);
     if (res.status === "rejected") {
       this.#drop(res.reason, addr);
