@@ -68,10 +68,11 @@ const report = await withNetnsPair(async (pair) => {
   await pair.listen(2222);
   const fx = await makeFixture({
     listen: [`${pair.serverIp}:${PORT}`],
-    server: {
-      challenge_under_load: false,
+    server: { challenge_under_load: false },
+    top: {
       limits: { reply_rate: 1_000_000 },
       rate_limit: { per_source_rate: 1_000_000, per_source_burst: 1_000_000 },
+      logging: { level: "info", format: "json", drop_log_rate: 10 },
     },
     aliceActions: ["open", "open-for"],
     actions: [
@@ -94,7 +95,6 @@ const report = await withNetnsPair(async (pair) => {
         allow_cidrs: [`${pair.clientIp.replace(/\.\d+$/, ".0")}/24`, "10.99.0.0/16"],
       },
     ],
-    top: { logging: { level: "info", format: "json", drop_log_rate: 10 } },
   });
   const daemon = await startDaemonIn(pair.server, fx.config);
   const init = {

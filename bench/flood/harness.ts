@@ -165,18 +165,17 @@ async function startBenchDaemon(
   raisedLimits: boolean,
   recvBuffer?: number,
 ): Promise<BenchDaemon> {
-  const limits: Record<string, number> = raisedLimits ? { reply_rate: 1_000_000 } : {};
-  if (recvBuffer !== undefined) limits.recv_buffer = recvBuffer;
-  const server = {
-    ...(raisedLimits
-      ? { rate_limit: { per_source_rate: 1_000_000, per_source_burst: 1_000_000 } }
-      : {}),
-    limits,
-  };
+  const server = recvBuffer !== undefined ? { limits: { recv_buffer: recvBuffer } } : {};
+  const raised = raisedLimits
+    ? {
+      limits: { reply_rate: 1_000_000 },
+      rate_limit: { per_source_rate: 1_000_000, per_source_burst: 1_000_000 },
+    }
+    : {};
   // Default drop-log rate (the test fixture raises it to 1,000/s).
   const fx = await makeFixture({
     server,
-    top: { logging: { level: "info", format: "json", drop_log_rate: 10 } },
+    top: { ...raised, logging: { level: "info", format: "json", drop_log_rate: 10 } },
   });
   // SIGLATCH_BENCH_CPU_PROF=DIR writes a V8 CPU profile of every daemon into DIR.
   const prof = Deno.env.get("SIGLATCH_BENCH_CPU_PROF");

@@ -28,7 +28,7 @@ export function daemonExtensions(
   daemon: DefendedDaemon,
   clock: () => number = Date.now,
 ): ControlExtensions {
-  const prefix = () => daemon.runtime.config.servers[0]?.rate_limit.ipv6_prefix ?? 64;
+  const prefix = () => daemon.runtime.config.rate_limit.ipv6_prefix;
   const source = (addr: string) => {
     const parsed = parseSource(addr, prefix());
     if (typeof parsed === "string") throw new CommandError(parsed);

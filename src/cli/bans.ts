@@ -25,9 +25,9 @@ async function loadConfigOrFail(path: string): Promise<Config> {
   return res.config;
 }
 
-/** The IPv6 grouping the daemon uses (first server's `rate_limit.ipv6_prefix`). */
+/** The IPv6 grouping the daemon uses (`rate_limit.ipv6_prefix`). */
 function ipv6PrefixOf(config: Config): number {
-  return config.servers[0]?.rate_limit.ipv6_prefix ?? 64;
+  return config.rate_limit.ipv6_prefix;
 }
 
 async function withBans<T>(

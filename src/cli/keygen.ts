@@ -218,7 +218,8 @@ function serverText(r: ServerKeygenResult): string {
     "",
     "# siglatchd.yaml, in your entry under servers:",
     `    key_file: ${yamlString(f.x25519_private)}`,
-    `    identity_key_file: ${yamlString(f.ed25519_private)}`,
+    "    # identity_key_file: not implemented yet (issue 16); keep the key for it:",
+    `    # identity_key_file: ${yamlString(f.ed25519_private)}`,
     "",
     "# client profiles (siglatch send --profile), the server's public key:",
     `server_public_key: ${r.public_keys.x25519}`,
@@ -298,8 +299,9 @@ Exit status: 0 ok, 1 failure (e.g. a file exists), 2 usage error.`,
     .addHelpText(
       "after",
       `
-Prints the key_file / identity_key_file lines for siglatchd.yaml and the server's
-public key (base64) for client profiles.
+Prints the key_file line for siglatchd.yaml (identity_key_file commented out: signed
+replies are not implemented yet, issue 16) and the server's public key (base64) for
+client profiles.
 
 Examples:
   siglatch keygen server /etc/siglatch/keys

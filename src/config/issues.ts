@@ -13,6 +13,36 @@ import { closest } from "./suggest.ts";
 type Issue = z.core.$ZodIssue;
 type AnySchema = z.core.$ZodType;
 
+/**
+ * Keys that moved: where they were (a path with `*` for any list index) and where they
+ * live now. Their old place is refused with a pointer to the new one.
+ */
+export const MOVED_KEYS: readonly { from: readonly (string | "*")[]; to: string; why: string }[] = [
+  {
+    from: ["servers", "*", "rate_limit"],
+    to: "rate_limit",
+    why: "one daemon-wide section: the gate and the ban table serve every server",
+  },
+  {
+    from: ["servers", "*", "limits", "reply_rate"],
+    to: "limits.reply_rate",
+    why: "one reply limiter per destination serves every server",
+  },
+  {
+    from: ["servers", "*", "limits", "replay_cache_entries"],
+    to: "limits.replay_cache_entries",
+    why: "one replay cache serves every server",
+  },
+];
+
+/** Where a key at `path` moved to, when it did. */
+export function movedKey(path: readonly PropertyKey[]): (typeof MOVED_KEYS)[number] | undefined {
+  return MOVED_KEYS.find((m) =>
+    m.from.length === path.length &&
+    m.from.every((seg, i) => seg === "*" ? typeof path[i] === "number" : seg === path[i])
+  );
+}
+
 interface Def {
   type: string;
   shape?: Record<string, AnySchema>;
@@ -171,6 +201,16 @@ function draftsFor(issue: Issue, root: AnySchema, data: unknown, base: PropertyK
     case "unrecognized_keys": {
       const known = knownKeys(root, path);
       return issue.keys.map((key) => {
+        const moved = movedKey([...path, key]);
+        if (moved) {
+          return {
+            path: [...path, key],
+            target: "key" as const,
+            message: `"${key}" moved to top-level \`${moved.to}\` (${moved.why}): ` +
+              `did you mean \`${moved.to}\`?`,
+            code: "schema.moved",
+          };
+        }
         const guess = closest(key, known);
         const hint = guess
           ? `: did you mean "${guess}"?`

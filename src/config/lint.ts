@@ -11,7 +11,7 @@ import { formatPath } from "./findings.ts";
 import { lintFiles } from "./lint_files.ts";
 import type { SourceMap, Target } from "./positions.ts";
 import type { ActionConfig, Config } from "./schema.ts";
-import { formatIp, parseIp } from "../util/ip.ts";
+import { type Cidr, formatIp, parseIp } from "../util/ip.ts";
 
 /** Options of {@linkcode lintConfig}. */
 export interface LintOptions {
@@ -230,6 +230,29 @@ function checkListen(r: Reporter, config: Config): void {
   });
 }
 
+/** Warns about CIDRs written with host bits set: `10.1.2.3/8` means `10.0.0.0/8`. */
+function checkCidrHostBits(r: Reporter, config: Config): void {
+  type Entry = [PropertyKey[], readonly Cidr[] | undefined];
+  const lists: Entry[] = [
+    ...config.servers.map((s, i): Entry => [["servers", i, "allow_cidrs"], s.allow_cidrs]),
+    ...config.users.map((u, i): Entry => [["users", i, "allow_cidrs"], u.allow_cidrs]),
+    ...config.actions.map((a, i): Entry => [["actions", i, "allow_cidrs"], a.allow_cidrs]),
+    [["rate_limit", "allow"], config.rate_limit.allow],
+    [["rate_limit", "deny"], config.rate_limit.deny],
+  ];
+  for (const [path, list] of lists) {
+    list?.forEach((cidr, k) => {
+      if (cidr.hostBitsFrom === undefined) return;
+      r.warn(
+        [...path, k],
+        `"${cidr.hostBitsFrom}" has host bits set: it means ${cidr.text}; write "${cidr.text}"` +
+          ` (or /${cidr.family === 4 ? 32 : 128} for the one address)`,
+        "cidr_host_bits",
+      );
+    });
+  }
+}
+
 function checkUsersAndServers(r: Reporter, config: Config, now: number): void {
   config.users.forEach((u, i) => {
     if (u.not_before !== undefined && u.not_after !== undefined && u.not_after <= u.not_before) {
@@ -268,6 +291,27 @@ export function lintConfig(
   checkReferences(r, config);
   checkListen(r, config);
   checkUsersAndServers(r, config, opts.now ?? Date.now());
+  checkCidrHostBits(r, config);
   if (opts.checkFiles) lintFiles(r, config, opts);
   return r.findings;
+}
+
+/** What {@linkcode lintWarnings} needs: the `ok` result of `loadConfig` fits. */
+export interface LoadedConfig {
+  /** The validated config. */
+  config: Config;
+  /** Files read, the main file first. */
+  files: readonly string[];
+  /** Positions, so each warning names its file:line:col. */
+  sources?: SourceMap;
+}
+
+/**
+ * The lint warnings of a loaded config (unused actions, users without actions, host bits
+ * set in a CIDR, …), each at its file:line:col: what the daemon logs at start and on
+ * every reload. Pure data checks only (no file system), so it is cheap to call.
+ */
+export function lintWarnings(loaded: LoadedConfig, now?: number): Finding[] {
+  return lintConfig(loaded.config, loaded.files, { sources: loaded.sources, now })
+    .filter((f) => f.severity === "warning");
 }

@@ -87,7 +87,43 @@ const Name = z.string().regex(
 /** A reference to an action or user: its name or its numeric id. */
 export const Reference = z.union([Name, z.number().int().nonnegative()]);
 
-/** Per-source rate limiting and ban escalation (applied before any cryptography). */
+/**
+ * Schemas of fields whose feature is not built yet, with the message `check` gives.
+ * The JSON Schema shows them as refused (`not: {}`) so editors flag them too.
+ */
+const NOT_IMPLEMENTED = new WeakMap<z.core.$ZodType, string>();
+
+/**
+ * A field whose feature is not built yet: its type stays in the schema (so the issue that
+ * builds it only has to drop this wrapper), but any value is refused with
+ * "not implemented yet (issue N)", before its contents are checked.
+ */
+export function notImplemented<T extends z.ZodType>(schema: T, why: string) {
+  const message = `not implemented yet (${why}): remove this setting`;
+  const refused = z.preprocess((value, ctx) => {
+    if (value !== undefined) ctx.issues.push({ code: "custom", input: value, message });
+    return value;
+  }, schema.optional()).meta({ description: `Not implemented yet (${why}); refused.` });
+  NOT_IMPLEMENTED.set(refused, message);
+  return refused;
+}
+
+/** The refusal message of a {@linkcode notImplemented} field's schema; undefined for others. */
+export function notImplementedMessage(schema: z.core.$ZodType): string | undefined {
+  return NOT_IMPLEMENTED.get(schema);
+}
+
+/** Action types whose handler is not built yet (refused by the schema). */
+export const UNBUILT_ACTION_TYPES: Readonly<Record<string, string>> = {
+  plugin: "issue 18",
+  relay: "issue 18",
+};
+
+/**
+ * Per-source rate limiting and ban escalation (applied before any cryptography). One
+ * daemon-wide section: the gate runs per source address before the server matters, and a
+ * ban drops the source on every server (and in the kernel for all of the daemon's ports).
+ */
 export const RateLimitSchema = z.strictObject({
   per_source_rate: z.number().positive().default(50)
     .meta({
@@ -137,17 +173,28 @@ export const RateLimitSchema = z.strictObject({
 
 /** Limits for one server. */
 export const ServerLimitsSchema = z.strictObject({
-  max_datagram: z.number().int().min(128).max(1400).default(1400),
-  clock_skew: Duration.prefault(30),
-  replay_cache_entries: z.number().int().min(1000).max(10_000_000).default(1_000_000),
+  max_datagram: notImplemented(
+    z.number().int().min(128).max(1400),
+    "no issue yet; requests are at most 1400 bytes, the wire format's limit",
+  ),
+  clock_skew: Duration.prefault(30).meta({
+    description: "Accepted clock difference each way for this server's requests; the replay " +
+      "cache keeps nonces for the largest clock_skew of all servers.",
+  }),
   recv_buffer: z.number().int().min(65536).max(256 * 1024 * 1024).default(4 * 1024 * 1024)
     .meta({
       description: "Socket receive buffer in bytes (SO_RCVBUF; needs --allow-ffi for libc).",
     }),
-  reply_rate: z.number().positive().default(20)
-    .meta({ description: "Replies per second to one destination address." }),
   explain_refusals: z.boolean().default(true)
     .meta({ description: "Tell authenticated clients why a request was refused." }),
+});
+
+/** Daemon-wide limits: one reply limiter and one replay cache serve every server. */
+export const DaemonLimitsSchema = z.strictObject({
+  reply_rate: z.number().positive().default(20)
+    .meta({ description: "Replies per second to one destination address (all servers)." }),
+  replay_cache_entries: z.number().int().min(1000).max(10_000_000).default(1_000_000)
+    .meta({ description: "Most nonces the replay cache holds (all servers; restart to change)." }),
 });
 
 /** A port-knock sequence that must precede a packet on this server. */
@@ -168,15 +215,13 @@ export const ServerSchema = z.strictObject({
     }),
   key_file: z.string().min(1)
     .meta({ description: "Server X25519 private key (PEM, PKCS#8), mode 0600." }),
-  identity_key_file: z.string().min(1).optional()
-    .meta({ description: "Server Ed25519 identity key (PEM, PKCS#8), mode 0600." }),
+  identity_key_file: notImplemented(z.string().min(1), "issue 16: nothing signs replies"),
   allow_cidrs: CidrList.default(() => [parseCidr("0.0.0.0/0")!, parseCidr("::/0")!]),
   deaddrops: z.boolean().default(false)
     .meta({ description: "Hand datagrams that do not open to matching dead drops." }),
-  knock: KnockSchema.optional(),
+  knock: notImplemented(KnockSchema, "issue 17"),
   challenge_under_load: z.boolean().default(true),
   limits: ServerLimitsSchema.default(() => ServerLimitsSchema.parse({})),
-  rate_limit: RateLimitSchema.default(() => RateLimitSchema.parse({})),
 });
 
 /** One user (client) allowed to send packets. */
@@ -262,8 +307,8 @@ export const ActionSchema = z.strictObject({
     .meta({ description: "argv for exec (no shell unless you name one: [/bin/sh, -c, ...])." }),
   builtin: z.enum(BuiltinNames).optional(),
   firewall: FirewallSchema.optional(),
-  plugin: PluginSchema.optional(),
-  relay: RelaySchema.optional(),
+  plugin: notImplemented(PluginSchema, `${UNBUILT_ACTION_TYPES.plugin}: type plugin`),
+  relay: notImplemented(RelaySchema, `${UNBUILT_ACTION_TYPES.relay}: type relay`),
   run_as: RunAsSchema.optional(),
   working_dir: z.string().optional(),
   timeout: Duration.prefault(30),
@@ -285,8 +330,14 @@ export const ActionSchema = z.strictObject({
   if (a.type === "exec") need("command", "command: [argv...]");
   if (a.type === "builtin") need("builtin", `builtin: one of ${BuiltinNames.join(", ")}`);
   if (a.type === "firewall") need("firewall", "firewall: {ports: [...], duration}");
-  if (a.type === "plugin") need("plugin", "plugin: {module: PATH}");
-  if (a.type === "relay") need("relay", "relay: {to, server_public_key_file, ...}");
+  const unbuilt = UNBUILT_ACTION_TYPES[a.type];
+  if (unbuilt) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["type"],
+      message: `type ${a.type} is not implemented yet (${unbuilt}): use exec, builtin or firewall`,
+    });
+  }
   if (
     a.destructor !== undefined && a.keepalive === undefined && a.max_lifetime === undefined &&
     a.type !== "firewall"
@@ -320,8 +371,8 @@ export const StateSchema = z.strictObject({
 /** Admin control surfaces. */
 export const AdminSchema = z.strictObject({
   socket: z.string().min(1).default("/run/siglatch/admin.sock"),
-  web_listen: z.string().optional(),
-  token_file: z.string().optional(),
+  web_listen: notImplemented(z.string(), "issue 19: there is no web admin"),
+  token_file: notImplemented(z.string(), "issue 19: there is no web admin"),
 });
 
 /** Logging. */
@@ -383,6 +434,8 @@ export const ConfigSchema = z.strictObject({
   users: z.array(UserSchema).default([]),
   actions: z.array(ActionSchema).default([]),
   deaddrops: z.array(DeadDropSchema).default([]),
+  rate_limit: RateLimitSchema.default(() => RateLimitSchema.parse({})),
+  limits: DaemonLimitsSchema.default(() => DaemonLimitsSchema.parse({})),
   state: StateSchema.default(() => StateSchema.parse({})),
   admin: AdminSchema.default(() => AdminSchema.parse({})),
   logging: LoggingSchema.default(() => LoggingSchema.parse({})),
@@ -404,8 +457,24 @@ export type DeadDropConfig = Config["deaddrops"][number];
 
 /** The JSON Schema (draft 2020-12) editors use to complete and check the YAML. */
 export function configJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(ConfigSchema, { io: "input", unrepresentable: "any" }) as Record<
-    string,
-    unknown
-  >;
+  return z.toJSONSchema(ConfigSchema, {
+    io: "input",
+    unrepresentable: "any",
+    override: (ctx) => {
+      if (!NOT_IMPLEMENTED.has(ctx.zodSchema)) return;
+      const description = ctx.jsonSchema.description;
+      for (const key of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[key];
+      Object.assign(ctx.jsonSchema, { description, not: {} });
+    },
+  }) as Record<string, unknown>;
+}
+
+/**
+ * How long the daemon-wide replay cache must remember a nonce each way: the largest
+ * `limits.clock_skew` of all servers (30 s when there are none), so no server accepts a
+ * timestamp whose nonce the cache has already forgotten.
+ */
+export function replayWindowMs(config: Config): number {
+  if (config.servers.length === 0) return 30_000;
+  return Math.max(...config.servers.map((s) => s.limits.clock_skew));
 }

@@ -59,7 +59,7 @@ export function permissionFlags(config: Config, configPath: string): string[] {
       Array.isArray(a.destructor) ? a.destructor[0] : undefined,
     ]),
     config.actions.some((a) => a.type === "firewall") ||
-      config.servers.some((s) => s.rate_limit.nftables)
+      config.rate_limit.nftables
       ? "nft"
       : undefined,
   ]);

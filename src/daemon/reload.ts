@@ -4,7 +4,7 @@
  * @module
  */
 import { formatFinding, loadConfig } from "../config/load.ts";
-import type { Config } from "../config/schema.ts";
+import { type Config, replayWindowMs } from "../config/schema.ts";
 import { buildRuntime, type Runtime } from "./runtime.ts";
 
 /** What changed between two configs, by section and name. */
@@ -17,16 +17,15 @@ export interface ConfigChanges {
   changed: Record<"servers" | "users" | "actions", string[]>;
   /**
    * Settings that changed but take effect only at the next start (field paths): the state
-   * store, the admin socket, logging, the nftables backend, and the replay guard's window
-   * and size (taken from the first server when the daemon starts).
+   * store, the admin socket, logging, the nftables backend, and the replay guard's size
+   * (`limits.replay_cache_entries`) and window (the largest `clock_skew` of all servers;
+   * reported as each server's `clock_skew` that changed it).
    */
   restart_required: string[];
 }
 
 /** Top-level sections a running daemon does not re-read. */
 const RESTART_SECTIONS = ["state", "admin", "logging", "firewall"] as const;
-/** Limits of the first server the replay guard is built from at start. */
-const RESTART_LIMITS = ["clock_skew", "replay_cache_entries"] as const;
 
 /** The outcome of a reload. */
 export type ReloadResult =
@@ -50,13 +49,17 @@ export function diffConfigs(before: Config, after: Config): ConfigChanges {
       out.restart_required.push(section);
     }
   }
-  const [first, next] = [before.servers[0], after.servers[0]];
-  if (first && next) {
-    for (const field of RESTART_LIMITS) {
-      if (first.limits[field] !== next.limits[field]) {
-        out.restart_required.push(`servers.${next.name}.limits.${field}`);
-      }
-    }
+  if (before.limits.replay_cache_entries !== after.limits.replay_cache_entries) {
+    out.restart_required.push("limits.replay_cache_entries");
+  }
+  if (replayWindowMs(before) !== replayWindowMs(after)) {
+    const skews = new Map(before.servers.map((s) => [s.name, s.limits.clock_skew]));
+    const changed = after.servers.filter((s) => skews.get(s.name) !== s.limits.clock_skew);
+    out.restart_required.push(
+      ...(changed.length ? changed.map((s) => `servers.${s.name}.limits.clock_skew`) : [
+        "servers.limits.clock_skew",
+      ]),
+    );
   }
   for (const section of ["servers", "users", "actions"] as const) {
     const a = new Map<string, unknown>(before[section].map((x) => [x.name, x]));

@@ -3,13 +3,12 @@
  * the replay guard), read from the config in one place.
  * @module
  */
-import type { Config } from "../config/schema.ts";
-import { RateLimitSchema } from "../config/schema.ts";
+import { type Config, replayWindowMs } from "../config/schema.ts";
 
 /** The daemon-wide settings of a config. */
 export interface DaemonWideSettings {
   /** Per-source rate limits and bans. */
-  rateLimit: Config["servers"][number]["rate_limit"];
+  rateLimit: Config["rate_limit"];
   /** Replies per second per destination. */
   replyRate: number;
   /** Most nonces the replay guard holds. */
@@ -20,13 +19,10 @@ export interface DaemonWideSettings {
 
 /** Reads the daemon-wide settings of `config`. */
 export function daemonWide(config: Config): DaemonWideSettings {
-  const first = config.servers[0];
   return {
-    rateLimit: first?.rate_limit ?? RateLimitSchema.parse({}),
-    replyRate: first?.limits.reply_rate ?? 20,
-    replayCacheEntries: first?.limits.replay_cache_entries ?? 1_000_000,
-    replayWindowMs: config.servers.length === 0
-      ? 30_000
-      : Math.max(...config.servers.map((s) => s.limits.clock_skew)),
+    rateLimit: config.rate_limit,
+    replyRate: config.limits.reply_rate,
+    replayCacheEntries: config.limits.replay_cache_entries,
+    replayWindowMs: replayWindowMs(config),
   };
 }

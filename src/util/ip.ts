@@ -30,6 +30,8 @@ export interface Cidr {
   prefix: number;
   /** The canonical text (`10.0.0.0/8`). */
   text: string;
+  /** The text as written, only when it had host bits set (`10.1.2.3/8`): lint warns. */
+  hostBitsFrom?: string;
 }
 
 /**
@@ -153,6 +155,7 @@ export function parseCidr(text: string): Cidr | undefined {
     network,
     prefix,
     text: `${formatIp({ family: addr.family, value: network })}/${prefix}`,
+    ...(network !== addr.value ? { hostBitsFrom: text } : {}),
   };
 }
 

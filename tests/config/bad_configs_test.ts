@@ -27,6 +27,48 @@ const PING = `actions:
 
 const CASES: Case[] = [
   {
+    name: "per-server rate_limit moved to the top level",
+    yaml: SERVER + `    rate_limit: { fail_rate: 1 }\n`,
+    at: "5:5",
+    path: "servers[0].rate_limit",
+    message: /^"rate_limit" moved to top-level `rate_limit` .*did you mean `rate_limit`\?$/,
+  },
+  {
+    name: "per-server reply_rate moved to the top-level limits",
+    yaml: SERVER + `    limits:\n      clock_skew: 30s\n      reply_rate: 5\n`,
+    at: "7:7",
+    path: "servers[0].limits.reply_rate",
+    message: /"reply_rate" moved to top-level `limits.reply_rate`/,
+  },
+  {
+    name: "per-server replay_cache_entries moved to the top-level limits",
+    yaml: SERVER + `    limits: { replay_cache_entries: 5000 }\n`,
+    at: "5:15",
+    path: "servers[0].limits.replay_cache_entries",
+    message: /"replay_cache_entries" moved to top-level `limits.replay_cache_entries`/,
+  },
+  {
+    name: "knock is not implemented yet",
+    yaml: SERVER + `    knock: { ports: [7000] }\n`,
+    at: "5:12",
+    path: "servers[0].knock",
+    message: /^not implemented yet \(issue 17\)/,
+  },
+  {
+    name: "action type relay is not implemented yet (its sub-object neither)",
+    yaml: `actions:\n  - id: 1\n    name: r\n    type: relay\n`,
+    at: "4:11",
+    path: "actions[0].type",
+    message: /^type relay is not implemented yet \(issue 18\)/,
+  },
+  {
+    name: "admin.web_listen is not implemented yet",
+    yaml: `admin:\n  web_listen: "127.0.0.1:8089"\n`,
+    at: "2:15",
+    path: "admin.web_listen",
+    message: /^not implemented yet \(issue 19/,
+  },
+  {
     name: "listen port out of range",
     yaml: `servers:\n  - name: s\n    listen: ["127.0.0.1:1", "[::1]:99999"]\n    key_file: k\n`,
     at: "3:29",

@@ -1,7 +1,7 @@
 /** Lint: warnings and errors the schema cannot see, and the file-system checks. */
 import assert from "node:assert/strict";
 import { loadConfig, loadConfigText } from "../../src/config/load.ts";
-import { lintConfig } from "../../src/config/lint.ts";
+import { lintConfig, lintWarnings } from "../../src/config/lint.ts";
 import { withTempDir, writeKey } from "./_fixtures.ts";
 
 const BASE = `servers:
@@ -159,4 +159,39 @@ Deno.test("lint files: executables, working_dir and run_as", async () => {
     assert.match(findings[3].message, /not found in PATH/);
     assert.match(findings[4].message, /run_as user "ghost" does not exist/);
   });
+});
+
+Deno.test("lint: a CIDR with host bits set warns and names the network it means", async () => {
+  const yaml = BASE.replace(
+    "    key_file: server.key",
+    '    key_file: server.key\n    allow_cidrs: ["10.1.2.3/8", "10.0.0.0/8"]',
+  ) +
+    `rate_limit:\n  deny: ["2001:db8::1/32"]\n`;
+  const res = await loadConfigText(yaml, "c.yaml");
+  assert.ok(res.ok, JSON.stringify(res.findings));
+  assert.deepEqual(codes(res.findings), [
+    "warning lint.cidr_host_bits servers[0].allow_cidrs[0]",
+    "warning lint.cidr_host_bits rate_limit.deny[0]",
+  ]);
+  assert.match(
+    res.findings[0].message,
+    /"10\.1\.2\.3\/8" has host bits set: it means 10\.0\.0\.0\/8; write "10\.0\.0\.0\/8"/,
+  );
+  assert.equal(`${res.findings[0].line}:${res.findings[0].col}`, "5:19");
+  assert.match(res.findings[1].message, /means 2001:db8::\/32/);
+});
+
+Deno.test("lint: lintWarnings gives a loaded config's warnings with positions (what the daemon logs)", async () => {
+  const yaml = BASE.replace("actions: [ping]", "actions: []") +
+    `  - { id: 2, name: unused, type: builtin, builtin: version }\n`;
+  const res = await loadConfigText(yaml, "c.yaml");
+  assert.ok(res.ok);
+  const warnings = lintWarnings(res);
+  assert.deepEqual(codes(warnings), [
+    "warning lint.user_no_actions users[0]",
+    "warning lint.unused_action actions[0].name",
+    "warning lint.unused_action actions[1].name",
+  ]);
+  assert.deepEqual(warnings, res.findings, "the same the loader reports");
+  assert.ok(warnings.every((w) => w.file === "c.yaml" && w.line > 1));
 });

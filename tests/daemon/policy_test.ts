@@ -159,12 +159,20 @@ Deno.test("reload diff names the settings that need a restart", () => {
   const before = ConfigSchema.parse(structuredClone(base));
   const after = ConfigSchema.parse({
     ...structuredClone(base),
-    servers: [{ ...base.servers[0], limits: { clock_skew: 60, reply_rate: 5 } }],
+    servers: [{ ...base.servers[0], limits: { clock_skew: 60 } }],
+    limits: { reply_rate: 5, replay_cache_entries: 5000 },
     logging: { level: "debug" },
     firewall: { nft_priority: -50 },
   });
   const c = diffConfigs(before, after);
-  assert.deepEqual(c.restart_required, ["logging", "firewall", "servers.main.limits.clock_skew"]);
-  assert.deepEqual(c.changed.servers, ["main"], "reply_rate applies live and shows as a change");
+  assert.deepEqual(c.restart_required, [
+    "logging",
+    "firewall",
+    "limits.replay_cache_entries",
+    "servers.main.limits.clock_skew",
+  ]);
+  assert.deepEqual(c.changed.servers, ["main"]);
+  const replyOnly = ConfigSchema.parse({ ...structuredClone(base), limits: { reply_rate: 5 } });
+  assert.deepEqual(diffConfigs(before, replyOnly).restart_required, [], "reply_rate applies live");
   assert.equal(noChanges(c), false);
 });

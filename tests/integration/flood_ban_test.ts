@@ -27,7 +27,7 @@ async function flood(bindHost: string, port: number, count: number): Promise<voi
 
 Deno.test("a flooding source is banned; a good client in the middle of the flood still succeeds", async () => {
   const fx = await makeFixture({
-    server: {
+    top: {
       rate_limit: {
         fail_rate: 2,
         fail_burst: 10,
@@ -88,7 +88,7 @@ Deno.test("a flooding source is banned; a good client in the middle of the flood
 
 Deno.test("deny list always drops; allow list is never banned", async () => {
   const fx = await makeFixture({
-    server: {
+    top: {
       rate_limit: {
         fail_rate: 1,
         fail_burst: 5,

@@ -43,7 +43,7 @@ async function setup(extra: { dryRun?: boolean } = {}): Promise<{
     actions: [MESSAGES_ACTION, TOUCH_ACTION],
     aliceActions: ["messages", "touch"],
     scripts: TOUCH_SCRIPT,
-    server: FAST,
+    top: FAST,
   });
   const daemon = await startDaemon(fx.config, extra.dryRun ? ["--dry-run"] : []);
   const admin = await AdminClient.connect(`${fx.dir}/admin.sock`);
@@ -155,8 +155,8 @@ Deno.test("limits.recv_buffer sizes the socket; status shows it and kernel drops
     // exceed rmem_max, anyone else gets at most rmem_max).
     if (Deno.uid() === 0) assert.equal(first, 2 * 4 * 1024 * 1024);
     await editConfig(fx, (c) => {
-      const server = c.servers[0] as { limits: Record<string, number> };
-      server.limits.recv_buffer = 262144;
+      const server = c.servers[0] as { limits?: Record<string, number> };
+      server.limits = { ...server.limits, recv_buffer: 262144 };
       const top = c as unknown as Record<string, Record<string, unknown>>;
       top.logging = { ...top.logging, drop_log_rate: 7 };
     });

@@ -1,0 +1,282 @@
+/**
+ * The config tells the truth: every leaf field of the schema either has an effect that a
+ * named test shows, or `check` refuses it as "not implemented yet". A new field with no
+ * entry in EFFECTS fails this test.
+ *
+ * An entry names the test file and the test (checked to exist, and the file to mention the
+ * field). Fields whose effect no test shows yet are listed in GAPS with the reason: that
+ * list may only shrink.
+ */
+import assert from "node:assert/strict";
+import { loadConfigText } from "../../src/config/load.ts";
+import { ConfigSchema } from "../../src/config/schema.ts";
+import { leafPaths } from "./_leaves.ts";
+import { ROOT } from "./_fixtures.ts";
+
+type Effect =
+  | { file: string; test: string }
+  | { refused: true }
+  | { note: string }
+  | { gap: string };
+
+const t = (file: string, test: string): Effect => ({ file, test });
+const REFUSED: Effect = { refused: true };
+const gap = (why: string): Effect => ({ gap: why });
+
+const DAEMON = "integration/daemon_test.ts";
+const POLICY = "daemon/policy_test.ts";
+const RATE = "policy/ratelimit_test.ts";
+const LIVE = "integration/live_ops_test.ts";
+const FW = "e2e/firewall_test.ts";
+const KNOCK = "e2e/knock_test.ts";
+const REFUSALS = "policy: every refusal reason, first failing rule wins";
+const PING = "ping builtin round trip, through the CLI client and in-process";
+const EXEC = "exec action gets payload on stdin and the documented environment";
+const DEADDROP = "a dead drop hands a raw datagram to its handler";
+const CHALLENGE =
+  "challenge-response: the client answers a cookie, and a proven address may get a larger reply";
+const FW_GRANT = "e2e firewall: closed, granted (v4+v6), expires, revoke closes at once";
+const FW_KEEP = "e2e firewall: keepalive extends, lapse revokes via the destructor, " +
+  "max_lifetime bounds";
+const KNOCK_E2E =
+  "e2e knock: a real siglatchd in a namespace opens, keeps, expires and revokes tcp/2222";
+const CLUSTER = "cluster: a ban on one node reaches the other through the shared Redis store";
+const BANS = "bans expire, and repeated bans grow by the backoff up to ban_max";
+
+/** Every leaf path of the schema and what shows that it matters. */
+const EFFECTS: Record<string, Effect> = {
+  "include": t(
+    "config/include_test.ts",
+    "include: lists concatenate in sorted file order; paths relative to each file",
+  ),
+  "servers[].name": t(POLICY, REFUSALS),
+  "servers[].label": { note: "a label for people reading the config; nothing reads it" },
+  "servers[].enabled": gap("no test runs a daemon with a server enabled: false"),
+  "servers[].listen": t(DAEMON, PING),
+  "servers[].mode": gap("insecure mode is tested in wire/request_test.ts, not through a config"),
+  "servers[].key_file": t(DAEMON, PING),
+  "servers[].identity_key_file": REFUSED,
+  "servers[].allow_cidrs": t(DAEMON, "CIDR: server allow_cidrs drops other sources silently"),
+  "servers[].deaddrops": t(DAEMON, DEADDROP),
+  "servers[].knock": REFUSED,
+  "servers[].challenge_under_load": gap("no test turns it off under pressure"),
+  "servers[].limits.max_datagram": REFUSED,
+  "servers[].limits.clock_skew": gap(
+    "the window is tested on RequestOpener/ReplayGuard (wire/), not through a config",
+  ),
+  "servers[].limits.recv_buffer": t(
+    LIVE,
+    "limits.recv_buffer sizes the socket; status shows it and kernel drops; reload re-applies",
+  ),
+  "servers[].limits.explain_refusals": gap("no test sets explain_refusals: false"),
+  "users[].id": t(DAEMON, PING),
+  "users[].name": t(
+    LIVE,
+    "disable/enable an action and a user at runtime; persisted survives reload",
+  ),
+  "users[].enabled": gap("no test runs a daemon with a user enabled: false"),
+  "users[].hmac_key_file": t(DAEMON, PING),
+  "users[].ed25519_public_key_file": gap("no daemon test with an Ed25519 user"),
+  "users[].actions": t(DAEMON, "ACL: an action the user may not run is refused with a reason"),
+  "users[].servers": t(POLICY, REFUSALS),
+  "users[].allow_cidrs": t(DAEMON, "CIDR: user allowed from 127.0.0.2 only; 127.0.0.3 is refused"),
+  "users[].not_before": t(POLICY, REFUSALS),
+  "users[].not_after": t(POLICY, REFUSALS),
+  "users[].max_uses": gap("no test runs a user past max_uses"),
+  "users[].require_challenge": t(DAEMON, CHALLENGE),
+  "actions[].id": t(DAEMON, PING),
+  "actions[].name": t(
+    LIVE,
+    "disable/enable an action and a user at runtime; persisted survives reload",
+  ),
+  "actions[].type": t(DAEMON, EXEC),
+  "actions[].enabled": gap("no daemon test with an action enabled: false"),
+  "actions[].description": gap("list_actions returns it; no test checks it"),
+  "actions[].command": t(DAEMON, EXEC),
+  "actions[].builtin": t(DAEMON, PING),
+  "actions[].firewall.ports[].proto": t(FW, FW_GRANT),
+  "actions[].firewall.ports[].port": t(FW, FW_GRANT),
+  "actions[].firewall.duration": t(FW, FW_GRANT),
+  "actions[].firewall.allow_payload_address": t(
+    FW,
+    "e2e firewall: a payload address is opened only when allowed",
+  ),
+  "actions[].plugin": REFUSED,
+  "actions[].relay": REFUSED,
+  "actions[].run_as": t(DAEMON, "run_as nobody runs the script as uid 65534"),
+  "actions[].run_as.user": gap("the run_as test uses the text form, not {user, group}"),
+  "actions[].run_as.group": gap("no test checks the group an action runs as"),
+  "actions[].working_dir": gap("only lint checks that it exists"),
+  "actions[].timeout": t(DAEMON, "timeout kills the whole process tree, background jobs included"),
+  "actions[].output_cap": t(DAEMON, "output is capped and flagged as truncated"),
+  "actions[].keepalive": t(FW, FW_KEEP),
+  "actions[].max_lifetime": t(FW, FW_KEEP),
+  "actions[].destructor": t(FW, FW_KEEP),
+  "actions[].allow_cidrs": t(POLICY, REFUSALS),
+  "actions[].reply": gap("no test sets reply: false"),
+  "actions[].require_ascii": t(POLICY, REFUSALS),
+  "actions[].require_challenge": t(DAEMON, CHALLENGE),
+  "actions[].max_payload": t(POLICY, REFUSALS),
+  "deaddrops[].name": t(DAEMON, DEADDROP),
+  "deaddrops[].prefix": t(DAEMON, DEADDROP),
+  "deaddrops[].handler": t(DAEMON, DEADDROP),
+  "deaddrops[].servers": gap("no test with a dead drop limited to other servers"),
+  "rate_limit.per_source_rate": t(RATE, "per-source token bucket: burst, then the rate"),
+  "rate_limit.per_source_burst": t(RATE, "per-source token bucket: burst, then the rate"),
+  "rate_limit.fail_rate": t(
+    RATE,
+    "a source is banned once it exceeds its failure budget, and only then",
+  ),
+  "rate_limit.fail_burst": t(
+    RATE,
+    "a source is banned once it exceeds its failure budget, and only then",
+  ),
+  "rate_limit.ipv6_prefix": t(RATE, "reconfigure keeps bans; a changed ipv6_prefix re-keys them"),
+  "rate_limit.ban_time": t(RATE, BANS),
+  "rate_limit.ban_backoff": t(RATE, BANS),
+  "rate_limit.ban_max": t(RATE, BANS),
+  "rate_limit.permanent_after": t(
+    RATE,
+    "after permanent_after temporary bans the next ban is permanent",
+  ),
+  "rate_limit.max_tracked_sources": t(
+    RATE,
+    "tracking table stays under its cap with 200k sources; bans are never evicted",
+  ),
+  "rate_limit.pressure_fail_rate": t(
+    RATE,
+    "pressure mode enters above pressure_fail_rate and leaves after it calms",
+  ),
+  "rate_limit.nftables": t(
+    "e2e/nft_bans_test.ts",
+    "nft bans: SourceDefense mirrors a failure ban into the kernel and tears down on stop",
+  ),
+  "rate_limit.nftables_scope": gap("only the default scope (ports) is tested"),
+  "rate_limit.nftables_remove_on_shutdown": gap("only the default (true) is tested"),
+  "rate_limit.allow": t(
+    "integration/flood_ban_test.ts",
+    "deny list always drops; allow list is never banned",
+  ),
+  "rate_limit.deny": t(
+    "integration/flood_ban_test.ts",
+    "deny list always drops; allow list is never banned",
+  ),
+  "rate_limit.max_bans": t(
+    RATE,
+    "ban table is bounded: full of active bans, new bans are refused and counted",
+  ),
+  "rate_limit.pressure_source_rate": t(
+    RATE,
+    "pressure mode enters above pressure_fail_rate and leaves after it calms",
+  ),
+  "rate_limit.proven_ttl": t(
+    RATE,
+    "a proven source is not banned by spoofed garbage and skips pressure",
+  ),
+  "limits.reply_rate": gap("no test counts reply_rate_limited"),
+  "limits.replay_cache_entries": gap(
+    "tested as ReplayGuard maxEntries (wire/), not through a config",
+  ),
+  "state.path": t(DAEMON, "a replayed datagram is rejected, also after a daemon restart"),
+  "state.redis": t("integration/cluster_test.ts", CLUSTER),
+  "state.key_prefix": gap("the cluster test uses one prefix; none shows two prefixes apart"),
+  "admin.socket": t(LIVE, "control socket: mode 0600, non-root refused, removed at stop"),
+  "admin.web_listen": REFUSED,
+  "admin.token_file": REFUSED,
+  "logging.level": gap("no test changes the level"),
+  "logging.format": gap("tests read json logs; none checks text"),
+  "logging.file": gap("no test logs to a file"),
+  "logging.drop_log_rate": gap("no test counts suppressed drop-log lines"),
+  "execution.max_concurrent": t(
+    DAEMON,
+    "a full action queue refuses with busy instead of queueing without bound",
+  ),
+  "execution.queue": t(
+    DAEMON,
+    "a full action queue refuses with busy instead of queueing without bound",
+  ),
+  "execution.grace_period": gap("the SIGTERM test keeps the default"),
+  "firewall.nft_priority": t(KNOCK, KNOCK_E2E),
+  "firewall.nft_mark": t(KNOCK, KNOCK_E2E),
+  "firewall.guard_ports[].proto": gap("the guard e2e test drives NftGrants, not the config"),
+  "firewall.guard_ports[].port": gap("the guard e2e test drives NftGrants, not the config"),
+  "firewall.remove_on_shutdown": t(KNOCK, KNOCK_E2E),
+  "messages[].level": gap("no test loads messages from a config"),
+  "messages[].text": gap("no test loads messages from a config"),
+  "messages[].expires": gap("no test loads messages from a config"),
+};
+
+/** A config that sets `path` (one `[]` level per list) to `value`, on a minimal valid base. */
+function configSetting(path: string, value: unknown): Record<string, unknown> {
+  const config: Record<string, unknown> = {
+    servers: [{ name: "s", listen: ["127.0.0.1:62201"], key_file: "k" }],
+    users: [{ id: 1, name: "u", hmac_key_file: "h", actions: ["a"] }],
+    actions: [{ id: 1, name: "a", type: "builtin", builtin: "ping" }],
+  };
+  const keys = path.replaceAll("[]", ".0").split(".");
+  let at: Record<string, unknown> = config;
+  for (const [i, key] of keys.entries()) {
+    if (i === keys.length - 1) {
+      at[key] = value;
+      break;
+    }
+    at[key] ??= /^\d+$/.test(keys[i + 1]) ? [{}] : {};
+    at = at[key] as Record<string, unknown>;
+  }
+  return config;
+}
+
+const leaves = leafPaths(ConfigSchema);
+
+Deno.test("every field: each leaf of the schema has an entry (add one for a new field)", () => {
+  const missing = leaves.map((l) => l.path).filter((p) => !(p in EFFECTS));
+  assert.deepEqual(missing, [], "fields with no entry in EFFECTS");
+  const stale = Object.keys(EFFECTS).filter((p) => !leaves.some((l) => l.path === p));
+  assert.deepEqual(stale, [], "entries for fields the schema no longer has");
+  assert.ok(leaves.length >= 100, `${leaves.length} leaves`);
+});
+
+Deno.test("every field: each named test exists and its file (or its fixture) names the field", async () => {
+  const fixture = await Deno.readTextFile(`${ROOT}tests/_helpers/daemon.ts`);
+  const problems: string[] = [];
+  const texts = new Map<string, string>();
+  for (const [path, effect] of Object.entries(EFFECTS)) {
+    if (!("file" in effect)) continue;
+    let text = texts.get(effect.file);
+    if (text === undefined) {
+      text = await Deno.readTextFile(`${ROOT}tests/${effect.file}`);
+      texts.set(effect.file, text);
+    }
+    if (
+      ![`"${effect.test}"`, `\`${effect.test}\``, `'${effect.test}'`].some((q) => text.includes(q))
+    ) {
+      problems.push(`${path}: no test named "${effect.test}" in tests/${effect.file}`);
+    }
+    // The daemon fixture (makeFixture) writes the config these tests run on.
+    const key = new RegExp(`\\b${path.split(".").at(-1)!.replace("[]", "")}\\b`);
+    if (!key.test(text) && !(text.includes("makeFixture") && key.test(fixture))) {
+      problems.push(`${path}: tests/${effect.file} (and its fixture) never name it`);
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
+Deno.test("every field: each refused field is refused by the loader as not implemented", async () => {
+  const refused = Object.entries(EFFECTS).filter(([, e]) => "refused" in e).map(([p]) => p);
+  assert.deepEqual(refused, leaves.filter((l) => l.refused).map((l) => l.path));
+  for (const path of refused) {
+    const yaml = JSON.stringify(configSetting(path, 1), null, 1);
+    const res = await loadConfigText(yaml, "c.yaml");
+    assert.equal(res.ok, false, path);
+    const shown = path.replaceAll("[]", "[0]");
+    const finding = res.findings.find((f) => f.path === shown);
+    assert.ok(finding, `${path}: ${JSON.stringify(res.findings)}`);
+    assert.match(finding.message, /^not implemented yet \((issue \d+|no issue yet)/, path);
+    assert.ok(finding.line > 1, `${path} is located at its line`);
+  }
+});
+
+Deno.test("every field: the gaps are written down (this list may only shrink)", () => {
+  const gaps = Object.entries(EFFECTS).filter(([, e]) => "gap" in e).map(([p]) => p);
+  assert.ok(gaps.length <= 30, `${gaps.length} gaps: a new field needs a test, not a gap`);
+});
