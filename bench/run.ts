@@ -310,7 +310,13 @@ async function main(): Promise<void> {
   const notes: Record<string, string> = {};
   if (!quick && !flags.has("no-micro")) {
     for (
-      const file of ["floor_bench.ts", "pipeline_bench.ts", "ratelimit_bench.ts", "wire_bench.ts"]
+      const file of [
+        "floor_bench.ts",
+        "pipeline_bench.ts",
+        "ratelimit_bench.ts",
+        "wire_bench.ts",
+        "hash_bench.ts",
+      ]
     ) {
       try {
         await Deno.stat(`${BENCH_DIR}${file}`);
