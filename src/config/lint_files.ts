@@ -6,7 +6,7 @@
  * @module
  */
 import { delimiter, join } from "node:path";
-import type { LintOptions, Reporter } from "./lint.ts";
+import type { LintOptions, Reporter } from "./lint_reporter.ts";
 import type { Config } from "./schema.ts";
 import { describeFsError } from "./source.ts";
 import { hasName, readNameDb, splitRunAs } from "./sysdb.ts";
