@@ -7,7 +7,7 @@
 import type { ActionConfig, Config, ServerConfig, UserConfig } from "../config/schema.ts";
 import { readEd25519Public, readHmacKey, readServerKey } from "../crypto/keyfile.ts";
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
-import { resolveRunAs, type RunAsIds } from "../actions/users.ts";
+import { resolveRunAs, type RunAsIds } from "../util/sysdb.ts";
 
 /** A user as the daemon needs it. */
 export interface UserRuntime {
