@@ -24,7 +24,7 @@ import {
 } from "./flood/harness.ts";
 import type { PingReport } from "./flood/pinger.ts";
 import { parseFlags } from "./flood/common.ts";
-import { readProcText } from "../src/net/udpstats.ts";
+import { readProcText } from "./udpstats.ts";
 import { PERMISSION_FLAGS } from "../tests/_helpers/flags.ts";
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;

@@ -16,7 +16,7 @@ import {
   runCli,
   startDaemon,
 } from "../_helpers/daemon.ts";
-import { AdminClient } from "../../src/admin/client.ts";
+import { AdminClient } from "../../src/client/admin/client.ts";
 import { sendRequest } from "../../src/client/send.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
 import { spawnPty } from "../admin/_pty.ts";
