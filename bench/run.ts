@@ -24,7 +24,7 @@ import {
 } from "./flood/harness.ts";
 import type { PingReport } from "./flood/pinger.ts";
 import { parseFlags } from "./flood/common.ts";
-import { readProcText } from "../src/net/udpstats.ts";
+import { readProcText } from "./udpstats.ts";
 import { PERMISSION_FLAGS } from "../tests/_helpers/flags.ts";
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
@@ -310,7 +310,13 @@ async function main(): Promise<void> {
   const notes: Record<string, string> = {};
   if (!quick && !flags.has("no-micro")) {
     for (
-      const file of ["floor_bench.ts", "pipeline_bench.ts", "ratelimit_bench.ts", "wire_bench.ts"]
+      const file of [
+        "floor_bench.ts",
+        "pipeline_bench.ts",
+        "ratelimit_bench.ts",
+        "wire_bench.ts",
+        "hash_bench.ts",
+      ]
     ) {
       try {
         await Deno.stat(`${BENCH_DIR}${file}`);

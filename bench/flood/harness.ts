@@ -6,8 +6,8 @@
  * @module
  */
 import { makeFixture, ROOT, RUN_FLAGS } from "../../tests/_helpers/daemon.ts";
-import { AdminClient } from "../../src/admin/client.ts";
-import { readUdpDrops } from "../../src/net/udpstats.ts";
+import { AdminClient } from "../../src/client/admin/client.ts";
+import { readUdpDrops } from "../udpstats.ts";
 import { type ProcSample, sampleProc, sleep } from "./common.ts";
 import { writeTarget } from "./target.ts";
 import type { PingReport } from "./pinger.ts";

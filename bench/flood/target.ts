@@ -3,7 +3,6 @@
  * into the fixture directory, passed with `--target FILE`.
  * @module
  */
-import { decodeBase64, encodeBase64 } from "../../src/util/base64.ts";
 
 /** A daemon and a user allowed to run `actionId`. */
 export interface Target {
@@ -40,8 +39,8 @@ export async function writeTarget(
 ): Promise<void> {
   const out: Target = {
     ...t,
-    serverPublic: encodeBase64(t.serverPublic),
-    hmacKey: encodeBase64(t.hmacKey),
+    serverPublic: t.serverPublic.toBase64(),
+    hmacKey: t.hmacKey.toBase64(),
   };
   await Deno.writeTextFile(path, JSON.stringify(out), { mode: 0o600 });
 }
@@ -51,7 +50,7 @@ export async function readTarget(path: string): Promise<LoadedTarget> {
   const t = JSON.parse(await Deno.readTextFile(path)) as Target;
   return {
     ...t,
-    serverPublic: decodeBase64(t.serverPublic),
-    hmacKey: decodeBase64(t.hmacKey),
+    serverPublic: Uint8Array.fromBase64(t.serverPublic),
+    hmacKey: Uint8Array.fromBase64(t.hmacKey),
   };
 }

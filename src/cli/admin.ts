@@ -6,9 +6,9 @@
  */
 import type { Command } from "commander";
 import { CliError } from "./errors.ts";
-import { AdminClient, resolveSocketPath } from "../admin/client.ts";
+import { AdminClient, resolveSocketPath } from "../client/admin/client.ts";
 import { helpText } from "../admin/protocol.ts";
-import { historyFile, runCommand, runShell } from "../admin/shell.ts";
+import { historyFile, runCommand, runShell } from "../client/admin/shell.ts";
 
 /** Flags of `admin`. */
 export interface AdminFlags {

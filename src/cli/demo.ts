@@ -5,7 +5,6 @@
  */
 import type { Command } from "commander";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { decodeBase64, encodeBase64 } from "../util/base64.ts";
 import { serve } from "./serve.ts";
 import { CliError } from "./errors.ts";
 
@@ -23,8 +22,8 @@ async function writeNew(path: string, data: string, mode: number): Promise<void>
 }
 
 function rawPublicX25519(pem: string): string {
-  const der = decodeBase64(pem.replace(/-----[^-]+-----/g, ""));
-  return encodeBase64(der.subarray(der.length - 32));
+  const der = Uint8Array.fromBase64(pem.replace(/-----[^-]+-----/g, ""));
+  return der.subarray(der.length - 32).toBase64();
 }
 
 /** Creates the demo files when absent; returns the config path. */
@@ -40,7 +39,7 @@ export async function ensureDemo(opts: DemoOptions): Promise<{ config: string; c
   const x = generateKeyPairSync("x25519");
   const xPriv = x.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
   const xPub = x.publicKey.export({ type: "spki", format: "pem" }).toString();
-  const hmac = encodeBase64(new Uint8Array(randomBytes(32))) + "\n";
+  const hmac = new Uint8Array(randomBytes(32)).toBase64() + "\n";
   await writeNew(`${opts.dir}/keys/server.x25519.pem`, xPriv, 0o600);
   await writeNew(`${opts.dir}/keys/server.x25519.pub.pem`, xPub, 0o644);
   await writeNew(`${opts.dir}/keys/demo.hmac`, hmac, 0o600);

@@ -10,7 +10,6 @@ import { resolve } from "node:path";
 import { CliError, UsageError } from "./errors.ts";
 import { formatHmacKey, KeyFileError, writeKeyFile } from "../crypto/keyfile.ts";
 import { UserSchema } from "../config/schema.ts";
-import { decodeBase64, encodeBase64 } from "../util/base64.ts";
 
 /** Mode of private key files. */
 export const PRIVATE_MODE = 0o600;
@@ -67,7 +66,7 @@ export interface UserKeygenResult {
 function rawPublic(key: KeyObject): string {
   const x = (key.export({ format: "jwk" }) as { x?: string }).x;
   if (typeof x !== "string") throw new Error("public key has no x component");
-  return encodeBase64(decodeBase64(x.replace(/-/g, "+").replace(/_/g, "/")));
+  return Uint8Array.fromBase64(x.replace(/-/g, "+").replace(/_/g, "/")).toBase64();
 }
 
 function pem(key: KeyObject, type: "pkcs8" | "spki"): string {

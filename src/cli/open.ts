@@ -11,7 +11,7 @@ import { resolveAction, resolveSendSettings, statusName } from "./send.ts";
 import type { SendResult } from "../client/send.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { parseDuration } from "../config/duration.ts";
-import { type OpenAttempt, runOpen } from "../actions/keepopen.ts";
+import { type OpenAttempt, runOpen } from "../client/keepopen.ts";
 import { parseIp } from "../util/ip.ts";
 import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
 

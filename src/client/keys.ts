@@ -4,7 +4,6 @@
  * @module
  */
 import { readEd25519Private, readHmacKey, readX25519PublicKey } from "../crypto/keyfile.ts";
-import { decodeBase64 } from "../util/base64.ts";
 import type { UserAuth } from "../wire/mod.ts";
 import type { Profile } from "./profile.ts";
 
@@ -21,7 +20,7 @@ export async function loadProfileKeys(p: Profile): Promise<ClientKeys> {
   let serverPublic: Uint8Array;
   if (p.server_public_key) {
     try {
-      serverPublic = decodeBase64(p.server_public_key);
+      serverPublic = Uint8Array.fromBase64(p.server_public_key);
     } catch {
       throw new Error("server_public_key: not base64");
     }

@@ -12,7 +12,6 @@ import {
 } from "../wire/mod.ts";
 import { decodeReplyBody, type ReplyBody } from "../wire/reply_body.ts";
 import { ReplyStatus } from "../wire/mod.ts";
-import { decodeBase64 } from "../util/base64.ts";
 
 /** What to send. */
 export interface SendOptions {
@@ -168,7 +167,7 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
             // Answer the challenge at once with a fresh request carrying the cookie.
             const body = decodeReplyBody(r.reply.body);
             if (body.cookie) {
-              cookie = decodeBase64(body.cookie);
+              cookie = Uint8Array.fromBase64(body.cookie);
               challenges++;
               attempt--;
               challenged = true;

@@ -6,10 +6,10 @@
  * @module
  */
 import { delimiter, join } from "node:path";
-import type { LintOptions, Reporter } from "./lint.ts";
+import type { LintOptions, Reporter } from "./lint_reporter.ts";
 import type { Config } from "./schema.ts";
 import { describeFsError } from "./source.ts";
-import { hasName, readNameDb, splitRunAs } from "./sysdb.ts";
+import { findEntry, readDb, splitRunAs } from "../util/sysdb.ts";
 
 /** What a key file holds: secrets must be mode 0600 (or stricter), public keys need not. */
 export type KeyKind = "secret" | "public";
@@ -107,8 +107,8 @@ export function lintFiles(r: Reporter, config: Config, opts: LintOptions): void 
       checkKeyFile(r, ["users", i, "ed25519_public_key_file"], u.ed25519_public_key_file, "public");
     }
   });
-  const passwd = readNameDb(opts.passwdFile ?? "/etc/passwd");
-  const group = readNameDb(opts.groupFile ?? "/etc/group");
+  const passwd = readDb(opts.passwdFile ?? "/etc/passwd");
+  const group = readDb(opts.groupFile ?? "/etc/group");
   config.actions.forEach((a, i) => {
     if (a.command) checkExecutable(r, ["actions", i, "command", 0], a.command[0]);
     if (Array.isArray(a.destructor)) {
@@ -137,14 +137,14 @@ export function lintFiles(r: Reporter, config: Config, opts: LintOptions): void 
     }
     if (a.run_as !== undefined) {
       const { user, group: grp } = splitRunAs(a.run_as);
-      if (!hasName(passwd, user)) {
+      if (!findEntry(passwd, user)) {
         r.error(
           ["actions", i, "run_as"],
           `run_as user "${user}" does not exist in /etc/passwd`,
           "run_as_unknown",
         );
       }
-      if (grp !== undefined && !hasName(group, grp)) {
+      if (grp !== undefined && !findEntry(group, grp)) {
         r.error(
           ["actions", i, "run_as"],
           `run_as group "${grp}" does not exist in /etc/group`,

@@ -354,6 +354,10 @@ export const ActionSchema = z.strictObject({
 export const DeadDropSchema = z.strictObject({
   name: Name,
   prefix: z.string().min(1).max(64)
+    .refine((p) => !p.startsWith("hex:") || /^hex:(?:[0-9a-fA-F]{2})+$/.test(p), {
+      error: (i) =>
+        `${JSON.stringify(i.input)} is not hex: after "hex:" give pairs of hex digits (hex:0a0b)`,
+    })
     .meta({ description: "Text prefix, or hex:0a0b... for bytes." }),
   handler: Reference.meta({ description: "The exec action that receives the datagram." }),
   servers: z.array(Name).optional(),

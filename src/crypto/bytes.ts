@@ -1,6 +1,7 @@
 /**
- * Small byte helpers shared by the crypto and wire modules: concatenation, hex,
- * UTF-8 and big-endian integer writes.
+ * Small byte helpers shared by the crypto and wire modules: concatenation, UTF-8 and
+ * big-endian integer writes. Hex and base64 are the platform's (`bytes.toHex()`,
+ * `Uint8Array.fromHex()`, `toBase64()`, `fromBase64()`).
  * @module
  */
 
@@ -22,24 +23,6 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 /** UTF-8 bytes of a string. */
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
-}
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-/** Lower-case hex of bytes. */
-export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]];
-  return s;
-}
-
-/** Bytes of a hex string (whitespace ignored); throws on odd length or a non-hex digit. */
-export function fromHex(hex: string): Uint8Array {
-  const h = hex.replace(/\s+/g, "");
-  if (h.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(h)) throw new Error("invalid hex");
-  const out = new Uint8Array(h.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }
 
 /** `n` as 2 big-endian bytes (I2OSP(n, 2)). */

@@ -15,7 +15,6 @@
  * @module
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { decodeBase64, encodeBase64 } from "../util/base64.ts";
 
 /** Largest key file we read (bytes); a PEM key of any type we accept is far below it. */
 export const MAX_KEY_FILE_BYTES = 16 * 1024;
@@ -201,7 +200,7 @@ function jwkField(path: string, key: KeyObject, field: "d" | "x"): Uint8Array {
   const jwk = key.export({ format: "jwk" }) as Record<string, unknown>;
   const value = jwk[field];
   if (typeof value !== "string") throw new KeyFileError(path, `key has no "${field}" component`);
-  const bytes = decodeBase64(value.replace(/-/g, "+").replace(/_/g, "/"));
+  const bytes = Uint8Array.fromBase64(value.replace(/-/g, "+").replace(/_/g, "/"));
   if (bytes.length !== RAW_KEY_LENGTH) {
     throw new KeyFileError(path, `key component is ${bytes.length} bytes, expected 32`);
   }
@@ -232,7 +231,7 @@ async function readPublicKey(path: string, algo: KeyAlgo): Promise<Uint8Array> {
   const text = await readKeyText(path);
   const line = text.trim();
   if (!line.includes("-----")) {
-    if (/^[A-Za-z0-9+/]{43}=$/.test(line)) return decodeBase64(line);
+    if (/^[A-Za-z0-9+/]{43}=$/.test(line)) return Uint8Array.fromBase64(line);
     throw new KeyFileError(
       path,
       `expected ${what(algo, "public")} as PEM (SPKI) or one line of base64 of 32 bytes`,
@@ -296,7 +295,7 @@ export async function readHmacKey(
   const bytes = await readKeyFileBytes(path);
   if (bytes.length === RAW_KEY_LENGTH) return bytes;
   const text = new TextDecoder().decode(bytes).replace(/\r?\n$/, "");
-  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) return decodeBase64(text);
+  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) return Uint8Array.fromBase64(text);
   throw new KeyFileError(
     path,
     `not an HMAC key: expected base64 of 32 bytes (44 characters, e.g. from ` +
@@ -307,7 +306,7 @@ export async function readHmacKey(
 /** Formats a new HMAC key file's contents: base64 of the 32 bytes and a newline. */
 export function formatHmacKey(key: Uint8Array): string {
   if (key.length !== RAW_KEY_LENGTH) throw new RangeError("an HMAC key is 32 bytes");
-  return `${encodeBase64(key)}\n`;
+  return `${key.toBase64()}\n`;
 }
 
 function dirname(path: string): string {
@@ -367,7 +366,7 @@ export async function writeKeyFile(
   if (!options.force && await exists(path)) {
     throw new KeyFileError(path, "already exists (use --force to replace it)");
   }
-  const rand = encodeBase64(crypto.getRandomValues(new Uint8Array(6))).replace(/[+/=]/g, "_");
+  const rand = crypto.getRandomValues(new Uint8Array(6)).toBase64().replace(/[+/=]/g, "_");
   const base = path.slice(path.lastIndexOf("/") + 1);
   const tmp = `${dirname(path)}/.${base}.${rand}.tmp`;
   try {

@@ -7,7 +7,7 @@
 import type { ActionConfig, Config, ServerConfig, UserConfig } from "../config/schema.ts";
 import { readEd25519Public, readHmacKey, readServerKey } from "../crypto/keyfile.ts";
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
-import { resolveRunAs, type RunAsIds } from "../actions/users.ts";
+import { resolveRunAs, type RunAsIds } from "../util/sysdb.ts";
 
 /** A user as the daemon needs it. */
 export interface UserRuntime {
@@ -65,14 +65,12 @@ export interface Runtime {
   actionIdsByName: Map<string, number>;
 }
 
-/** Turns a dead-drop prefix (`hex:0a0b` or text) into bytes. */
+/**
+ * Turns a dead-drop prefix (`hex:0a0b` or text) into bytes; throws on bad hex (the
+ * schema refuses it first, with the prefix's line and column).
+ */
 export function deadDropPrefix(text: string): Uint8Array {
-  if (text.startsWith("hex:")) {
-    const hex = text.slice(4);
-    const out = new Uint8Array(hex.length >> 1);
-    for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-    return out;
-  }
+  if (text.startsWith("hex:")) return Uint8Array.fromHex(text.slice(4));
   return new TextEncoder().encode(text);
 }
 

@@ -62,10 +62,7 @@ export class KvStateStore implements StateStore {
     for await (const entry of this.#kv.list<number>({ prefix: ["nonce"] })) {
       const expiresAt = entry.value;
       if (expiresAt <= now) continue;
-      const hex = String(entry.key[1]);
-      const nonce = new Uint8Array(hex.length / 2);
-      for (let i = 0; i < nonce.length; i++) nonce[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-      yield { nonce, expiresAt };
+      yield { nonce: Uint8Array.fromHex(String(entry.key[1])), expiresAt };
     }
   }
 

@@ -48,7 +48,5 @@ export interface StateStore {
 
 /** Hex form of a nonce, as used in keys. */
 export function nonceKey(nonce: Uint8Array): string {
-  let out = "";
-  for (const b of nonce) out += b.toString(16).padStart(2, "0");
-  return out;
+  return nonce.toHex();
 }

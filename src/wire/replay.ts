@@ -7,7 +7,6 @@
  * Entries can be exported and re-imported so a restart does not reopen the window.
  * @module
  */
-import { fromHex, toHex } from "../crypto/bytes.ts";
 import type { Reason } from "./types.ts";
 
 /** Reasons the replay guard refuses a packet. */
@@ -107,7 +106,7 @@ export class ReplayGuard {
     if (!(timestamp >= now - this.skewMs)) return this.#count("timestamp_old");
     if (!(timestamp <= now + this.skewMs)) return this.#count("timestamp_future");
     this.#purge(now);
-    if (this.#seen.has(toHex(nonce))) return this.#count("replay");
+    if (this.#seen.has(nonce.toHex())) return this.#count("replay");
     if (this.#seen.size >= this.maxEntries) return this.#count("replay_cache_full");
     return null;
   }
@@ -139,7 +138,7 @@ export class ReplayGuard {
     const now = this.#clock();
     this.#purge(now);
     if (!(expiresAt >= now)) return true;
-    const key = toHex(nonce);
+    const key = nonce.toHex();
     const old = this.#seen.get(key);
     if (old !== undefined && old >= expiresAt) return true;
     if (old === undefined && this.#seen.size >= this.maxEntries) return false;
@@ -153,7 +152,7 @@ export class ReplayGuard {
 
   /** Every remembered nonce with its expiry (for persistence). */
   *entries(): IterableIterator<ReplayEntry> {
-    for (const [k, expiresAt] of this.#seen) yield { nonce: fromHex(k), expiresAt };
+    for (const [k, expiresAt] of this.#seen) yield { nonce: Uint8Array.fromHex(k), expiresAt };
   }
 
   /** Forgets everything. */

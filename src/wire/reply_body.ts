@@ -47,14 +47,6 @@ function isText(bytes: Uint8Array): string | undefined {
   }
 }
 
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
-}
-
 /** An encoded body and whether anything was cut to make it fit. */
 export interface EncodedBody {
   /** The JSON bytes. */
@@ -95,7 +87,7 @@ function encodeFitting(
       }
       if (text !== undefined) b.out = text;
       else {
-        b.out = toBase64(slice);
+        b.out = slice.toBase64();
         b.b64 = true;
       }
     }
@@ -143,8 +135,5 @@ export function decodeReplyBody(bytes: Uint8Array): ReplyBody {
 export function replyOutput(body: ReplyBody): Uint8Array {
   if (body.out === undefined) return new Uint8Array();
   if (!body.b64) return encoder.encode(body.out);
-  const bin = atob(body.out);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
+  return Uint8Array.fromBase64(body.out);
 }

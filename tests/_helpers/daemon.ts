@@ -6,7 +6,6 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { stringify } from "yaml";
 import { RUN_FLAGS } from "./flags.ts";
-import { decodeBase64, encodeBase64 } from "../../src/util/base64.ts";
 import { sendRequest, type SendResult } from "../../src/client/send.ts";
 
 /** Repository root. */
@@ -80,7 +79,7 @@ export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   }
   const withDir = <T>(v: T): T => JSON.parse(JSON.stringify(v).replaceAll("$DIR", dir));
   const aliceKey = new Uint8Array(randomBytes(32));
-  await Deno.writeTextFile(`${dir}/alice.hmac`, encodeBase64(aliceKey) + "\n", { mode: 0o600 });
+  await Deno.writeTextFile(`${dir}/alice.hmac`, aliceKey.toBase64() + "\n", { mode: 0o600 });
   const config = {
     servers: [{
       name: "main",
@@ -116,7 +115,7 @@ export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
     stringify({
       host: "127.0.0.1",
       port,
-      server_public_key: encodeBase64(serverPublic),
+      server_public_key: serverPublic.toBase64(),
       user_id: 1,
       hmac_key_file: "alice.hmac",
       timeout: 1,
@@ -270,6 +269,3 @@ export async function runCli(
     stderr: new TextDecoder().decode(out.stderr),
   };
 }
-
-/** Decodes base64 (re-exported for tests). */
-export { decodeBase64 };

@@ -19,7 +19,6 @@
  */
 import net from "node:net";
 import { sealParts, type SendOptions, sendRequest } from "../../src/client/send.ts";
-import { decodeBase64, encodeBase64 } from "../../src/util/base64.ts";
 import { ReplyStatus, type SealedRequest } from "../../src/wire/mod.ts";
 
 /** What the client knows about the server and the user it sends as. */
@@ -126,8 +125,8 @@ export async function spawnKnockClient(
 ): Promise<KnockClientApi> {
   const initText = JSON.stringify({
     ...init,
-    serverPublic: encodeBase64(init.serverPublic),
-    hmacKey: encodeBase64(init.hmacKey),
+    serverPublic: init.serverPublic.toBase64(),
+    hmacKey: init.hmacKey.toBase64(),
   });
   const argv = [
     Deno.execPath(),
@@ -396,7 +395,7 @@ if (import.meta.main) {
   const raw = JSON.parse(Deno.args[0]);
   await serve({
     ...raw,
-    serverPublic: decodeBase64(raw.serverPublic),
-    hmacKey: decodeBase64(raw.hmacKey),
+    serverPublic: Uint8Array.fromBase64(raw.serverPublic),
+    hmacKey: Uint8Array.fromBase64(raw.hmacKey),
   });
 }

@@ -6,7 +6,7 @@ import {
   parseCommand,
   splitWords,
 } from "../../src/admin/protocol.ts";
-import { completeLine } from "../../src/admin/shell.ts";
+import { completeLine } from "../../src/client/admin/shell.ts";
 
 Deno.test("splitWords: quotes, escapes, unterminated quote", () => {
   assert.deepEqual(splitWords(`broadcast "down at 18:00" --level warning`).words, [

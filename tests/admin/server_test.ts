@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { AdminControl } from "../../src/admin/control.ts";
 import { ControlServer } from "../../src/admin/server.ts";
-import { AdminClient } from "../../src/admin/client.ts";
+import { AdminClient } from "../../src/client/admin/client.ts";
 import { logger, setupLogging, tapLogs } from "../../src/util/log.ts";
 import { TestTarget } from "./_target.ts";
 

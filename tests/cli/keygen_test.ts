@@ -12,7 +12,6 @@ import {
   readServerKey,
   readX25519PublicKey,
 } from "../../src/crypto/keyfile.ts";
-import { decodeBase64, encodeBase64 } from "../../src/util/base64.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const MAIN = `${REPO}main.ts`;
@@ -85,7 +84,7 @@ function x25519PublicFromRaw(raw: Uint8Array): Uint8Array {
   ]);
   const priv = createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" });
   const x = (createPublicKey(priv).export({ format: "jwk" }) as { x: string }).x;
-  return decodeBase64(x.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.fromBase64(x.replace(/-/g, "+").replace(/_/g, "/"));
 }
 
 const SERVER_FILES = [
@@ -127,7 +126,7 @@ Deno.test("keygen server writes four PEM files with modes 0600/0644 and prints t
     assert.doesNotMatch(r.stdout, /^\s+identity_key_file:/m, "check would refuse it (issue 16)");
     const line = /^server_public_key: (\S+)$/m.exec(r.stdout);
     assert.ok(line, r.stdout);
-    assert.equal(line[1], encodeBase64(server.x25519Public));
+    assert.equal(line[1], server.x25519Public.toBase64());
     assert.equal(r.stderr, "");
   });
 });
@@ -167,11 +166,11 @@ Deno.test("keygen --json prints paths and public keys that match the files", asy
     assert.equal(s.files.x25519_private, `${dir}/s/server.x25519.pem`);
     assert.equal(s.files.ed25519_public, `${dir}/s/server.ed25519.pub.pem`);
     assert.deepEqual(
-      decodeBase64(s.public_keys.x25519),
+      Uint8Array.fromBase64(s.public_keys.x25519),
       (await readServerKey(s.files.x25519_private)).x25519Public,
     );
     assert.deepEqual(
-      decodeBase64(s.public_keys.ed25519),
+      Uint8Array.fromBase64(s.public_keys.ed25519),
       await readEd25519Public(s.files.ed25519_public),
     );
 
@@ -184,7 +183,7 @@ Deno.test("keygen --json prints paths and public keys that match the files", asy
     assert.deepEqual(u.give_to_user, [u.files.hmac, u.files.ed25519_private]);
     assert.deepEqual(u.keep_on_server, [u.files.hmac, u.files.ed25519_public]);
     assert.deepEqual(
-      decodeBase64(u.public_keys.ed25519),
+      Uint8Array.fromBase64(u.public_keys.ed25519),
       await readEd25519Public(u.files.ed25519_public),
     );
     const withId = JSON.parse(

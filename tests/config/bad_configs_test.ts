@@ -261,6 +261,24 @@ const CASES: Case[] = [
     message: /must be an exec action; "ping" is builtin/,
   },
   {
+    name: "dead drop prefix with a non-hex digit",
+    yaml: `actions:\n  - { id: 1, name: job, type: exec, command: [/bin/true] }\n` +
+      USER.replace("[ping]", "[job]") +
+      `deaddrops:\n  - { name: d, prefix: "hex:zz", handler: job }\n`,
+    at: "9:24",
+    path: "deaddrops[0].prefix",
+    message: /"hex:zz" is not hex/,
+  },
+  {
+    name: "dead drop prefix with an odd number of hex digits",
+    yaml: `actions:\n  - { id: 1, name: job, type: exec, command: [/bin/true] }\n` +
+      USER.replace("[ping]", "[job]") +
+      `deaddrops:\n  - { name: d, prefix: "hex:0a0", handler: job }\n`,
+    at: "9:24",
+    path: "deaddrops[0].prefix",
+    message: /"hex:0a0" is not hex/,
+  },
+  {
     name: "destructor revoke on an exec action",
     yaml: `actions:\n  - id: 1\n    name: job\n    type: exec\n    command: [/bin/true]\n` +
       `    keepalive: 1m\n    destructor: revoke\n` + USER.replace("[ping]", "[job]"),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { fromHex, toHex, utf8 } from "../../src/crypto/bytes.ts";
+import { utf8 } from "../../src/crypto/bytes.ts";
 import {
   hkdfExpand,
   hkdfExtract,
@@ -18,18 +18,18 @@ const RFC4231: { key: string; data: Uint8Array; mac: string }[] = [
     mac: "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
   },
   {
-    key: toHex(utf8("Jefe")),
+    key: utf8("Jefe").toHex(),
     data: utf8("what do ya want for nothing?"),
     mac: "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
   },
   {
     key: "aa".repeat(20),
-    data: fromHex("dd".repeat(50)),
+    data: Uint8Array.fromHex("dd".repeat(50)),
     mac: "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe",
   },
   {
     key: "0102030405060708090a0b0c0d0e0f10111213141516171819",
-    data: fromHex("cd".repeat(50)),
+    data: Uint8Array.fromHex("cd".repeat(50)),
     mac: "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
   },
   {
@@ -53,23 +53,29 @@ const RFC4231: { key: string; data: Uint8Array; mac: string }[] = [
 
 Deno.test("hmacSha256 matches the RFC 4231 test vectors", () => {
   for (const v of RFC4231) {
-    const mac = toHex(hmacSha256(fromHex(v.key), v.data));
+    const mac = hmacSha256(Uint8Array.fromHex(v.key), v.data).toHex();
     assert.equal(mac.slice(0, v.mac.length), v.mac);
-    assert.equal(toHex(hmacKey(fromHex(v.key)).mac(v.data)).slice(0, v.mac.length), v.mac);
+    assert.equal(
+      hmacKey(Uint8Array.fromHex(v.key)).mac(v.data).toHex().slice(0, v.mac.length),
+      v.mac,
+    );
   }
 });
 
 Deno.test("HKDF matches RFC 5869 test cases 1 and 3", () => {
-  const prk1 = hkdfExtract(fromHex("000102030405060708090a0b0c"), fromHex("0b".repeat(22)));
-  assert.equal(toHex(prk1), "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
+  const prk1 = hkdfExtract(
+    Uint8Array.fromHex("000102030405060708090a0b0c"),
+    Uint8Array.fromHex("0b".repeat(22)),
+  );
+  assert.equal(prk1.toHex(), "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
   assert.equal(
-    toHex(hkdfExpand(prk1, [fromHex("f0f1f2f3f4f5f6f7f8f9")], 42)),
+    hkdfExpand(prk1, [Uint8Array.fromHex("f0f1f2f3f4f5f6f7f8f9")], 42).toHex(),
     "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865",
   );
-  const prk3 = hkdfExtract(new Uint8Array(0), fromHex("0b".repeat(22)));
-  assert.equal(toHex(prk3), "19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04");
+  const prk3 = hkdfExtract(new Uint8Array(0), Uint8Array.fromHex("0b".repeat(22)));
+  assert.equal(prk3.toHex(), "19ef24a32c717b167f33a91d6f648bdf96596776afdb6377ac434c1c293ccb04");
   assert.equal(
-    toHex(hkdfExpand(prk3, [], 42)),
+    hkdfExpand(prk3, [], 42).toHex(),
     "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
   );
 });
@@ -79,16 +85,16 @@ Deno.test("SHA-256 and HMAC agree with node:crypto for every length 0..300, spli
   const h = new Sha256();
   for (let n = 0; n <= 300; n++) {
     const msg = data.subarray(0, n);
-    const want = toHex(createHash("sha256").update(msg).digest());
-    assert.equal(toHex(sha256(msg)), want);
+    const want = createHash("sha256").update(msg).digest().toHex();
+    assert.equal(sha256(msg).toHex(), want);
     const cut = (n * 7) % (n + 1);
     h.reset().update(msg.subarray(0, cut)).update(msg.subarray(cut));
-    assert.equal(toHex(h.copy().digest()), want);
-    assert.equal(toHex(h.digest()), want);
+    assert.equal(h.copy().digest().toHex(), want);
+    assert.equal(h.digest().toHex(), want);
     const key = data.subarray(n % 100, n % 100 + (n % 90));
     assert.equal(
-      toHex(hmacSha256(key, msg.subarray(0, cut), msg.subarray(cut))),
-      toHex(createHmac("sha256", key).update(msg).digest()),
+      hmacSha256(key, msg.subarray(0, cut), msg.subarray(cut)).toHex(),
+      createHmac("sha256", key).update(msg).digest().toHex(),
     );
   }
 });

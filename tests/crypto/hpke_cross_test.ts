@@ -17,14 +17,14 @@ import {
   HkdfSha256,
 } from "@hpke/core";
 import { type Aead, AES_128_GCM, AES_256_GCM, CHACHA20_POLY1305 } from "../../src/crypto/aead.ts";
-import { fromHex, toHex, utf8 } from "../../src/crypto/bytes.ts";
+import { utf8 } from "../../src/crypto/bytes.ts";
 import { HpkeSuite } from "../../src/crypto/hpke.ts";
 import { x25519PrivateKeyObject, x25519PublicFromPrivate } from "../../src/crypto/keys.ts";
 import { SUITE_V1 } from "../../src/wire/suite.ts";
 
-const skR = fromHex("3f".repeat(31) + "41");
+const skR = Uint8Array.fromHex("3f".repeat(31) + "41");
 const pkR = x25519PublicFromPrivate(skR);
-const skE = fromHex("17".repeat(32));
+const skE = Uint8Array.fromHex("17".repeat(32));
 const info = utf8("siglatch cross-check");
 const aad = utf8("aad");
 const pt = utf8("the quick brown fox, twice over: the quick brown fox");
@@ -97,8 +97,8 @@ async function crossCheck(ours: Aead, theirs: AeadInterface) {
   assert.ok(ctx, "decap");
   assert.deepEqual(ctx.open(aad, ct), pt);
   assert.equal(
-    toHex(ctx.export(utf8("exp"), 32)),
-    toHex(new Uint8Array(await sender.export(buf(utf8("exp")), 32))),
+    ctx.export(utf8("exp"), 32).toHex(),
+    (new Uint8Array(await sender.export(buf(utf8("exp")), 32))).toHex(),
   );
 
   // ours seals with a fixed ephemeral key, theirs opens
@@ -113,8 +113,8 @@ async function crossCheck(ours: Aead, theirs: AeadInterface) {
   assert.deepEqual(new Uint8Array(await recipient.open(buf(ct2), buf(aad))), pt);
   assert.deepEqual(new Uint8Array(await recipient.open(buf(ct3), buf(aad))), pt);
   assert.equal(
-    toHex(sctx.export(utf8("siglatch v1 reply"), 32)),
-    toHex(new Uint8Array(await recipient.export(buf(utf8("siglatch v1 reply")), 32))),
+    sctx.export(utf8("siglatch v1 reply"), 32).toHex(),
+    (new Uint8Array(await recipient.export(buf(utf8("siglatch v1 reply")), 32))).toHex(),
   );
   // a flipped ciphertext bit fails on their side too
   const bad = ct2.slice();

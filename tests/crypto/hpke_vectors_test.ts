@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { type Aead, AES_128_GCM, CHACHA20_POLY1305 } from "../../src/crypto/aead.ts";
-import { fromHex, toHex } from "../../src/crypto/bytes.ts";
 import { HpkeSuite } from "../../src/crypto/hpke.ts";
 import { x25519PrivateKeyObject } from "../../src/crypto/keys.ts";
 
@@ -28,47 +27,68 @@ async function load(name: string): Promise<Vector> {
 function checkVector(v: Vector, aead: Aead): void {
   const suite = new HpkeSuite(aead);
   // DeriveKeyPair
-  const e = suite.deriveKeyPair(fromHex(v.ikmE));
-  assert.equal(toHex(e.privateKey), v.skEm);
-  assert.equal(toHex(e.publicKey), v.pkEm);
-  const r = suite.deriveKeyPair(fromHex(v.ikmR));
-  assert.equal(toHex(r.privateKey), v.skRm);
-  assert.equal(toHex(r.publicKey), v.pkRm);
+  const e = suite.deriveKeyPair(Uint8Array.fromHex(v.ikmE));
+  assert.equal(e.privateKey.toHex(), v.skEm);
+  assert.equal(e.publicKey.toHex(), v.pkEm);
+  const r = suite.deriveKeyPair(Uint8Array.fromHex(v.ikmR));
+  assert.equal(r.privateKey.toHex(), v.skRm);
+  assert.equal(r.publicKey.toHex(), v.pkRm);
   // Encap / Decap
-  const pkR = fromHex(v.pkRm);
-  const { sharedSecret, enc } = suite.encap(pkR, fromHex(v.skEm));
-  assert.equal(toHex(enc), v.enc);
-  assert.equal(toHex(sharedSecret), v.shared_secret);
-  const skR = x25519PrivateKeyObject(fromHex(v.skRm));
-  assert.equal(toHex(suite.decap(fromHex(v.enc), skR, pkR)!), v.shared_secret);
+  const pkR = Uint8Array.fromHex(v.pkRm);
+  const { sharedSecret, enc } = suite.encap(pkR, Uint8Array.fromHex(v.skEm));
+  assert.equal(enc.toHex(), v.enc);
+  assert.equal(sharedSecret.toHex(), v.shared_secret);
+  const skR = x25519PrivateKeyObject(Uint8Array.fromHex(v.skRm));
+  assert.equal(suite.decap(Uint8Array.fromHex(v.enc), skR, pkR)!.toHex(), v.shared_secret);
   // Key schedule, both sides
-  const sender = suite.setupBaseS(pkR, fromHex(v.info), fromHex(v.skEm)).ctx;
-  const receiver = suite.setupBaseR(fromHex(v.enc), skR, pkR, fromHex(v.info))!;
+  const sender = suite.setupBaseS(pkR, Uint8Array.fromHex(v.info), Uint8Array.fromHex(v.skEm)).ctx;
+  const receiver = suite.setupBaseR(
+    Uint8Array.fromHex(v.enc),
+    skR,
+    pkR,
+    Uint8Array.fromHex(v.info),
+  )!;
   for (const ctx of [sender, receiver]) {
-    assert.equal(toHex(ctx.key), v.key);
-    assert.equal(toHex(ctx.baseNonce), v.base_nonce);
-    assert.equal(toHex(ctx.exporterSecret), v.exporter_secret);
+    assert.equal(ctx.key.toHex(), v.key);
+    assert.equal(ctx.baseNonce.toHex(), v.base_nonce);
+    assert.equal(ctx.exporterSecret.toHex(), v.exporter_secret);
   }
   // Every listed encryption, at its sequence number
   for (const x of v.encryptions) {
-    const s = suite.keySchedule(fromHex(v.shared_secret), fromHex(v.info));
-    assert.equal(toHex(s.nonceFor(x.seq)), x.nonce);
-    const ct = aead.seal(s.key, s.nonceFor(x.seq), fromHex(x.aad), fromHex(x.pt));
-    assert.equal(toHex(ct), x.ct, `seq ${x.seq}`);
-    const pt = aead.open(s.key, s.nonceFor(x.seq), fromHex(x.aad), fromHex(x.ct));
-    assert.equal(toHex(pt!), x.pt);
+    const s = suite.keySchedule(Uint8Array.fromHex(v.shared_secret), Uint8Array.fromHex(v.info));
+    assert.equal(s.nonceFor(x.seq).toHex(), x.nonce);
+    const ct = aead.seal(
+      s.key,
+      s.nonceFor(x.seq),
+      Uint8Array.fromHex(x.aad),
+      Uint8Array.fromHex(x.pt),
+    );
+    assert.equal(ct.toHex(), x.ct, `seq ${x.seq}`);
+    const pt = aead.open(
+      s.key,
+      s.nonceFor(x.seq),
+      Uint8Array.fromHex(x.aad),
+      Uint8Array.fromHex(x.ct),
+    );
+    assert.equal(pt!.toHex(), x.pt);
   }
   // The context's own counter: seq 0, 1, 2 in order
-  const s2 = suite.setupBaseS(pkR, fromHex(v.info), fromHex(v.skEm)).ctx;
-  const r2 = suite.setupBaseR(fromHex(v.enc), skR, pkR, fromHex(v.info))!;
+  const s2 = suite.setupBaseS(pkR, Uint8Array.fromHex(v.info), Uint8Array.fromHex(v.skEm)).ctx;
+  const r2 = suite.setupBaseR(Uint8Array.fromHex(v.enc), skR, pkR, Uint8Array.fromHex(v.info))!;
   for (const x of v.encryptions.filter((x) => x.seq < 3)) {
-    const ct = s2.seal(fromHex(x.aad), fromHex(x.pt));
-    assert.equal(toHex(ct), x.ct);
-    assert.equal(toHex(r2.open(fromHex(x.aad), ct)!), x.pt);
+    const ct = s2.seal(Uint8Array.fromHex(x.aad), Uint8Array.fromHex(x.pt));
+    assert.equal(ct.toHex(), x.ct);
+    assert.equal(r2.open(Uint8Array.fromHex(x.aad), ct)!.toHex(), x.pt);
   }
   for (const x of v.exports) {
-    assert.equal(toHex(receiver.export(fromHex(x.exporter_context), x.L)), x.exported_value);
-    assert.equal(toHex(sender.export(fromHex(x.exporter_context), x.L)), x.exported_value);
+    assert.equal(
+      receiver.export(Uint8Array.fromHex(x.exporter_context), x.L).toHex(),
+      x.exported_value,
+    );
+    assert.equal(
+      sender.export(Uint8Array.fromHex(x.exporter_context), x.L).toHex(),
+      x.exported_value,
+    );
   }
 }
 

@@ -22,7 +22,6 @@ import {
   readX25519PublicKey,
   writeKeyFile,
 } from "../../src/crypto/keyfile.ts";
-import { decodeBase64, encodeBase64 } from "../../src/util/base64.ts";
 
 const OPENSSL = "/usr/bin/openssl";
 const hasOpenssl = await Deno.stat(OPENSSL).then((i) => i.isFile, () => false);
@@ -58,7 +57,7 @@ function pemOf(key: KeyObject): string {
 
 function jwkBytes(key: KeyObject, field: "d" | "x"): Uint8Array {
   const v = (key.export({ format: "jwk" }) as Record<string, string>)[field];
-  return decodeBase64(v.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.fromBase64(v.replace(/-/g, "+").replace(/_/g, "/"));
 }
 
 /** PKCS#8 DER prefixes (RFC 8410) for a raw 32-byte private key. */
@@ -69,9 +68,7 @@ const PKCS8_PREFIX = {
 
 /** Derives the public key from a raw private key with node:crypto, independently of keyfile.ts. */
 function publicFromRaw(algo: "x25519" | "ed25519", raw: Uint8Array): Uint8Array {
-  const prefix = Uint8Array.from(
-    PKCS8_PREFIX[algo].match(/../g)!.map((h) => parseInt(h, 16)),
-  );
+  const prefix = Uint8Array.fromHex(PKCS8_PREFIX[algo]);
   const der = new Uint8Array(prefix.length + raw.length);
   der.set(prefix);
   der.set(raw, prefix.length);
@@ -108,7 +105,7 @@ Deno.test("readX25519PublicKey reads SPKI PEM and one-line base64", async () => 
     const raw = jwkBytes(kp.publicKey, "x");
     const pem = await put(`${dir}/pub.pem`, pemOf(kp.publicKey), 0o644);
     assert.deepEqual(await readX25519PublicKey(pem), raw);
-    const b64 = await put(`${dir}/pub.b64`, `${encodeBase64(raw)}\n`, 0o644);
+    const b64 = await put(`${dir}/pub.b64`, `${raw.toBase64()}\n`, 0o644);
     assert.deepEqual(await readX25519PublicKey(b64), raw);
     const bad = await put(`${dir}/pub.bad`, "AAAA\n", 0o644);
     await rejects(readX25519PublicKey(bad), bad, /PEM \(SPKI\) or one line of base64 of 32 bytes/);
@@ -126,7 +123,7 @@ Deno.test("readEd25519Private returns the seed and public key; readEd25519Public
     assert.deepEqual(pair.publicKey, jwkBytes(kp.publicKey, "x"));
     assert.deepEqual(publicFromRaw("ed25519", pair.privateKey), pair.publicKey);
     assert.deepEqual(await readEd25519Public(pub), pair.publicKey);
-    const b64 = await put(`${dir}/u.pub.b64`, encodeBase64(pair.publicKey), 0o644);
+    const b64 = await put(`${dir}/u.pub.b64`, pair.publicKey.toBase64(), 0o644);
     assert.deepEqual(await readEd25519Public(b64), pair.publicKey);
   });
 });
@@ -248,14 +245,14 @@ Deno.test("private key readers refuse files group or others can access, like ssh
 Deno.test("readHmacKey accepts base64 (with or without newline) or 32 raw bytes only", async () => {
   await withDir(async (dir) => {
     const key = new Uint8Array(randomBytes(32));
-    const b64 = encodeBase64(key);
+    const b64 = key.toBase64();
     for (const [name, body] of [["nl", `${b64}\n`], ["bare", b64], ["crlf", `${b64}\r\n`]]) {
       assert.deepEqual(await readHmacKey(await put(`${dir}/${name}.hmac`, body)), key, name);
     }
     assert.deepEqual(await readHmacKey(await put(`${dir}/raw.hmac`, key)), key);
     const bad: [string, string | Uint8Array][] = [
       ["short-b64", b64.slice(1)],
-      ["b64-of-16", `${encodeBase64(new Uint8Array(16))}\n`],
+      ["b64-of-16", `${(new Uint8Array(16)).toBase64()}\n`],
       ["raw-33", new Uint8Array(33)],
       ["two-newlines", `${b64}\n\n`],
       ["pem", pemOf(generateKeyPairSync("x25519").privateKey)],

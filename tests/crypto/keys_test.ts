@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { constantTimeEqual } from "../../src/crypto/ct.ts";
-import { fromHex, toHex } from "../../src/crypto/bytes.ts";
 import {
   ed25519PrivateToPem,
   ed25519PublicFromPrivate,
@@ -18,18 +17,18 @@ import {
 } from "../../src/crypto/keys.ts";
 
 Deno.test("X25519: RFC 7748 §6.1 Alice/Bob public keys and shared secret", () => {
-  const a = fromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
-  const b = fromHex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
+  const a = Uint8Array.fromHex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+  const b = Uint8Array.fromHex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
   assert.equal(
-    toHex(x25519PublicFromPrivate(a)),
+    x25519PublicFromPrivate(a).toHex(),
     "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
   );
   assert.equal(
-    toHex(x25519PublicFromPrivate(b)),
+    x25519PublicFromPrivate(b).toHex(),
     "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
   );
   const k = x25519(x25519PrivateKeyObject(a), x25519PublicKeyObject(x25519PublicFromPrivate(b)));
-  assert.equal(toHex(k!), "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+  assert.equal(k!.toHex(), "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
 });
 
 Deno.test("X25519 with a low-order public key yields null (all-zero secret refused)", () => {
@@ -44,9 +43,11 @@ Deno.test("X25519 with a low-order public key yields null (all-zero secret refus
 });
 
 Deno.test("Ed25519: RFC 8032 test 1 public key from seed", () => {
-  const seed = fromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+  const seed = Uint8Array.fromHex(
+    "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+  );
   assert.equal(
-    toHex(ed25519PublicFromPrivate(seed)),
+    ed25519PublicFromPrivate(seed).toHex(),
     "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
   );
 });

@@ -12,7 +12,6 @@
  */
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
-import { encodeBase64 } from "../../src/util/base64.ts";
 import { type Fixture, makeFixture, ROOT, RUN_FLAGS } from "../_helpers/daemon.ts";
 import { type KnockClientApi, spawnKnockClient } from "../_helpers/knock_client.ts";
 import {
@@ -127,7 +126,7 @@ async function fixture(pair: NetnsPair): Promise<Fixture> {
     stringify({
       host: pair.serverIp,
       port: PORT,
-      server_public_key: encodeBase64(fx.serverPublic),
+      server_public_key: fx.serverPublic.toBase64(),
       user_id: 1,
       hmac_key_file: "alice.hmac",
       timeout: 1,

@@ -3,7 +3,7 @@
  * the source on the other once it re-reads the shared list, and lifting it there restores it.
  */
 import assert from "node:assert/strict";
-import { AdminClient } from "../../src/admin/client.ts";
+import { AdminClient } from "../../src/client/admin/client.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
 import { aliceRequest, type Fixture, makeFixture, startDaemon } from "../_helpers/daemon.ts";
 import { startRedis } from "../_helpers/redis.ts";

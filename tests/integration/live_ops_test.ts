@@ -16,9 +16,8 @@ import {
   runCli,
   startDaemon,
 } from "../_helpers/daemon.ts";
-import { AdminClient } from "../../src/admin/client.ts";
+import { AdminClient } from "../../src/client/admin/client.ts";
 import { sendRequest } from "../../src/client/send.ts";
-import { encodeBase64 } from "../../src/util/base64.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
 import { spawnPty } from "../admin/_pty.ts";
 
@@ -73,7 +72,7 @@ async function editConfig(fx: Fixture, edit: (c: Record<string, unknown[]>) => v
 
 async function addBob(fx: Fixture): Promise<Uint8Array> {
   const key = new Uint8Array(randomBytes(32));
-  await Deno.writeTextFile(`${fx.dir}/bob.hmac`, encodeBase64(key) + "\n", { mode: 0o600 });
+  await Deno.writeTextFile(`${fx.dir}/bob.hmac`, key.toBase64() + "\n", { mode: 0o600 });
   return key;
 }
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { UdpSocketHandle } from "../../src/net/sockopt.ts";
-import { readUdpSockets } from "../../src/net/udpstats.ts";
+import { readUdpSockets } from "../../bench/udpstats.ts";
 
 function bind(): { conn: Deno.DatagramConn; addr: Deno.NetAddr } {
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });

@@ -5,7 +5,7 @@
  * The checked-in file is the reference; tests/wire/vectors_test.ts checks the code
  * against it.
  */
-import { concatBytes, fromHex, toHex, utf8 } from "../../src/crypto/bytes.ts";
+import { concatBytes, utf8 } from "../../src/crypto/bytes.ts";
 import {
   ed25519PublicFromPrivate,
   x25519PrivateKeyObject,
@@ -14,13 +14,17 @@ import {
 import { mac1Key } from "../../src/wire/mac1.ts";
 import { RequestOpener, sealRequest, SUITE_V1, type UserAuth } from "../../src/wire/mod.ts";
 
-const server = fromHex("a8" + "ab".repeat(30) + "6b");
+const server = Uint8Array.fromHex("a8" + "ab".repeat(30) + "6b");
 const serverPub = x25519PublicFromPrivate(server);
-const hmacKey = fromHex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
-const edSeed = fromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
-const ephemeral = fromHex("e0" + "55".repeat(30) + "5e");
+const hmacKey = Uint8Array.fromHex(
+  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+);
+const edSeed = Uint8Array.fromHex(
+  "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+);
+const ephemeral = Uint8Array.fromHex("e0" + "55".repeat(30) + "5e");
 const timestamp = 1_750_000_000_000;
-const nonce = fromHex("0f1e2d3c4b5a69788796a5b4c3d2e1f0");
+const nonce = Uint8Array.fromHex("0f1e2d3c4b5a69788796a5b4c3d2e1f0");
 
 function request(
   name: string,
@@ -62,16 +66,16 @@ function request(
       action_id: fields.actionId,
       session_id: "0102030405060708",
       flags: 0,
-      payload: toHex(fields.payload),
+      payload: fields.payload.toHex(),
       timestamp,
-      nonce: toHex(nonce),
-      ephemeral_private: toHex(ephemeral),
-      enc: toHex(x25519PublicFromPrivate(ephemeral)),
+      nonce: nonce.toHex(),
+      ephemeral_private: ephemeral.toHex(),
+      enc: x25519PublicFromPrivate(ephemeral).toHex(),
       enc_high_bit: mode === "secure" ? 1 : 0,
       pad_to: padTo ?? null,
-      mac1_key: toHex(mac1Key(SUITE_V1.mac1Label[mode], serverPub)),
-      reply_key: toHex(replyKey),
-      datagram: toHex(s.datagram),
+      mac1_key: mac1Key(SUITE_V1.mac1Label[mode], serverPub).toHex(),
+      reply_key: replyKey.toHex(),
+      datagram: s.datagram.toHex(),
     },
   };
 }
@@ -87,7 +91,7 @@ const opener = new RequestOpener({
 });
 const opened = opener.open(hm.s.datagram, () => ({ hmacKey }));
 if (!opened.ok) throw new Error(opened.reason);
-const replyNonce = fromHex("a0a1a2a3a4a5a6a7a8a9aaab");
+const replyNonce = Uint8Array.fromHex("a0a1a2a3a4a5a6a7a8a9aaab");
 const replyFields = {
   type: "reply" as const,
   status: 0,
@@ -104,15 +108,15 @@ const out = {
   description:
     "siglatch wire v1 test vectors: fixed keys, nonce, timestamp and ephemeral key -> bytes",
   suite: SUITE_V1.name,
-  server_private: toHex(server),
-  server_public: toHex(serverPub),
-  user_hmac_key: toHex(hmacKey),
-  user_ed25519_seed: toHex(edSeed),
-  user_ed25519_public: toHex(ed25519PublicFromPrivate(edSeed)),
+  server_private: server.toHex(),
+  server_public: serverPub.toHex(),
+  user_hmac_key: hmacKey.toHex(),
+  user_ed25519_seed: edSeed.toHex(),
+  user_ed25519_public: ed25519PublicFromPrivate(edSeed).toHex(),
   requests: [hm.vector, ed.vector, ins.vector],
   reply: {
     to: hm.vector.name,
-    nonce: toHex(replyNonce),
+    nonce: replyNonce.toHex(),
     type: replyFields.type,
     status: replyFields.status,
     seq: replyFields.seq,
@@ -120,8 +124,8 @@ const out = {
     truncated: replyFields.truncated,
     exit_code: replyFields.exitCode,
     server_time: replyFields.serverTime,
-    body: toHex(replyFields.body),
-    datagram: toHex(reply),
+    body: replyFields.body.toHex(),
+    datagram: reply.toHex(),
   },
 };
 await Deno.writeTextFile(

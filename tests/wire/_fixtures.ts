@@ -1,6 +1,5 @@
 /** Shared keys and helpers for the wire tests (fixed, so failures reproduce). */
 import { createHash } from "node:crypto";
-import { fromHex } from "../../src/crypto/bytes.ts";
 import { mac1Key } from "../../src/wire/mac1.ts";
 import { ed25519PublicFromPrivate, x25519PublicFromPrivate } from "../../src/crypto/keys.ts";
 import {
@@ -14,13 +13,17 @@ import {
 
 export const NOW = 1_750_000_000_000;
 
-export const serverPrivate = fromHex("a8" + "ab".repeat(30) + "6b");
+export const serverPrivate = Uint8Array.fromHex("a8" + "ab".repeat(30) + "6b");
 export const serverPublic = x25519PublicFromPrivate(serverPrivate);
-export const otherServerPrivate = fromHex("c8" + "cd".repeat(30) + "4d");
+export const otherServerPrivate = Uint8Array.fromHex("c8" + "cd".repeat(30) + "4d");
 export const otherServerPublic = x25519PublicFromPrivate(otherServerPrivate);
 
-export const hmacKey = fromHex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
-export const edSeed = fromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+export const hmacKey = Uint8Array.fromHex(
+  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+);
+export const edSeed = Uint8Array.fromHex(
+  "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+);
 export const edPublic = ed25519PublicFromPrivate(edSeed);
 
 export const HMAC_USER = 42;

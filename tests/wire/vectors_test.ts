@@ -1,7 +1,6 @@
 /** Our own wire v1 vectors (tests/vectors/wire_v1.json): the code must reproduce the bytes. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { fromHex, toHex } from "../../src/crypto/bytes.ts";
 import { ReplyOpener, RequestOpener, sealRequest, type UserAuth } from "../../src/wire/mod.ts";
 
 interface ReqVector {
@@ -25,11 +24,11 @@ interface ReqVector {
 }
 
 const V = JSON.parse(await Deno.readTextFile(new URL("../vectors/wire_v1.json", import.meta.url)));
-const serverPrivate = fromHex(V.server_private);
-const serverPublic = fromHex(V.server_public);
-const hmacKey = fromHex(V.user_hmac_key);
-const edSeed = fromHex(V.user_ed25519_seed);
-const edPublic = fromHex(V.user_ed25519_public);
+const serverPrivate = Uint8Array.fromHex(V.server_private);
+const serverPublic = Uint8Array.fromHex(V.server_public);
+const hmacKey = Uint8Array.fromHex(V.user_hmac_key);
+const edSeed = Uint8Array.fromHex(V.user_ed25519_seed);
+const edPublic = Uint8Array.fromHex(V.user_ed25519_public);
 
 function authOf(v: ReqVector): UserAuth {
   return v.auth === "hmac"
@@ -45,27 +44,27 @@ for (const v of V.requests as ReqVector[]) {
       actionId: v.action_id,
       sessionId: BigInt("0x" + v.session_id),
       flags: v.flags,
-      payload: fromHex(v.payload),
+      payload: Uint8Array.fromHex(v.payload),
       timestamp: v.timestamp,
-      nonce: fromHex(v.nonce),
+      nonce: Uint8Array.fromHex(v.nonce),
     }, {
       insecure: v.mode === "insecure",
-      ephemeralPrivate: fromHex(v.ephemeral_private),
+      ephemeralPrivate: Uint8Array.fromHex(v.ephemeral_private),
       encHighBit: v.enc_high_bit,
       padTo: v.pad_to ?? undefined,
     });
-    assert.equal(toHex(s.datagram), v.datagram);
+    assert.equal(s.datagram.toHex(), v.datagram);
 
     // Layout checks computed independently of the sealer.
-    const d = fromHex(v.datagram);
+    const d = Uint8Array.fromHex(v.datagram);
     const enc = d.slice(0, 32);
     assert.equal(enc[31] >> 7, v.enc_high_bit);
     enc[31] &= 0x7f;
-    assert.equal(toHex(enc), v.enc);
-    const mac = createHash("sha256").update(fromHex(v.mac1_key)).update(
+    assert.equal(enc.toHex(), v.enc);
+    const mac = createHash("sha256").update(Uint8Array.fromHex(v.mac1_key)).update(
       d.subarray(0, d.length - 16),
     ).digest();
-    assert.equal(toHex(d.subarray(d.length - 16)), toHex(mac.subarray(0, 16)));
+    assert.equal(d.subarray(d.length - 16).toHex(), mac.subarray(0, 16).toHex());
     if (v.mode === "insecure") {
       // inner fields in the clear: version 1, type request(1), auth kind, flags, user id
       assert.deepEqual([...d.subarray(32, 36)], [1, 1, v.auth === "hmac" ? 1 : 2, v.flags]);
@@ -82,12 +81,15 @@ for (const v of V.requests as ReqVector[]) {
     assert.ok(r.ok, !r.ok ? r.reason : "");
     assert.equal(r.msg.userId, v.user_id);
     assert.equal(r.msg.actionId, v.action_id);
-    assert.equal(toHex(r.msg.payload), v.payload);
-    assert.equal(toHex(r.msg.nonce), v.nonce);
+    assert.equal(r.msg.payload.toHex(), v.payload);
+    assert.equal(r.msg.nonce.toHex(), v.nonce);
     assert.equal(r.msg.sessionId, BigInt("0x" + v.session_id));
     // The client's reply opener uses the vector's reply key.
     const probe = r.replier.seal({ status: 0, serverTime: v.timestamp });
-    assert.ok(new ReplyOpener(1, fromHex(v.nonce), fromHex(v.reply_key)).open(probe).ok);
+    assert.ok(
+      new ReplyOpener(1, Uint8Array.fromHex(v.nonce), Uint8Array.fromHex(v.reply_key)).open(probe)
+        .ok,
+    );
   });
 }
 
@@ -99,7 +101,7 @@ Deno.test("vector: reply is reproduced byte for byte and opens with the derived 
     x25519Public: serverPublic,
     clock: () => req.timestamp,
   });
-  const r = op.open(fromHex(req.datagram), () => ({ hmacKey }));
+  const r = op.open(Uint8Array.fromHex(req.datagram), () => ({ hmacKey }));
   assert.ok(r.ok);
   const d = r.replier.seal({
     type: R.type,
@@ -109,13 +111,14 @@ Deno.test("vector: reply is reproduced byte for byte and opens with the derived 
     truncated: R.truncated,
     exitCode: R.exit_code,
     serverTime: R.server_time,
-    body: fromHex(R.body),
-  }, { nonce: fromHex(R.nonce) });
-  assert.equal(toHex(d), R.datagram);
-  const got = new ReplyOpener(1, fromHex(req.nonce), fromHex(req.reply_key)).open(
-    fromHex(R.datagram),
-  );
+    body: Uint8Array.fromHex(R.body),
+  }, { nonce: Uint8Array.fromHex(R.nonce) });
+  assert.equal(d.toHex(), R.datagram);
+  const got = new ReplyOpener(1, Uint8Array.fromHex(req.nonce), Uint8Array.fromHex(req.reply_key))
+    .open(
+      Uint8Array.fromHex(R.datagram),
+    );
   assert.ok(got.ok);
   assert.equal(got.reply.serverTime, R.server_time);
-  assert.equal(toHex(got.reply.body), R.body);
+  assert.equal(got.reply.body.toHex(), R.body);
 });

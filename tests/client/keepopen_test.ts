@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type OpenAttempt, runOpen } from "../../src/actions/keepopen.ts";
+import { type OpenAttempt, runOpen } from "../../src/client/keepopen.ts";
 
 function sender(script: (n: number, actionId: number) => OpenAttempt) {
   const calls: Array<{ actionId: number; at: number }> = [];

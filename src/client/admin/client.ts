@@ -5,8 +5,8 @@
  */
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { DEFAULT_CONFIG_PATH, loadConfig } from "../config/load.ts";
-import type { AdminResponse, LogEntry } from "./protocol.ts";
+import { DEFAULT_CONFIG_PATH, loadConfig } from "../../config/load.ts";
+import type { AdminResponse, LogEntry } from "../../admin/protocol.ts";
 
 /** The socket path when neither a flag nor a config names one. */
 export const DEFAULT_SOCKET_PATH = "/run/siglatch/admin.sock";

@@ -16,7 +16,7 @@ import {
   type LogEntry,
   parseCommand,
   splitWords,
-} from "./protocol.ts";
+} from "../../admin/protocol.ts";
 import { commonPrefix, History, type Key, KeyDecoder, LineBuffer, renderLine } from "./lineedit.ts";
 
 /** The shell prompt. */

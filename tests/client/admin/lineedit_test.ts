@@ -6,7 +6,7 @@ import {
   KeyDecoder,
   LineBuffer,
   renderLine,
-} from "../../src/admin/lineedit.ts";
+} from "../../../src/client/admin/lineedit.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 

@@ -2,6 +2,11 @@
  * A small line editor for the admin shell: key decoding from a raw terminal, an editable
  * line with a cursor, and history navigation. Pure (no I/O), so it is tested directly;
  * {@linkcode renderLine} produces what the terminal needs to show the line.
+ *
+ * Not `node:readline` (tried for issue 12 on Deno 2.9.6 in a pty, tests/cli/admin_test.ts):
+ * an ambiguous Tab lists nothing until a second Tab, a unique completion adds no space,
+ * and after Ctrl-C (the `SIGINT` event) Up shows empty lines until a line is entered,
+ * short of resetting readline's private history index.
  * @module
  */
 

@@ -3,8 +3,7 @@
  * `/proc/net/udp6` (Linux). The `drops` column counts datagrams the kernel discarded for a
  * socket, mostly because its receive buffer was full: datagrams the daemon never saw.
  *
- * The daemon reads its own sockets' counters through `SO_MEMINFO` ({@linkcode
- * ./sockopt.ts}); this module reads any process's sockets (the benchmark's floor receiver).
+ * The daemon reads its own sockets' counters through `SO_MEMINFO` (`src/net/sockopt.ts`); this module reads any process's sockets (the benchmark's floor receiver).
  *
  * Deno 2.9 refuses to read `/proc` without `--allow-all`, even with `--allow-read=/proc`.
  * When a direct read is refused, the table is read through `/bin/cat` (then the process
