@@ -4,7 +4,6 @@
  * Each action type has one handler module here; `daemon/dispatch.ts` holds the table.
  * @module
  */
-import { encodeBase64 } from "../util/base64.ts";
 import type { IpAddress } from "../util/ip.ts";
 import type { ReplyBody } from "../wire/reply_body.ts";
 import type { ActionRuntime, UserRuntime } from "../daemon/runtime.ts";
@@ -60,7 +59,7 @@ export function requestEnv(req: ActionRequest): Record<string, string> {
     SIGLATCH_SOURCE_IP: req.from.hostname,
     SIGLATCH_SOURCE_PORT: String(req.from.port),
     SIGLATCH_REQUEST_ID: req.requestId,
-    SIGLATCH_PAYLOAD_B64: encodeBase64(req.payload),
+    SIGLATCH_PAYLOAD_B64: req.payload.toBase64(),
   };
 }
 

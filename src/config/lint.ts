@@ -7,6 +7,7 @@
  * @module
  */
 import type { Finding } from "./findings.ts";
+import type { SourceMap } from "./positions.ts";
 import { lintFiles } from "./lint_files.ts";
 import { type LintOptions, Reporter } from "./lint_reporter.ts";
 import type { ActionConfig, Config } from "./schema.ts";

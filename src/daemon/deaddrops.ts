@@ -3,7 +3,6 @@
  * goes, raw, to that drop's exec handler (no key needed: the prefix is the only secret).
  * @module
  */
-import { encodeBase64 } from "../util/base64.ts";
 import { logger } from "../util/log.ts";
 import { runExec } from "../actions/exec.ts";
 import type { Limiter } from "../actions/limiter.ts";
@@ -60,7 +59,7 @@ export class DeadDrops {
       SIGLATCH_SERVER: server.config.name,
       SIGLATCH_SOURCE_IP: from.hostname,
       SIGLATCH_SOURCE_PORT: String(from.port),
-      SIGLATCH_PAYLOAD_B64: encodeBase64(data),
+      SIGLATCH_PAYLOAD_B64: data.toBase64(),
     };
     if (this.#opts.dryRun) {
       count("dry_run");

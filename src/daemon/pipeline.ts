@@ -8,7 +8,6 @@
  */
 import { anyCidrContains, parseIp } from "../util/ip.ts";
 import type { SourceDefense } from "../policy/defense.ts";
-import { encodeBase64 } from "../util/base64.ts";
 import {
   makeCookie,
   type OpenedRequest,
@@ -183,7 +182,7 @@ export class Pipeline {
       const cookie = makeCookie(o.cookieSecret, from.hostname, from.port, o.clock());
       o.replies.send(reply, ReplyStatus.Challenge, {
         reason: "challenge",
-        cookie: encodeBase64(cookie),
+        cookie: cookie.toBase64(),
       });
       return;
     }
@@ -197,7 +196,7 @@ export class Pipeline {
       ip,
       from: { hostname: from.hostname, port: from.port },
       payload: request.payload,
-      requestId: hex(request.nonce),
+      requestId: request.nonce.toHex(),
       reply,
       nonce: request.nonce,
       nonceExpiresAt,
@@ -253,10 +252,4 @@ function target(
   requestId: Uint8Array,
 ): ReplyTarget {
   return { channel, to, budget, sealer, requestId };
-}
-
-function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
 }

@@ -113,7 +113,7 @@ Deno.test("formatResult: list and messages are readable", () => {
 
 Deno.test("formatResult status shows config warnings and settings waiting for a restart", () => {
   const text = formatResult("status", {}, {
-    warnings: ["/etc/s.yaml:3:5: users[1]: user \"bob\" has no actions"],
+    warnings: ['/etc/s.yaml:3:5: users[1]: user "bob" has no actions'],
     restart_required: ["logging", "state"],
   });
   assert.match(text, /^needs restart {3}logging, state$/m);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { makeFixture, startDaemon } from "../_helpers/daemon.ts";
-import { AdminClient } from "../../src/admin/client.ts";
+import { AdminClient } from "../../src/client/admin/client.ts";
 
 interface Health {
   warnings: string[];
