@@ -183,7 +183,7 @@ Deno.test("demo: a busy port is named with --port advice; the next run with --po
   });
 });
 
-Deno.test("demo: send ping, echo, messages and list_grants succeed against it", async () => {
+Deno.test("demo: send ping, echo, messages and list_grants succeed against it; check --strict is clean", async () => {
   await withTemp(async (tmp) => {
     const port = freeUdpPort();
     const demo = await startDemo(tmp, ["--port", `${port}`], userEnv("/usr/bin:/bin"));
@@ -200,6 +200,9 @@ Deno.test("demo: send ping, echo, messages and list_grants succeed against it", 
       assert.equal(msgs.stdout.trim(), "[notice] welcome to the siglatch demo");
       const grants = await runCli(["send", "--profile", profile, "list_grants"]);
       assert.equal(grants.code, 0, grants.stderr);
+      const check = await runCli(["check", "--strict", `${tmp}/.siglatch-demo/siglatchd.yaml`]);
+      assert.equal(check.code, 0, check.stdout + check.stderr);
+      assert.match(check.stdout + check.stderr, /OK \(0 errors, 0 warnings\)/);
     } finally {
       assert.equal(await demo.stop(), 0);
     }
