@@ -22,7 +22,9 @@ Deno.test("a Deno binary only root can reach still runs as nobody through runDen
         await new Deno.Command(bin, { args: ["--version"], ...NOBODY, stdout: "null" }).output(),
       Deno.errors.PermissionDenied,
     );
-    const r = await runDenoAs(NOBODY, ["eval", "console.log(Deno.uid(), Deno.gid())"], bin);
+    const r = await runDenoAs(NOBODY, ["eval", "console.log(Deno.uid(), Deno.gid())"], {
+      deno: bin,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), "65534 65534");
     assert.equal((await Deno.stat(bin)).mode! & 0o777, 0o700, "the original is left alone");

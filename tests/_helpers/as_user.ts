@@ -19,12 +19,27 @@ export interface DenoAsResult {
   stderr: string;
 }
 
+/** Options of {@link runDenoAs}. */
+export interface DenoAsOptions {
+  /** The Deno binary to run a copy of (default: the running one). */
+  deno?: string;
+  /**
+   * Repository files (relative to the repo root) copied to the same relative paths in the
+   * child's working dir, for `deno eval` code that imports them: the checkout itself may sit
+   * where the user cannot read it (e.g. under /root).
+   */
+  files?: string[];
+}
+
+/** Repository root. */
+const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
 /** The uid/gid of `nobody`/`nogroup` on Debian. */
 export const NOBODY = { uid: 65534, gid: 65534 } as const;
 
 /**
- * Runs `deno <args>` as `uid:gid` with a private HOME and DENO_DIR, from a copy of the `deno`
- * binary (default: the running one) that the user can execute wherever the original lives.
+ * Runs `deno <args>` as `uid:gid` with a private HOME (also the working dir) and DENO_DIR, from a
+ * copy of the Deno binary that the user can execute wherever the original lives.
  *
  * @example
  * const r = await runDenoAs(NOBODY, ["eval", "console.log(Deno.uid())"]);
@@ -33,15 +48,21 @@ export const NOBODY = { uid: 65534, gid: 65534 } as const;
 export async function runDenoAs(
   user: { uid: number; gid: number },
   args: string[],
-  deno: string = Deno.execPath(),
+  opts: DenoAsOptions = {},
 ): Promise<DenoAsResult> {
   const dir = await Deno.makeTempDir({ prefix: "siglatch-deno-as-" });
   try {
     await Deno.chmod(dir, 0o755);
     const bin = `${dir}/deno`;
-    await placeBinary(deno, bin);
+    await placeBinary(opts.deno ?? Deno.execPath(), bin);
     const home = `${dir}/home`;
     await Deno.mkdir(`${home}/deno`, { recursive: true });
+    for (const file of opts.files ?? []) {
+      const dest = `${home}/${file}`;
+      await Deno.mkdir(dest.slice(0, dest.lastIndexOf("/")), { recursive: true });
+      await Deno.copyFile(`${ROOT}/${file}`, dest);
+    }
+    for await (const path of walkDirs(home)) await Deno.chmod(path, 0o755);
     await Deno.chown(home, user.uid, user.gid);
     await Deno.chown(`${home}/deno`, user.uid, user.gid);
     const out = await new Deno.Command(bin, {
@@ -75,4 +96,12 @@ async function placeBinary(src: string, dest: string): Promise<void> {
   }
   await Deno.copyFile(src, dest);
   await Deno.chmod(dest, 0o755);
+}
+
+/** `dir` and every directory under it (makeTempDir and mkdir may leave them 0700 under umask). */
+async function* walkDirs(dir: string): AsyncGenerator<string> {
+  yield dir;
+  for await (const e of Deno.readDir(dir)) {
+    if (e.isDirectory) yield* walkDirs(`${dir}/${e.name}`);
+  }
 }
