@@ -10,8 +10,6 @@ import { serve } from "./serve.ts";
 import { CliError } from "./errors.ts";
 import { ensureDemo } from "./demo_files.ts";
 
-export { ensureDemo };
-
 /** Repository root: where `deno task` runs (the dir of deno.json). */
 const ROOT = resolve(new URL("../../", import.meta.url).pathname);
 
