@@ -4,6 +4,7 @@ import { ControlServer } from "../../src/admin/server.ts";
 import { AdminClient } from "../../src/client/admin/client.ts";
 import { logger, setupLogging, tapLogs } from "../../src/util/log.ts";
 import { TestTarget } from "./_target.ts";
+import { NOBODY, runDenoAs } from "../_helpers/as_user.ts";
 
 async function withServer(
   fn: (
@@ -118,18 +119,14 @@ Deno.test("control socket: a non-root user cannot connect", async () => {
   if (Deno.uid() !== 0) return; // needs root to switch users
   await withServer(async ({ path, dir }) => {
     await Deno.chmod(dir, 0o755);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "eval",
-        `try { await Deno.connect({transport:"unix",path:${
-          JSON.stringify(path)
-        }}); console.log("connected"); } catch (e) { console.log(e.name); }`,
-      ],
-      uid: 65534,
-      gid: 65534,
-      env: { DENO_DIR: `${dir}/deno`, HOME: dir },
-    }).output();
-    assert.equal(new TextDecoder().decode(out.stdout).trim(), "PermissionDenied");
+    const out = await runDenoAs(NOBODY, [
+      "eval",
+      `try { await Deno.connect({transport:"unix",path:${
+        JSON.stringify(path)
+      }}); console.log("connected"); } catch (e) { console.log(e.name); }`,
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout.trim(), "PermissionDenied");
   });
 });
 

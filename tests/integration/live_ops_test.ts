@@ -20,6 +20,7 @@ import { AdminClient } from "../../src/client/admin/client.ts";
 import { sendRequest } from "../../src/client/send.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
 import { spawnPty } from "../admin/_pty.ts";
+import { NOBODY, runDenoAs } from "../_helpers/as_user.ts";
 
 /** Generous limits so continuous sending measures loss, not rate limiting. */
 const FAST = {
@@ -321,18 +322,14 @@ Deno.test("control socket: mode 0600, non-root refused, removed at stop", async 
     assert.equal(st.mode! & 0o777, 0o600);
     assert.equal(st.uid, Deno.uid());
     if (Deno.uid() === 0) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "eval",
-          `try { await Deno.connect({transport:"unix",path:${
-            JSON.stringify(sock)
-          }}); console.log("connected"); } catch (e) { console.log(e.name); }`,
-        ],
-        uid: 65534,
-        gid: 65534,
-        env: { HOME: "/tmp", DENO_DIR: `${fx.dir}/nobody-deno` },
-      }).output();
-      assert.equal(new TextDecoder().decode(out.stdout).trim(), "PermissionDenied");
+      const out = await runDenoAs(NOBODY, [
+        "eval",
+        `try { await Deno.connect({transport:"unix",path:${
+          JSON.stringify(sock)
+        }}); console.log("connected"); } catch (e) { console.log(e.name); }`,
+      ]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(out.stdout.trim(), "PermissionDenied");
     }
     const res = await runCli(["admin", "--config", fx.config, "status"]);
     assert.equal(res.code, 0, res.stderr);
