@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { grantAddress, isGrantable } from "../../src/actions/firewall.ts";
 import { FirewallGrants } from "../../src/actions/firewall.ts";
-import { elementOf, NftGrants } from "../../src/actions/nft.ts";
+import { elementOf, NftGrants } from "../../src/nft/grants.ts";
 import { KvStateStore } from "../../src/state/kv.ts";
 import { formatIp, parseCidr, parseIp } from "../../src/util/ip.ts";
 import { runBounded, skipNetns } from "../_helpers/netns.ts";
@@ -70,7 +70,7 @@ Deno.test("elementOf: refuses anything but an address, a protocol and a port", (
     set: "grants_v4",
     elem: "10.0.0.1 . tcp . 22",
   });
-  assert.equal(elementOf("2001:DB8::1", { proto: "udp", port: 53 }).set, "grants_v6");
+  assert.equal(elementOf("2001:db8::1", { proto: "udp", port: 53 }).set, "grants_v6");
   assert.throws(() => elementOf("10.0.0.1 }; flush ruleset; {", { proto: "tcp", port: 22 }));
   assert.throws(() => elementOf("10.0.0.1", { proto: "tcp", port: 0 }));
   assert.throws(() => elementOf("10.0.0.1", { proto: "icmp" as "tcp", port: 1 }));

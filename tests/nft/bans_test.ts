@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { skipUnlessRoot, skipWithout } from "../_helpers/system.ts";
-import { NftBans } from "../../src/policy/nft_bans.ts";
+import { NftBans } from "../../src/nft/bans.ts";
 import { SourceDefense } from "../../src/policy/defense.ts";
 import type { Ban } from "../../src/policy/ratelimit.ts";
 import { RateLimitSchema } from "../../src/config/schema.ts";
