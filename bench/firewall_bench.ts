@@ -8,7 +8,7 @@
  * in the kernel (the promise settles after nft applied the batch): median and p99.
  * @module
  */
-import { NftGrants } from "../src/actions/nft.ts";
+import { NftGrants } from "../src/nft/grants.ts";
 
 const seconds = Number(Deno.args[0] ?? 5);
 const rate = Number(Deno.args[1] ?? 2000);

@@ -2,7 +2,7 @@
  * The `firewall` action: open the configured ports for one address for a bounded time.
  *
  * Grants are records in the state store (namespace `grants`, one per user + action +
- * address, expiring with the grant) and elements in the kernel (see `nft.ts`). The store is
+ * address, expiring with the grant) and elements in the kernel (see `src/nft/grants.ts`). The store is
  * the truth: at start the kernel sets are rebuilt from it, so `list` and the open doors
  * survive a restart. When two grants cover the same address and port (two users behind one
  * NAT address, or two actions), the kernel element carries the later expiry, and revoking
@@ -11,7 +11,7 @@
  */
 import type { StateStore } from "../state/store.ts";
 import { anyCidrContains, type Cidr, formatIp, type IpAddress, parseIp } from "../util/ip.ts";
-import type { NftGrants, PortSpec } from "./nft.ts";
+import type { NftGrants, PortSpec } from "../nft/grants.ts";
 import { GrantIndex } from "./grant_index.ts";
 
 /** Store namespace of grants. */

@@ -8,7 +8,8 @@ import type { Cidr, IpAddress } from "../util/ip.ts";
 import { formatIp, parseIp } from "../util/ip.ts";
 import { runExec } from "./exec.ts";
 import { FirewallGrants, type FirewallSettings, grantAddress, type GrantView } from "./firewall.ts";
-import { NftGrants, type NftGrantsOptions } from "./nft.ts";
+import { NftGrants, type NftGrantsOptions } from "../nft/grants.ts";
+import type { ReconcileStatus } from "../nft/reconcile.ts";
 import {
   type DestructorRunner,
   type DestructorSpec,
@@ -87,9 +88,12 @@ export type FirewallOutcome =
   | { ok: true; data: FirewallReply }
   | { ok: false; reason: string };
 
+/** How often the grant backend checks that its nftables objects still exist (ms). */
+export const DEFAULT_RECONCILE_MS = 3000;
+
 /** Options for {@linkcode ActionSessions.open}. */
 export interface ActionSessionsOptions {
-  /** nftables backend options (netns, priority, mark, guard). */
+  /** nftables backend options (netns, priority, mark, guard, reconcileMs: default 3 s). */
   nft?: NftGrantsOptions;
   /** Delete the grants chain and sets in {@linkcode ActionSessions.stop} (default false). */
   removeOnShutdown?: boolean;
@@ -103,6 +107,8 @@ export interface ActionSessionsOptions {
   onDestructor?: (rec: TimerRecord) => void;
   /** Called when an nft change fails. */
   onError?: (message: string) => void;
+  /** Called after the grant table was repaired (default: through `onError`, so it is logged). */
+  onRepair?: (missing: string[]) => void;
 }
 
 /** Builds the runner that executes destructor specs: revoke first, then exec. */
@@ -191,7 +197,14 @@ export class ActionSessions {
     let grants: FirewallGrants | undefined;
     if (withFirewall) {
       const nft = opts.nftGrants ??
-        new NftGrants({ ...opts.nft, onError: opts.onError, clock: opts.clock });
+        new NftGrants({
+          reconcileMs: DEFAULT_RECONCILE_MS,
+          onRepair: opts.onRepair ??
+            ((missing) => opts.onError?.(`grants restored after ${missing.join(", ")} vanished`)),
+          ...opts.nft,
+          onError: opts.onError,
+          clock: opts.clock,
+        });
       grants = new FirewallGrants(store, nft, { clock: opts.clock });
       await grants.start();
     }
@@ -332,7 +345,15 @@ export class ActionSessions {
   async stop(): Promise<void> {
     await this.timers.stop();
     if (this.#removeOnShutdown) await this.grants?.nft.teardown();
-    else await this.grants?.nft.flush();
+    else await this.grants?.nft.close();
+  }
+
+  /**
+   * The grant backend's last nftables reconcile (when it last checked, whether and what it
+   * had to repair); undefined without a firewall backend.
+   */
+  reconcileStatus(): ReconcileStatus | undefined {
+    return this.grants?.nft.reconcileStatus();
   }
 
   #execSpec(req: SessionRequest, argv: string[]) {

@@ -30,7 +30,8 @@ import type { IpAddress } from "../util/ip.ts";
 import { DropLogLimiter, logger } from "../util/log.ts";
 import { type Ban, type RateLimitConfig, SourceGate, type Verdict } from "./ratelimit.ts";
 import { BanList } from "./bans.ts";
-import { NftBans } from "./nft_bans.ts";
+import { NftBans } from "../nft/bans.ts";
+import type { ReconcileStatus } from "../nft/reconcile.ts";
 
 /** Options for {@linkcode SourceDefense}. */
 export interface SourceDefenseOptions {
@@ -42,6 +43,8 @@ export interface SourceDefenseOptions {
   nftCommand?: string[];
   /** How often to pick up bans changed by `siglatch bans` (ms); 0 = never. Default 5000. */
   refreshMs?: number;
+  /** How often the nftables mirror checks that its objects still exist (ms). Default 3000. */
+  nftReconcileMs?: number;
 }
 
 /** Gate + persistent bans + nftables mirror; see the module doc. */
@@ -55,6 +58,7 @@ export class SourceDefense {
   readonly #clock: () => number;
   readonly #refreshMs: number;
   readonly #nftCommand?: string[];
+  readonly #nftReconcileMs: number;
   #ports: number[];
   #timer: ReturnType<typeof setInterval> | undefined;
   readonly #background = new Set<Promise<unknown>>();
@@ -71,6 +75,7 @@ export class SourceDefense {
     this.#clock = opts.clock ?? Date.now;
     this.#refreshMs = opts.refreshMs ?? 5000;
     this.#nftCommand = opts.nftCommand;
+    this.#nftReconcileMs = opts.nftReconcileMs ?? 3000;
     this.#ports = opts.ports ?? [];
   }
 
@@ -97,6 +102,11 @@ export class SourceDefense {
       ports: this.#ports,
       clock: this.#clock,
       onError: (message) => this.#log.warn("nftables ban batch failed: {message}", { message }),
+      reconcileMs: this.#nftReconcileMs,
+      onRepair: (missing) =>
+        this.#log.warn("nftables bans restored after {missing} vanished", {
+          missing: missing.join(", "),
+        }),
     });
     await nft.setup(this.gate.bans(this.#clock()));
     this.nft = nft;
@@ -210,6 +220,11 @@ export class SourceDefense {
     } else if (this.nft) await this.nft.reconfigure(cfg.nftables_scope, ports);
   }
 
+  /** The ban mirror's last nftables reconcile; undefined when `rate_limit.nftables` is off. */
+  reconcileStatus(): ReconcileStatus | undefined {
+    return this.nft?.reconcileStatus();
+  }
+
   /** Every counter (gate decisions, gauges, nft batches) as a fresh plain object. */
   counters(): Record<string, number> {
     const out: Record<string, number> = this.gate.snapshot(this.#clock());
@@ -230,7 +245,7 @@ export class SourceDefense {
     if (this.nft) {
       try {
         if (this.gate.config.nftables_remove_on_shutdown) await this.nft.teardown();
-        else await this.nft.flush();
+        else await this.nft.close();
       } catch (err) {
         this.#log.warn("nftables teardown failed: {err}", { err: String(err) });
       }

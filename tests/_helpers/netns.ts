@@ -350,3 +350,15 @@ export async function startDaemonIn(
   }
   return daemon;
 }
+
+/** Runs fn with a fresh empty namespace (no veth needed for set contents). */
+export async function withNs<T>(fn: (ns: string) => Promise<T>): Promise<T> {
+  const ns = `slU${Deno.pid % 100000}${Math.floor(Math.random() * 46656).toString(36)}`;
+  const add = await runBounded(["ip", "netns", "add", ns]);
+  if (add.code !== 0) throw new Error(add.stderr);
+  try {
+    return await fn(ns);
+  } finally {
+    await runBounded(["ip", "netns", "del", ns]);
+  }
+}

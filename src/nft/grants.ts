@@ -2,9 +2,8 @@
  * nftables backend for firewall grants: time-bounded `address . protocol . port` elements
  * in sets of the daemon's table, applied in coalesced batches.
  *
- * Owned objects, all in `table inet siglatch` (shared with the ban mirror in
- * `src/policy/nft_bans.ts`, so only these are ever added, changed or deleted here and no
- * other table is ever touched):
+ * Owned objects, all in `table inet siglatch` (shared with the ban mirror in `bans.ts`, so
+ * only these are ever added, changed or deleted here and no other table is ever touched):
  * - set `grants_v4` (`ipv4_addr . inet_proto . inet_service`, `flags timeout`) and set
  *   `grants_v6` (`ipv6_addr . inet_proto . inet_service`, `flags timeout`);
  * - chain `grants`, `type filter hook input priority P` (default -10: before a host filter
@@ -28,12 +27,25 @@
  * (a plain `add` keeps the old timeout, and `delete` of an absent element would fail the
  * whole transaction). A failed batch is split in halves and retried, so one bad element
  * cannot sink the others.
+ *
+ * Reconciliation: the backend remembers every element it was asked to hold (address,
+ * port, absolute expiry; expired ones pruned). When its objects vanish from the kernel
+ * (`nft flush ruleset`), the periodic probe (`reconcileMs`) or the next failed batch
+ * rebuilds table, sets, chain and elements from that memory in one transaction, and the
+ * failed batch is retried once. {@linkcode NftGrants.reconcileStatus} reports the last check.
+ *
+ * Plain data in: canonical address text (checked here, see `address.ts`), ports, times.
  * @module
  */
-import { type NftRun, runNft } from "../util/nft_run.ts";
+import { type NftRun, runNft, Serial } from "./run.ts";
+import { nftAddress } from "./address.ts";
+import { Reconciler, type ReconcileStatus } from "./reconcile.ts";
+import { missingFrom, nftTimeout, removeOwned, T, TABLE, viewTable } from "./table.ts";
+
+export { nftTimeout };
 
 /** The shared table. */
-export const GRANT_TABLE = "siglatch";
+export const GRANT_TABLE = TABLE;
 /** The chain owned by grants. */
 export const GRANT_CHAIN = "grants";
 /** The sets owned by grants. */
@@ -83,6 +95,10 @@ export interface NftGrantsOptions {
   clock?: () => number;
   /** Called with nft's message when a change could not be applied. */
   onError?: (message: string) => void;
+  /** Probe period (ms) for reconciliation; 0 (default) = only after a failed batch. */
+  reconcileMs?: number;
+  /** Called after a reconcile repair with what was missing. */
+  onRepair?: (missing: string[]) => void;
 }
 
 /** Counters of the backend. */
@@ -117,22 +133,28 @@ interface Pending {
   waiters: Array<{ resolve: () => void; reject: (e: Error) => void }>;
 }
 
-/** Canonical element text `ADDR . PROTO . PORT` and its set; throws on a bad address. */
+/**
+ * Canonical element text `ADDR . PROTO . PORT` and its set; throws unless `address` is one
+ * canonical IP address and the port spec is valid.
+ */
 export function elementOf(address: string, p: PortSpec): { set: Pending["set"]; elem: string } {
-  if (!/^[0-9a-fA-F:.]+$/.test(address) || address.length > 45) {
-    throw new Error(`not an IP address: ${JSON.stringify(address)}`);
-  }
+  const a = nftAddress(address);
   if (p.proto !== "tcp" && p.proto !== "udp") throw new Error(`bad protocol ${p.proto}`);
   if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) {
     throw new Error(`bad port ${p.port}`);
   }
   return {
-    set: address.includes(":") ? "grants_v6" : "grants_v4",
-    elem: `${address.toLowerCase()} . ${p.proto} . ${p.port}`,
+    set: a.family === 6 ? "grants_v6" : "grants_v4",
+    elem: `${a.text} . ${p.proto} . ${p.port}`,
   };
 }
 
-/** The result of one nft run. */
+/** One element the backend holds: its set, text and absolute expiry. */
+interface Held {
+  set: Pending["set"];
+  elem: string;
+  expiresAt: number;
+}
 
 /** nftables grant sets and chain; see the module doc. */
 export class NftGrants {
@@ -144,6 +166,10 @@ export class NftGrants {
   readonly #clock: () => number;
   readonly #onError: (message: string) => void;
   readonly #pending = new Map<string, Pending>();
+  /** Every element asked for and not yet expired or revoked: the state a repair restores. */
+  readonly #held = new Map<string, Held>();
+  readonly #serial = new Serial();
+  readonly #reconciler: Reconciler;
   #running: Promise<void> | null = null;
   #ready = false;
   /** Counters. */
@@ -170,6 +196,19 @@ export class NftGrants {
     this.#maxBatch = opts.maxBatch ?? 4000;
     this.#clock = opts.clock ?? Date.now;
     this.#onError = opts.onError ?? (() => {});
+    this.#reconciler = new Reconciler({
+      intervalMs: opts.reconcileMs ?? 0,
+      clock: this.#clock,
+      probe: async () => {
+        this.#prune();
+        const view = await viewTable(this.#cmd);
+        if (view.error !== undefined) throw new Error(`nft: ${view.error}`);
+        return missingFrom(view, GRANT_CHAIN, this.#ruleLines().length, GRANT_SETS);
+      },
+      repair: () => this.#install(),
+      onRepair: opts.onRepair,
+      onError: (m) => this.#onError(`reconcile: ${m}`),
+    });
   }
 
   /** The mark (0 = none) granted packets carry. */
@@ -241,41 +280,87 @@ export class NftGrants {
   /**
    * Creates (idempotently) the table, the two sets and the chain with its rules, and
    * replaces the sets' contents with `grants` (their remaining time). One transaction.
-   * Throws with nft's message when nft fails (not root, no nf_tables, …).
+   * Throws with nft's message when nft fails (not root, no nf_tables, …) or a grant's
+   * address is not canonical. Starts the reconcile probe.
    */
   async setup(grants: readonly InitialGrant[] = []): Promise<void> {
-    const t = `inet ${GRANT_TABLE}`;
-    const now = this.#clock();
-    const lines = [
-      `add table ${t}`,
-      `add set ${t} grants_v4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }`,
-      `add set ${t} grants_v6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }`,
-      ...(await this.#chainLines()),
-      `flush set ${t} grants_v4`,
-      `flush set ${t} grants_v6`,
-    ];
+    const held = new Map<string, Held>();
     for (const g of grants) {
-      const left = g.expiresAt - now;
-      if (left <= 0) continue;
       for (const p of g.ports) {
         const { set, elem } = elementOf(g.address, p);
-        lines.push(`add element ${t} ${set} { ${elem} timeout ${nftTimeout(left)} }`);
+        const key = `${set} ${elem}`;
+        held.set(key, {
+          set,
+          elem,
+          expiresAt: Math.max(g.expiresAt, held.get(key)?.expiresAt ?? 0),
+        });
       }
     }
-    const res = await this.#nft(lines.join("\n") + "\n");
-    if (res.code !== 0) {
-      throw new Error(`nft setup failed: ${res.stderr.trim() || `exit ${res.code}`}`);
-    }
+    this.#held.clear();
+    for (const [k, h] of held) this.#held.set(k, h);
+    await this.#install();
     this.#ready = true;
+    this.#reconciler.start();
     this.#kick();
+  }
+
+  /** One transaction: table, sets, chain and rules, and the sets' contents from memory. */
+  #install(): Promise<void> {
+    return this.#serial.run(async () => {
+      this.#prune();
+      const now = this.#clock();
+      const lines = [
+        `add table ${T}`,
+        `add set ${T} grants_v4 { type ipv4_addr . inet_proto . inet_service; flags timeout; }`,
+        `add set ${T} grants_v6 { type ipv6_addr . inet_proto . inet_service; flags timeout; }`,
+        ...(await this.#chainLines()),
+        `flush set ${T} grants_v4`,
+        `flush set ${T} grants_v6`,
+      ];
+      for (const h of this.#held.values()) {
+        lines.push(
+          `add element ${T} ${h.set} { ${h.elem} timeout ${nftTimeout(h.expiresAt - now)} }`,
+        );
+      }
+      const res = await this.#nft(lines.join("\n") + "\n");
+      if (res.code !== 0) {
+        throw new Error(`nft setup failed: ${res.stderr.trim() || `exit ${res.code}`}`);
+      }
+    });
+  }
+
+  /** Forgets held elements that have expired (the kernel dropped them by itself). */
+  #prune(): void {
+    const now = this.#clock();
+    for (const [k, h] of this.#held) if (h.expiresAt <= now) this.#held.delete(k);
+  }
+
+  /** Elements held in memory (what a repair would restore). */
+  get held(): number {
+    return this.#held.size;
+  }
+
+  /** Probes the kernel now and repairs what is missing; true when it repaired. */
+  reconcile(): Promise<boolean> {
+    return this.#reconciler.check();
+  }
+
+  /** The last reconcile result (for the daemon's `status`). */
+  reconcileStatus(): ReconcileStatus {
+    return this.#reconciler.status();
   }
 
   /** Changes the guarded ports (reload); rewrites only this chain's rules. */
   async setGuard(ports: PortSpec[]): Promise<void> {
     this.#guard = ports;
     if (!this.#ready) return;
-    const res = await this.#nft((await this.#chainLines()).join("\n") + "\n");
-    if (res.code !== 0) throw new Error(`nft: ${res.stderr.trim()}`);
+    const res = await this.#serial.run(async () =>
+      this.#nft((await this.#chainLines()).join("\n") + "\n")
+    );
+    // A vanished table is put back whole (with the new rules) by a repair.
+    if (res.code !== 0 && !(await this.#reconciler.check())) {
+      throw new Error(`nft: ${res.stderr.trim()}`);
+    }
   }
 
   /**
@@ -303,6 +388,8 @@ export class NftGrants {
     const promises = elems.map(({ set, elem }) =>
       new Promise<void>((resolve, reject) => {
         const key = `${set} ${elem}`;
+        if (expiresAt === null) this.#held.delete(key);
+        else this.#held.set(key, { set, elem, expiresAt });
         const existing = this.#pending.get(key);
         if (existing) {
           existing.expiresAt = expiresAt; // the latest change wins
@@ -334,7 +421,7 @@ export class NftGrants {
             batch.push(p);
             if (batch.length >= this.#maxBatch) break;
           }
-          await this.#apply(batch);
+          await this.#apply(batch, true);
         }
       } finally {
         this.#running = null;
@@ -357,13 +444,25 @@ export class NftGrants {
     return out.join("\n") + "\n";
   }
 
-  async #apply(batch: Pending[]): Promise<void> {
+  /** One nft run for `batch`; a spawn failure counts as a failed run. */
+  async #run(batch: Pending[]): Promise<NftRun> {
     this.counters.batches++;
-    let res: NftRun;
     try {
-      res = await this.#nft(this.#lines(batch, this.#clock()));
+      return await this.#serial.run(() => this.#nft(this.#lines(batch, this.#clock())));
     } catch (err) {
-      res = { code: -1, stdout: "", stderr: err instanceof Error ? err.message : String(err) };
+      return { code: -1, stdout: "", stderr: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  /**
+   * Applies `batch`. When a whole batch (`first`) fails, the kernel is reconciled first and,
+   * when that repaired something, the batch is retried once; then halves are tried alone.
+   */
+  async #apply(batch: Pending[], first = false): Promise<void> {
+    let res = await this.#run(batch);
+    if (res.code !== 0 && first && await this.#reconciler.check()) {
+      this.counters.batch_errors++;
+      res = await this.#run(batch);
     }
     if (res.code === 0) {
       for (const p of batch) {
@@ -381,7 +480,13 @@ export class NftGrants {
       return;
     }
     this.counters.failed++;
-    const msg = `nft: ${batch[0].elem}: ${res.stderr.trim() || `exit ${res.code}`}`;
+    const p = batch[0];
+    const key = `${p.set} ${p.elem}`;
+    // Failed for good: a repair must not try it again.
+    if (p.expiresAt !== null && this.#held.get(key)?.expiresAt === p.expiresAt) {
+      this.#held.delete(key);
+    }
+    const msg = `nft: ${p.elem}: ${res.stderr.trim() || `exit ${res.code}`}`;
     this.#onError(msg);
     for (const w of batch[0].waiters) w.reject(new Error(msg));
   }
@@ -420,47 +525,20 @@ export class NftGrants {
     return out;
   }
 
+  /** Stops the reconcile probe and waits for queued changes (kernel elements stay). */
+  async close(): Promise<void> {
+    await this.#reconciler.stop();
+    await this.flush();
+  }
+
   /**
    * Removes what {@linkcode setup} created: the chain and both sets, then the table only
    * when nothing else is left in it. (A daemon normally does not call this on a restart:
    * grants keep their kernel timeouts and the next setup reconciles them with the store.)
    */
   async teardown(): Promise<void> {
-    await this.flush();
+    await this.close();
     this.#ready = false;
-    const t = `inet ${GRANT_TABLE}`;
-    const listed = await this.#nft("", ["-j", "list", "table", "inet", GRANT_TABLE]);
-    if (listed.code !== 0) return;
-    const objects = tableObjects(listed.stdout);
-    const mine = new Set<string>([`chain:${GRANT_CHAIN}`, ...GRANT_SETS.map((s) => `set:${s}`)]);
-    const lines: string[] = [];
-    if (objects.has(`chain:${GRANT_CHAIN}`)) lines.push(`delete chain ${t} ${GRANT_CHAIN}`);
-    for (const s of GRANT_SETS) if (objects.has(`set:${s}`)) lines.push(`delete set ${t} ${s}`);
-    if ([...objects].every((o) => mine.has(o))) lines.push(`delete table ${t}`);
-    if (lines.length === 0) return;
-    const res = await this.#nft(lines.join("\n") + "\n");
-    if (res.code !== 0) throw new Error(`nft teardown failed: ${res.stderr.trim()}`);
+    await this.#serial.run(() => removeOwned(this.#cmd, GRANT_CHAIN, GRANT_SETS));
   }
-}
-
-/** An nft timeout for `ms` (at least 1 s: the kernel's sets tick in jiffies). */
-export function nftTimeout(ms: number): string {
-  return `${Math.max(1000, Math.ceil(ms))}ms`;
-}
-
-/** `kind:name` of every named object (set, map, chain, …) in `nft -j list table` output. */
-function tableObjects(json: string): Set<string> {
-  const out = new Set<string>();
-  try {
-    const parsed = JSON.parse(json) as { nftables?: Array<Record<string, { name?: unknown }>> };
-    for (const item of parsed.nftables ?? []) {
-      for (const [kind, body] of Object.entries(item)) {
-        if (kind === "metainfo" || kind === "table" || kind === "rule") continue;
-        out.add(`${kind}:${typeof body?.name === "string" ? body.name : "?"}`);
-      }
-    }
-  } catch {
-    out.add("unparsable:?"); // never delete the table blindly
-  }
-  return out;
 }

@@ -1,6 +1,6 @@
 /**
  * Runs `nft` (or the argv that stands for it, e.g. `ip netns exec NS nft`) once with a script
- * on stdin and collects what it printed. Shared by the firewall grants and the ban mirror.
+ * on stdin and collects what it printed. Every nft process of the daemon starts here (grants, bans, the reconcile probe).
  *
  * @example
  * ```ts
@@ -43,4 +43,25 @@ export async function runNft(
   const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * Runs async jobs one at a time, in call order: a backend's setup, repair and batches never
+ * interleave their nft transactions.
+ *
+ * @example
+ * ```ts
+ * const serial = new Serial();
+ * await serial.run(() => runNft(["nft"], "add table inet siglatch\n"));
+ * ```
+ */
+export class Serial {
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /** Runs `job` after every job queued before it; settles as `job` does. */
+  run<T>(job: () => Promise<T>): Promise<T> {
+    const p = this.#tail.then(job, job);
+    this.#tail = p.catch(() => {});
+    return p;
+  }
 }

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { skipUnlessRoot, skipWithout } from "../_helpers/system.ts";
-import { NftBans } from "../../src/policy/nft_bans.ts";
+import { NftBans } from "../../src/nft/bans.ts";
 import { SourceDefense } from "../../src/policy/defense.ts";
 import type { Ban } from "../../src/policy/ratelimit.ts";
 import { RateLimitSchema } from "../../src/config/schema.ts";
@@ -263,6 +263,7 @@ Deno.test({
           nftCommand: nftIn(ns),
           ports: [port],
           refreshMs: 0,
+          nftReconcileMs: 100,
         });
         await defense.start();
         const src = parseIp("127.0.0.2")!;
@@ -276,6 +277,16 @@ Deno.test({
         const got = await probe(ns, port, port + 1);
         assert.ok(!got.some((g) => g.startsWith("127.0.0.2>")), got.join(","));
         assert.ok(got.includes(`127.0.0.3>${port}`));
+        // The periodic probe puts the ban back after a flush; status says so.
+        assert.equal(defense.reconcileStatus()?.repairs, 0);
+        await must([...nftIn(ns), "flush", "ruleset"]);
+        const deadline = Date.now() + 10_000;
+        while (!(await elements(ns, "banned_v4").catch(() => new Map())).has("127.0.0.2")) {
+          assert.ok(Date.now() < deadline, "ban not restored by the periodic probe");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(defense.reconcileStatus()?.repairs, 1);
+        assert.deepEqual(defense.reconcileStatus()?.repaired, ["table"]);
         const c = defense.counters();
         assert.equal(c.bans_temporary, 1);
         assert.ok(c.nft_batches >= 2);
