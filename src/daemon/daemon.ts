@@ -201,6 +201,16 @@ export class Daemon {
     return this.#restartRequired;
   }
 
+  /** What `status` adds: when the nftables objects were last checked and repaired. */
+  statusExtras(): Record<string, unknown> {
+    return {
+      nft_reconcile: {
+        grants: this.#sessions?.reconcileStatus() ?? null,
+        bans: this.defense.reconcileStatus() ?? null,
+      },
+    };
+  }
+
   /** Adds to a counter. */
   count(name: string, by = 1): void {
     this.counters[name] = (this.counters[name] ?? 0) + by;
@@ -242,6 +252,8 @@ export class Daemon {
               detail: JSON.stringify(r),
             }),
           onError: (m) => this.#log.error("nftables: {m}", { m }),
+          onRepair: (m) =>
+            this.#log.warn("nftables grants restored after {m} vanished", { m: m.join(", ") }),
         },
       );
     }

@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { AdminClient } from "../../src/admin/client.ts";
+import { AdminClient } from "../../src/client/admin/client.ts";
 import { makeFixture } from "../_helpers/daemon.ts";
 import { type KnockClientApi, spawnKnockClient } from "../_helpers/knock_client.ts";
 import {
@@ -70,7 +70,8 @@ Deno.test({
       });
       const fx = await makeFixture({
         listen: [`${pair.serverIp}:${PORT}`],
-        server: { limits: { explain_refusals: true }, rate_limit: { nftables: true } },
+        server: { limits: { explain_refusals: true } },
+        top: { rate_limit: { nftables: true } },
         aliceActions: ["ssh", "web"],
         actions: [{ id: 10, name: "ssh", ...fw(2222) }, { id: 11, name: "web", ...fw(8443) }],
       });
@@ -115,6 +116,13 @@ Deno.test({
           assert.match(chains.stdout, /chain bans/);
           assert.match(chains.stdout, /@grants_v4/);
           assert.match(chains.stdout, /@banned_v4/);
+          const status = await admin!.request("status");
+          assert.ok(status.ok);
+          const rec = (status.result as {
+            nft_reconcile: Record<string, { repairs: number; last_repair: string | null }>;
+          }).nft_reconcile;
+          assert.ok(rec.grants.repairs >= 1 && rec.grants.last_repair, JSON.stringify(rec));
+          assert.ok(rec.bans.repairs >= 1 && rec.bans.last_repair, JSON.stringify(rec));
         });
 
         await t.step("a new grant request succeeds, also right after another flush", async () => {
