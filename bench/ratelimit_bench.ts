@@ -45,10 +45,10 @@ console.log(
 // A banned source.
 const bannedGate = new SourceGate(RateLimitSchema.parse({ fail_burst: 1, ban_time: "1h" }));
 const banned = parseIp("198.51.100.66")!;
-for (let i = 0; i < 3; i++) bannedGate.failed(banned, T0, "bad_mac1");
+for (let i = 0; i < 3; i++) bannedGate.failed(banned, T0, "bad_mac1", true);
 if (bannedGate.admit(banned, T0).ok) throw new Error("not banned");
 const banned6 = parseIp("2001:db8:66::1")!;
-for (let i = 0; i < 3; i++) bannedGate.failed(banned6, T0, "bad_mac1");
+for (let i = 0; i < 3; i++) bannedGate.failed(banned6, T0, "bad_mac1", true);
 
 Deno.bench("admit: banned IPv4 source", { group: "admit", baseline: true }, () => {
   bannedGate.admit(banned, T0 + 1);
@@ -86,7 +86,7 @@ Deno.bench("admit: known IPv4 source", { group: "admit" }, () => {
 const failGate = new SourceGate(RateLimitSchema.parse({ fail_rate: 1e9, fail_burst: 1e9 }));
 let tf = T0;
 Deno.bench("failed: report from a known source", { group: "failed" }, () => {
-  failGate.failed(known, tf++, "bad_mac1");
+  failGate.failed(known, tf++, "bad_mac1", true);
 });
 
 // For scale: what the daemon pays to parse the source address text.

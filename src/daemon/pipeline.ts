@@ -124,7 +124,7 @@ export class Pipeline {
         return;
       }
       if (server.deadDrops.length > 0 && o.deadDrops.take(server, data, from)) return;
-      o.defense.failed(ip, opened.reason);
+      o.defense.failed(ip, opened.reason, true);
       return drops.drop(opened.reason, from);
     }
     const msg = opened.msg;
@@ -135,7 +135,7 @@ export class Pipeline {
     // replay
     const replayReason = o.replay.check(msg.nonce, msg.timestamp);
     if (replayReason !== null) {
-      o.defense.failed(ip, replayReason);
+      o.defense.failed(ip, replayReason, true);
       return drops.drop(replayReason, from);
     }
     o.defense.succeeded(ip);

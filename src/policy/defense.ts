@@ -28,7 +28,16 @@
 import type { StateStore } from "../state/store.ts";
 import type { IpAddress } from "../util/ip.ts";
 import { DropLogLimiter, logger } from "../util/log.ts";
-import { type Ban, type RateLimitConfig, SourceGate, type Verdict } from "./ratelimit.ts";
+import {
+  type Ban,
+  type RateLimitConfig,
+  SourceGate,
+  sourceTextOf,
+  type Verdict,
+} from "./ratelimit.ts";
+
+/** State-store namespace of recently authenticated sources (`{until}`, expiring then). */
+const PROVEN_NAMESPACE = "proven";
 import { BanList } from "./bans.ts";
 import { NftBans } from "../nft/bans.ts";
 import type { ReconcileStatus } from "../nft/reconcile.ts";
@@ -56,6 +65,7 @@ export class SourceDefense {
   /** The nftables mirror, when `rate_limit.nftables` is on. */
   nft: NftBans | null = null;
   readonly #clock: () => number;
+  readonly #store: StateStore;
   readonly #refreshMs: number;
   readonly #nftCommand?: string[];
   readonly #nftReconcileMs: number;
@@ -72,6 +82,7 @@ export class SourceDefense {
   constructor(cfg: RateLimitConfig, store: StateStore, opts: SourceDefenseOptions = {}) {
     this.gate = new SourceGate(cfg);
     this.banList = new BanList(store);
+    this.#store = store;
     this.#clock = opts.clock ?? Date.now;
     this.#refreshMs = opts.refreshMs ?? 5000;
     this.#nftCommand = opts.nftCommand;
@@ -85,6 +96,13 @@ export class SourceDefense {
     const bans = await this.banList.load(now);
     for (const b of bans) this.gate.addBan(b, now);
     if (bans.length > 0) this.#log.info("restored {n} bans", { n: bans.length });
+    let proven = 0;
+    for (const r of await this.#store.list<{ until: number }>(PROVEN_NAMESPACE, now)) {
+      if (typeof r.value?.until === "number" && this.gate.restoreProven(r.key, r.value.until, now)) {
+        proven++;
+      }
+    }
+    if (proven > 0) this.#log.info("restored {n} recently authenticated sources", { n: proven });
     if (this.gate.config.nftables) await this.#startNft();
     if (this.#refreshMs > 0) {
       const timer = setInterval(() => void this.refresh(), this.#refreshMs);
@@ -117,16 +135,42 @@ export class SourceDefense {
     return this.gate.admit(ip, this.#clock());
   }
 
-  /** Reports a failed datagram; a resulting ban is persisted, mirrored and logged in the background. */
-  failed(ip: IpAddress, reason: string): Ban | null {
-    const ban = this.gate.failed(ip, this.#clock(), reason);
+  /**
+   * Reports a failed datagram; a resulting ban is persisted, mirrored and logged in the
+   * background. Only a datagram that proved its source (`sourceProven`: a valid mac2) can
+   * lead to a ban; any other failure only costs its source tokens.
+   */
+  failed(ip: IpAddress, reason: string, sourceProven = false): Ban | null {
+    const ban = this.gate.failed(ip, this.#clock(), reason, sourceProven);
     if (ban) this.#publish(ban);
     return ban;
   }
 
-  /** Reports an authenticated datagram from `ip`. */
+  /**
+   * Reports an authenticated datagram from `ip`. A source that becomes recently
+   * authenticated is written to the store (once per `proven_ttl`), so its exemption from
+   * bans and pressure survives a restart.
+   */
   succeeded(ip: IpAddress): void {
-    this.gate.succeeded(ip, this.#clock());
+    const now = this.#clock();
+    const wasProven = this.gate.provenUntil(ip) > now;
+    this.gate.succeeded(ip, now);
+    if (wasProven) return;
+    const until = this.gate.provenUntil(ip);
+    const source = sourceTextOf(ip, this.gate.config.ipv6_prefix);
+    this.#track(
+      this.#store.set(PROVEN_NAMESPACE, source, { until }, until).catch((err) =>
+        this.#log.warn("could not persist proven source {source}: {err}", {
+          source,
+          err: String(err),
+        })
+      ),
+    );
+  }
+
+  #track(job: Promise<unknown>): void {
+    this.#background.add(job);
+    job.finally(() => this.#background.delete(job));
   }
 
   /** True while the gate is in pressure mode. */
@@ -166,15 +210,13 @@ export class SourceDefense {
       );
     }
     this.nft?.ban(ban);
-    const job = this.banList.add(ban).catch((err) => {
+    this.#track(this.banList.add(ban).catch((err) => {
       this.#persistErrors++;
       this.#log.error("could not persist ban of {source}: {err}", {
         source: ban.source,
         err: String(err),
       });
-    });
-    this.#background.add(job);
-    job.finally(() => this.#background.delete(job));
+    }));
   }
 
   /**

@@ -21,9 +21,13 @@
  *   cost it can impose stays bounded at `fail_rate` per second. Nothing is ever unbanned to
  *   make room.
  *
+ * Only a datagram that proves its source (a valid mac2: the sender received our cookie at
+ * that address) can spend the failure budget and earn a ban. Any other failure only costs
+ * its source tokens of the datagram bucket (`per_source_burst / fail_burst` each), so a
+ * forged source address can be slowed down but never banned: nobody can frame a user.
  * Sources that authenticated recently (`succeeded`, for `proven_ttl`) are never banned and
- * are exempt from pressure mode: spoofing a known user's address with garbage cannot lock
- * that user out. The static `allow` list is never banned nor squeezed by pressure (it stays
+ * are exempt from pressure mode; that set is restored from the state store after a restart
+ * (`restoreProven`). The static `allow` list is never banned nor squeezed by pressure (it stays
  * subject to the per-source rate); the static `deny` list is always dropped.
  *
  * Pressure mode: when failed datagrams across all sources exceed `pressure_fail_rate` per
@@ -136,6 +140,8 @@ export interface GateCounters {
   failures_allowed: number;
   /** Failures over budget from proven sources (not banned). */
   failures_proven: number;
+  /** Failures of datagrams that did not prove their source: tokens only, never a ban. */
+  failures_unproven: number;
   /** Successes reported. */
   successes: number;
   /** Temporary bans made by the gate. */
@@ -171,6 +177,7 @@ function zeroCounters(): GateCounters {
     failures: 0,
     failures_allowed: 0,
     failures_proven: 0,
+    failures_unproven: 0,
     successes: 0,
     bans_temporary: 0,
     bans_permanent: 0,
@@ -397,7 +404,7 @@ export class SourceGate {
    * user, bad authenticator, replay…). Returns the ban this failure caused, if any, for the
    * caller to persist, log and mirror.
    */
-  failed(ip: IpAddress, now: number, reason: string): Ban | null {
+  failed(ip: IpAddress, now: number, reason: string, sourceProven = false): Ban | null {
     const c = this.counters;
     c.failures++;
     this.#countFailure(now);
@@ -406,6 +413,13 @@ export class SourceGate {
     const slot = this.#slotFor(key, ip, now);
     if ((t.flags[slot] & FLAG_ALLOWED) !== 0) {
       c.failures_allowed++;
+      return null;
+    }
+    if (!sourceProven) {
+      // The source address may be forged: charge the source, never ban it.
+      c.failures_unproven++;
+      const cost = this.#cfg.per_source_burst / this.#cfg.fail_burst;
+      t.tokens[slot] = t.tokens[slot] > cost ? t.tokens[slot] - cost : 0;
       return null;
     }
     // The failure that empties the budget bans: admit() drops a source whose budget is
@@ -440,6 +454,28 @@ export class SourceGate {
     // the transition, so an authenticated source cannot refill it with every datagram.
     if (t.proven[slot] <= now) t.tokens[slot] = this.#cfg.per_source_burst;
     t.proven[slot] = now + this.#cfg.proven_ttl;
+  }
+
+  /** Until when the source of `ip` counts as recently authenticated (0 when it does not). */
+  provenUntil(ip: IpAddress): number {
+    const slot = this.#table.map.get(sourceKeyOf(ip, this.#cfg.ipv6_prefix));
+    return slot === undefined ? 0 : this.#table.proven[slot];
+  }
+
+  /**
+   * Marks a source (as text: an address or an IPv6 prefix) recently authenticated until
+   * `until`, as restored from the state store. False for invalid text or a past time.
+   */
+  restoreProven(source: string, until: number, now: number): boolean {
+    if (!(until > now)) return false;
+    const cidr = parseCidr(source);
+    const parsed = parseSource(source, this.#cfg.ipv6_prefix);
+    if (!cidr || typeof parsed === "string") return false;
+    const ip: IpAddress = { family: cidr.family, value: cidr.network };
+    const t = this.#table;
+    const slot = this.#slotFor(parsed.key, ip, now);
+    if (t.proven[slot] < until) t.proven[slot] = Math.min(until, now + this.#cfg.proven_ttl);
+    return true;
   }
 
   /** The active ban on the source of `ip`, if any. */

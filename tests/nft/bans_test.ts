@@ -268,7 +268,7 @@ Deno.test({
         await defense.start();
         const src = parseIp("127.0.0.2")!;
         let ban: Ban | null = null;
-        for (let i = 0; i < 10 && !ban; i++) ban = defense.failed(src, "bad_mac1");
+        for (let i = 0; i < 10 && !ban; i++) ban = defense.failed(src, "bad_mac1", true);
         assert.ok(ban);
         await defense.nft!.flush();
         const t = (await elements(ns, "banned_v4")).get("127.0.0.2");

@@ -102,7 +102,7 @@ Deno.test("SourceDefense: a ban made by the gate is persisted and restored after
     await defense.start();
     assert.equal(defense.admit(src).ok, true);
     let made: Ban | null = null;
-    for (let i = 0; i < 5 && !made; i++) made = defense.failed(src, "bad_mac1");
+    for (let i = 0; i < 5 && !made; i++) made = defense.failed(src, "bad_mac1", true);
     assert.ok(made);
     assert.deepEqual(defense.admit(src), { ok: false, reason: "banned" });
     await defense.stop();
@@ -124,6 +124,36 @@ Deno.test("SourceDefense: a ban made by the gate is persisted and restored after
       await defense.refresh();
       assert.deepEqual(defense.admit(src), { ok: true });
       assert.deepEqual(defense.admit(parseIp("203.0.113.10")!), { ok: false, reason: "banned" });
+    } finally {
+      await defense.stop();
+      await store.close();
+    }
+  }));
+
+Deno.test("SourceDefense: recently authenticated sources are persisted and exempt after a restart", () =>
+  withDir(async (dir) => {
+    const cfg = RateLimitSchema.parse({ fail_burst: 2, ban_time: "1h", proven_ttl: "1h" });
+    const user = parseIp("198.51.100.4")!;
+    const other = parseIp("198.51.100.5")!;
+    let store = await KvStateStore.open(dir);
+    let defense = new SourceDefense(cfg, store, { refreshMs: 0 });
+    await defense.start();
+    defense.succeeded(user);
+    await defense.stop();
+    await store.close();
+
+    store = await KvStateStore.open(dir);
+    defense = new SourceDefense(cfg, store, { refreshMs: 0 });
+    try {
+      await defense.start();
+      let userBan: Ban | null = null;
+      let otherBan: Ban | null = null;
+      for (let i = 0; i < 10; i++) {
+        userBan ??= defense.failed(user, "bad_auth", true);
+        otherBan ??= defense.failed(other, "bad_auth", true);
+      }
+      assert.equal(userBan, null, "the user who authenticated before the restart is not banned");
+      assert.ok(otherBan, "a source that never authenticated is (the check can fail)");
     } finally {
       await defense.stop();
       await store.close();

@@ -16,7 +16,7 @@ const T0 = 1_700_000_000_000;
 /** Fails `ip` until a ban comes out; returns it and how many failures it took. */
 function failUntilBan(gate: SourceGate, src: IpAddress, now: number, max = 1000) {
   for (let i = 1; i <= max; i++) {
-    const ban = gate.failed(src, now, "bad_mac1");
+    const ban = gate.failed(src, now, "bad_mac1", true);
     if (ban) return { ban, failures: i };
   }
   throw new Error("no ban");
@@ -39,7 +39,7 @@ Deno.test("a source is banned once it exceeds its failure budget, and only then"
   assert.deepEqual(gate.admit(ip("198.51.100.8"), T0 + 1), { ok: true });
   // Failures spread over time refill the budget: one per second never bans.
   const slow = ip("198.51.100.9");
-  for (let s = 0; s < 100; s++) assert.equal(gate.failed(slow, T0 + s * 1000, "x"), null);
+  for (let s = 0; s < 100; s++) assert.equal(gate.failed(slow, T0 + s * 1000, "x", true), null);
 });
 
 Deno.test("bans expire, and repeated bans grow by the backoff up to ban_max", () => {
@@ -102,7 +102,7 @@ Deno.test("allow list is never banned; deny list is always dropped", () => {
   }));
   for (const text of ["10.1.2.3", "2001:db8:aaaa:1::5"]) {
     const src = ip(text);
-    for (let i = 0; i < 10_000; i++) assert.equal(gate.failed(src, T0, "bad_mac1"), null);
+    for (let i = 0; i < 10_000; i++) assert.equal(gate.failed(src, T0, "bad_mac1", true), null);
     assert.equal(gate.admit(src, T0 + 1000).ok, true);
   }
   assert.equal(gate.counters.failures_allowed, 20_000);
@@ -171,7 +171,7 @@ Deno.test("tracking table stays under its cap with 200k sources; bans are never 
   for (let i = 0; i < 200_000; i++) {
     const now = T0 + Math.floor(i / 2000) * 1000;
     gate.admit(v4(i), now);
-    gate.failed(v4(i), now, "bad_mac1");
+    gate.failed(v4(i), now, "bad_mac1", true);
     assert.ok(gate.tracked <= cap);
   }
   assert.equal(gate.tracked, cap);
@@ -185,7 +185,7 @@ Deno.test("tracking table stays under its cap with 200k sources; bans are never 
 Deno.test("ban table is bounded: full of active bans, new bans are refused and counted", () => {
   const gate = new SourceGate(cfg({ max_bans: 100, fail_burst: 1, fail_rate: 1, ban_time: "1h" }));
   for (let i = 0; i < 150; i++) {
-    for (let k = 0; k < 5; k++) gate.failed(v4(i), T0, "bad_mac1");
+    for (let k = 0; k < 5; k++) gate.failed(v4(i), T0, "bad_mac1", true);
   }
   assert.equal(gate.banRecords, 100);
   assert.equal(gate.counters.bans_temporary, 100);
@@ -207,7 +207,7 @@ Deno.test("a proven source is not banned by spoofed garbage and skips pressure",
   const user = ip("198.51.100.50");
   assert.equal(gate.admit(user, T0).ok, true);
   gate.succeeded(user, T0);
-  for (let i = 0; i < 1000; i++) assert.equal(gate.failed(user, T0 + 10, "bad_mac1"), null);
+  for (let i = 0; i < 1000; i++) assert.equal(gate.failed(user, T0 + 10, "bad_mac1", true), null);
   assert.equal(gate.counters.failures_proven, 999); // 1 taken from the budget first
   assert.equal(gate.pressure, true);
   assert.equal(gate.admit(user, T0 + 20).ok, true);
@@ -219,7 +219,7 @@ Deno.test("a proven source is not banned by spoofed garbage and skips pressure",
 
 Deno.test("under pressure a new source that authenticates may answer its challenge at once", () => {
   const gate = new SourceGate(cfg({ pressure_fail_rate: 100, fail_burst: 2 }));
-  for (let i = 0; i < 1000; i++) gate.failed(v4(20_000 + i), T0 + i / 10, "bad_mac1");
+  for (let i = 0; i < 1000; i++) gate.failed(v4(20_000 + i), T0 + i / 10, "bad_mac1", true);
   assert.equal(gate.pressure, true);
   const user = ip("198.51.100.60");
   const other = ip("198.51.100.61");
@@ -243,12 +243,14 @@ Deno.test("pressure mode enters above pressure_fail_rate and leaves after it cal
   const gate = new SourceGate(cfg({ pressure_fail_rate: 1000, fail_burst: 20 }));
   // 500 failures/s from 100 sources: below the threshold.
   for (let s = 0; s < 3; s++) {
-    for (let i = 0; i < 500; i++) gate.failed(v4(i % 100), T0 + s * 1000 + i, "bad_mac1");
+    for (let i = 0; i < 500; i++) gate.failed(v4(i % 100), T0 + s * 1000 + i, "bad_mac1", true);
   }
   assert.equal(gate.pressure, false);
   // 5000 failures within one second.
   const t1 = T0 + 10_000;
-  for (let i = 0; i < 5000; i++) gate.failed(v4(10_000 + i), t1 + (i % 1000) / 10, "bad_mac1");
+  for (let i = 0; i < 5000; i++) {
+    gate.failed(v4(10_000 + i), t1 + (i % 1000) / 10, "bad_mac1", true);
+  }
   assert.equal(gate.pressure, true);
   assert.equal(gate.counters.pressure_entered, 1);
   // Unproven sources get a small budget: a new one gets one datagram, then pressure drops.
@@ -290,7 +292,7 @@ function flood(gate: SourceGate, seconds: number, perSource: number) {
         floodSent++;
         if (gate.admit(src, now).ok) {
           floodAdmitted++;
-          gate.failed(src, now, "bad_mac1");
+          gate.failed(src, now, "bad_mac1", true);
         }
       }
       if (i === 50_000) {
@@ -338,4 +340,34 @@ Deno.test("reconfigure keeps bans; a changed ipv6_prefix re-keys them", () => {
   assert.deepEqual(gate.bans(T0).map((b) => b.source).sort(), ["192.0.2.9", "2001:db8:5::/48"]);
   assert.equal(gate.removeBan("192.0.2.9"), true);
   assert.equal(gate.admit(ip("192.0.2.9"), T0).ok, true);
+});
+
+Deno.test("a failure that did not prove its source costs tokens and never bans", () => {
+  const gate = new SourceGate(cfg({ fail_burst: 5, per_source_burst: 100, per_source_rate: 1 }));
+  const victim = v4(77);
+  for (let i = 0; i < 1000; i++) assert.equal(gate.failed(victim, T0, "bad_mac1"), null);
+  assert.equal(gate.banOf(victim, T0), undefined, "a forged source is never banned");
+  assert.equal(gate.counters.failures_unproven, 1000);
+  // 5 unproven failures (100 / 5 = 20 tokens each) empty the bucket: the source is slowed.
+  assert.deepEqual(gate.admit(victim, T0), { ok: false, reason: "rate" });
+  // The same failures from a source that proved itself (valid mac2) do ban.
+  const proven = v4(78);
+  let ban = null;
+  for (let i = 0; i < 10 && !ban; i++) ban = gate.failed(proven, T0, "bad_auth", true);
+  assert.ok(ban, "a proven source that keeps failing is banned");
+});
+
+Deno.test("restoreProven: a recently authenticated source is exempt again after a restart", () => {
+  const c = cfg({ fail_burst: 2 });
+  const before = new SourceGate(c);
+  const user = v4(90);
+  before.succeeded(user, T0);
+  const until = before.provenUntil(user);
+  assert.ok(until > T0);
+  const after = new SourceGate(c);
+  assert.equal(after.restoreProven("10.0.0.90", until, T0 + 10), true);
+  assert.equal(after.restoreProven("10.0.0.91", T0, T0 + 10), false, "expired records are skipped");
+  assert.equal(after.restoreProven("not an address", until, T0), false);
+  for (let i = 0; i < 50; i++) assert.equal(after.failed(user, T0 + 20, "bad_auth", true), null);
+  assert.equal(after.banOf(user, T0 + 20), undefined, "exempt from bans, as before the restart");
 });
