@@ -361,6 +361,12 @@ export const DeadDropSchema = z.strictObject({
     .meta({ description: "Text prefix, or hex:0a0b... for bytes." }),
   handler: Reference.meta({ description: "The exec action that receives the datagram." }),
   servers: z.array(Name).optional(),
+  run_as: z.string().min(1).optional().meta({
+    description:
+      "`user` or `user:group` the handler runs as for this drop (no key proves anything about the " +
+      "sender). Default: the handler's run_as, else the unprivileged user `siglatch`, " +
+      "else `nobody`. Name `root` to run as root.",
+  }),
 });
 
 /** Where state (replay cache, bans, grants, timers) lives. */
@@ -421,6 +427,12 @@ export const ExecutionSchema = z.strictObject({
   max_concurrent: z.number().int().min(1).max(1024).default(8),
   queue: z.number().int().min(0).max(100_000).default(64),
   grace_period: Duration.prefault(10),
+  deaddrop_concurrent: z.number().int().min(1).max(1024).default(2)
+    .meta({
+      description: "Dead-drop handlers running at once (their own pool, apart from users').",
+    }),
+  deaddrop_queue: z.number().int().min(0).max(100_000).default(16)
+    .meta({ description: "Dead drops waiting; more are dropped (a user is never made busy)." }),
 });
 
 /** A system message delivered to clients inside replies. */

@@ -79,6 +79,7 @@ export class Daemon {
   readonly #dryRun: boolean;
   readonly #listeners: Listeners;
   readonly #replies: Replies;
+  readonly #deadDrops: DeadDrops;
   readonly #nonces?: NonceBatcher;
   readonly #inflight = new InFlight();
   readonly #abort = new AbortController();
@@ -153,9 +154,12 @@ export class Daemon {
       nonces: this.#nonces,
       replies: this.#replies,
       dispatcher,
-      deadDrops: new DeadDrops({
+      deadDrops: this.#deadDrops = new DeadDrops({
         runtime: () => this.#runtime,
-        limiter: this.limiter,
+        concurrent: runtime.config.execution.deaddrop_concurrent,
+        queue: runtime.config.execution.deaddrop_queue,
+        logRate: runtime.config.logging.drop_log_rate,
+        disabled: (name) => this.overrides.has("actions", name),
         inflight: this.#inflight,
         signal: this.#abort.signal,
         count,
@@ -330,6 +334,10 @@ export class Daemon {
     this.#replies.rate = settings.replyRate;
     this.limiter.max = next.config.execution.max_concurrent;
     this.limiter.queue = next.config.execution.queue;
+    this.#deadDrops.resize(
+      next.config.execution.deaddrop_concurrent,
+      next.config.execution.deaddrop_queue,
+    );
     this.defense.reconfigure(settings.rateLimit, ports(next)).catch((err) =>
       this.#log.error("rate limit reconfigure failed: {err}", { err: String(err) })
     );

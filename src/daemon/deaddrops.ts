@@ -1,11 +1,15 @@
 /**
  * Dead drops: a datagram that is no structured packet but starts with a configured prefix
  * goes, raw, to that drop's exec handler (no key needed: the prefix is the only secret).
+ * Nothing about the sender is proven, so a drop gets less than a user: its own small pool
+ * and queue (a flood of drops can never make a user's request `busy`; a full queue drops),
+ * an unprivileged user by default (see `DeadDropRuntime.runAs`), rate-limited log lines,
+ * and nothing when its handler is disabled in the config or at runtime.
  * @module
  */
-import { logger } from "../util/log.ts";
+import { DropLogLimiter, logger } from "../util/log.ts";
 import { runExec } from "../actions/exec.ts";
-import type { Limiter } from "../actions/limiter.ts";
+import { Limiter } from "../actions/limiter.ts";
 import { runAsText } from "../actions/handler.ts";
 import type { Runtime, ServerRuntime } from "./runtime.ts";
 import type { InFlight } from "./inflight.ts";
@@ -14,8 +18,14 @@ import type { InFlight } from "./inflight.ts";
 export interface DeadDropOptions {
   /** The current runtime. */
   runtime: () => Runtime;
-  /** Bounds concurrent runs. */
-  limiter: Limiter;
+  /** Handlers running at once (`execution.deaddrop_concurrent`). */
+  concurrent: number;
+  /** Drops waiting (`execution.deaddrop_queue`). */
+  queue: number;
+  /** Log lines per second about drops (`logging.drop_log_rate`). */
+  logRate: number;
+  /** True when the handler action is disabled at runtime. */
+  disabled: (actionName: string) => boolean;
   /** Tracks the runs so a stop can wait for them. */
   inflight: InFlight;
   /** Aborted at shutdown. */
@@ -30,13 +40,28 @@ export interface DeadDropOptions {
 export class DeadDrops {
   readonly #opts: DeadDropOptions;
   readonly #log = logger("daemon");
+  /** The drops' own pool: never shared with users' requests. */
+  readonly limiter: Limiter;
+  readonly #logLimit: DropLogLimiter;
+  readonly #clock = Date.now;
 
   /** Creates the router. */
   constructor(opts: DeadDropOptions) {
     this.#opts = opts;
+    this.limiter = new Limiter(opts.concurrent, opts.queue);
+    this.#logLimit = new DropLogLimiter(opts.logRate);
   }
 
-  /** Hands `data` to the longest matching drop of `server`; false when none matches. */
+  /** Applies reloaded pool sizes. */
+  resize(concurrent: number, queue: number): void {
+    this.limiter.max = concurrent;
+    this.limiter.queue = queue;
+  }
+
+  /**
+   * Hands `data` to the longest matching drop of `server`; false when none matches or its
+   * handler is disabled (the caller then treats the datagram as any failed one).
+   */
   take(server: ServerRuntime, data: Uint8Array, from: Deno.NetAddr): boolean {
     const drop = server.deadDrops.find((d) =>
       d.prefix.length <= data.length && d.prefix.every((b, i) => data[i] === b)
@@ -44,15 +69,20 @@ export class DeadDrops {
     if (!drop) return false;
     const action = this.#opts.runtime().actions.get(drop.handlerId);
     if (!action || action.config.type !== "exec" || !action.config.enabled) return false;
+    if (this.#opts.disabled(action.config.name)) return false;
     const { count } = this.#opts;
     count("deaddrop");
-    this.#log.info("deaddrop={drop} src={ip} port={port} bytes={bytes}", {
-      decision: "deaddrop",
-      drop: drop.name,
-      ip: from.hostname,
-      port: from.port,
-      bytes: data.length,
-    });
+    const suppressed = this.#logLimit.take(this.#clock());
+    if (suppressed >= 0) {
+      this.#log.info("deaddrop={drop} src={ip} port={port} bytes={bytes}", {
+        decision: "deaddrop",
+        drop: drop.name,
+        ip: from.hostname,
+        port: from.port,
+        bytes: data.length,
+        suppressed,
+      });
+    }
     const env = {
       SIGLATCH_DEADDROP: drop.name,
       SIGLATCH_ACTION: action.config.name,
@@ -67,22 +97,22 @@ export class DeadDrops {
         decision: "dry_run",
         drop: drop.name,
         argv: action.config.command,
-        runAs: runAsText(action),
+        runAs: runAsText({ ...action, runAs: drop.runAs }),
       });
       return true;
     }
-    const job = this.#opts.limiter.run(() =>
+    const job = this.limiter.run(() =>
       runExec({
         argv: action.config.command!,
         env,
         stdin: data,
-        uid: action.runAs?.uid,
-        gid: action.runAs?.gid,
+        uid: drop.runAs.uid,
+        gid: drop.runAs.gid,
         timeoutMs: action.config.timeout,
         outputCap: action.config.output_cap,
         signal: this.#opts.signal,
       })
-    ).catch(() => count("queue_full"));
+    ).catch(() => count("deaddrop_queue_full"));
     this.#opts.inflight.track(job);
     return true;
   }

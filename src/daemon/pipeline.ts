@@ -123,7 +123,11 @@ export class Pipeline {
         }
         return;
       }
-      if (server.deadDrops.length > 0 && o.deadDrops.take(server, data, from)) return;
+      if (server.deadDrops.length > 0 && o.deadDrops.take(server, data, from)) {
+        // Nothing proves who sent it: it costs its source tokens, like any failure.
+        o.defense.failed(ip, "deaddrop", false);
+        return;
+      }
       o.defense.failed(ip, opened.reason, true);
       return drops.drop(opened.reason, from);
     }

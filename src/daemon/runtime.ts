@@ -37,6 +37,31 @@ export interface DeadDropRuntime {
   handlerId: number;
   /** Servers it applies to (all when undefined). */
   servers?: Set<string>;
+  /** Who the handler runs as for this drop. */
+  runAs: RunAsIds;
+}
+
+/** Users a dead drop runs as when neither the drop nor its handler names one, in order. */
+export const DEADDROP_DEFAULT_USERS = ["siglatch", "nobody"] as const;
+
+function deadDropRunAs(
+  drop: Config["deaddrops"][number],
+  handler: ActionRuntime,
+): RunAsIds {
+  if (drop.run_as !== undefined) {
+    const r = resolveRunAs(drop.run_as);
+    if (typeof r === "string") throw new Error(`deaddrops.${drop.name}.run_as: ${r}`);
+    return r;
+  }
+  if (handler.runAs) return handler.runAs;
+  for (const user of DEADDROP_DEFAULT_USERS) {
+    const r = resolveRunAs(user);
+    if (typeof r !== "string") return r;
+  }
+  throw new Error(
+    `deaddrops.${drop.name}: no unprivileged user (${DEADDROP_DEFAULT_USERS.join(", ")}) ` +
+      "exists to run its handler as; set run_as",
+  );
 }
 
 /** A server as the daemon needs it. */
@@ -129,6 +154,7 @@ export async function buildRuntime(
       prefix: deadDropPrefix(d.prefix),
       handlerId: id,
       servers: d.servers ? new Set(d.servers) : undefined,
+      runAs: deadDropRunAs(d, actions.get(id)!),
     };
   }).sort((a, b) => b.prefix.length - a.prefix.length);
   const servers = new Map<string, ServerRuntime>();

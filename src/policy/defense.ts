@@ -98,7 +98,9 @@ export class SourceDefense {
     if (bans.length > 0) this.#log.info("restored {n} bans", { n: bans.length });
     let proven = 0;
     for (const r of await this.#store.list<{ until: number }>(PROVEN_NAMESPACE, now)) {
-      if (typeof r.value?.until === "number" && this.gate.restoreProven(r.key, r.value.until, now)) {
+      if (
+        typeof r.value?.until === "number" && this.gate.restoreProven(r.key, r.value.until, now)
+      ) {
         proven++;
       }
     }
@@ -210,13 +212,15 @@ export class SourceDefense {
       );
     }
     this.nft?.ban(ban);
-    this.#track(this.banList.add(ban).catch((err) => {
-      this.#persistErrors++;
-      this.#log.error("could not persist ban of {source}: {err}", {
-        source: ban.source,
-        err: String(err),
-      });
-    }));
+    this.#track(
+      this.banList.add(ban).catch((err) => {
+        this.#persistErrors++;
+        this.#log.error("could not persist ban of {source}: {err}", {
+          source: ban.source,
+          err: String(err),
+        });
+      }),
+    );
   }
 
   /**

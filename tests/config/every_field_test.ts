@@ -121,6 +121,10 @@ const EFFECTS: Record<string, Effect> = {
   "deaddrops[].prefix": t(DAEMON, DEADDROP),
   "deaddrops[].handler": t(DAEMON, DEADDROP),
   "deaddrops[].servers": gap("no test with a dead drop limited to other servers"),
+  "deaddrops[].run_as": t(
+    "daemon/deaddrops_test.ts",
+    "deaddrops[].run_as names who the handler runs as",
+  ),
   "rate_limit.per_source_rate": t(RATE, "per-source token bucket: burst, then the rate"),
   "rate_limit.per_source_burst": t(RATE, "per-source token bucket: burst, then the rate"),
   "rate_limit.fail_rate": t(
@@ -148,7 +152,7 @@ const EFFECTS: Record<string, Effect> = {
     "pressure mode enters above pressure_fail_rate and leaves after it calms",
   ),
   "rate_limit.nftables": t(
-    "e2e/nft_bans_test.ts",
+    "nft/bans_test.ts",
     "nft bans: SourceDefense mirrors a failure ban into the kernel and tears down on stop",
   ),
   "rate_limit.nftables_scope": gap("only the default scope (ports) is tested"),
@@ -196,6 +200,14 @@ const EFFECTS: Record<string, Effect> = {
     "a full action queue refuses with busy instead of queueing without bound",
   ),
   "execution.grace_period": gap("the SIGTERM test keeps the default"),
+  "execution.deaddrop_concurrent": t(
+    "daemon/deaddrops_test.ts",
+    "dead drops have their own queue: a flood of them never makes a user busy",
+  ),
+  "execution.deaddrop_queue": t(
+    "daemon/deaddrops_test.ts",
+    "dead drops have their own queue: a flood of them never makes a user busy",
+  ),
   "firewall.nft_priority": t(KNOCK, KNOCK_E2E),
   "firewall.nft_mark": t(KNOCK, KNOCK_E2E),
   "firewall.guard_ports[].proto": gap("the guard e2e test drives NftGrants, not the config"),

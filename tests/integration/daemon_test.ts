@@ -262,18 +262,21 @@ Deno.test("garbage datagrams get no reply", async () => {
 
 Deno.test("a dead drop hands a raw datagram to its handler", async () => {
   const fx = await makeFixture({
-    scripts: { "drop.sh": 'cat > "$0.out"; echo "$SIGLATCH_DEADDROP" >> "$0.out"' },
+    // The handler runs as an unprivileged user: it writes where anyone may.
+    scripts: { "drop.sh": 'cat > "$0.d/out"; echo "$SIGLATCH_DEADDROP" >> "$0.d/out"' },
     actions: [{ id: 10, name: "collect", type: "exec", command: ["$DIR/drop.sh"] }],
     server: { deaddrops: true },
     top: { deaddrops: [{ name: "inbox", prefix: "DROP:", handler: "collect" }] },
   });
+  await Deno.mkdir(`${fx.dir}/drop.sh.d`, { mode: 0o777 });
+  await Deno.chmod(`${fx.dir}/drop.sh.d`, 0o777);
   await withDaemon(fx, async (d) => {
     await sendRaw(fx.port, new TextEncoder().encode("DROP:the message"), 100);
     await d.waitFor(/deaddrop=inbox/);
     let text = "";
     for (let i = 0; i < 50 && !text.includes("inbox"); i++) {
       await new Promise((r) => setTimeout(r, 100));
-      text = await Deno.readTextFile(`${fx.dir}/drop.sh.out`).catch(() => "");
+      text = await Deno.readTextFile(`${fx.dir}/drop.sh.d/out`).catch(() => "");
     }
     assert.equal(text, "DROP:the messageinbox\n");
   });
