@@ -31,6 +31,10 @@ import { DeadDrops } from "./deaddrops.ts";
 import { Overrides } from "./overrides.ts";
 import { Notices } from "./notices.ts";
 import { InFlight } from "./inflight.ts";
+import { RetryCache } from "./retries.ts";
+
+/** Finished replies kept in memory for retries (the state store keeps them too). */
+const RETRY_CACHE_ENTRIES = 4096;
 import { daemonWide } from "./settings.ts";
 
 export type { ListenerStatus } from "./listeners.ts";
@@ -138,6 +142,7 @@ export class Daemon {
       },
       store,
       nonces: this.#nonces,
+      retries: this.#dryRun ? undefined : new RetryCache(store, RETRY_CACHE_ENTRIES, this.#clock),
       replies: this.#replies,
       drops,
       count,

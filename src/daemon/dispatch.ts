@@ -11,7 +11,8 @@ import { QueueFullError } from "../actions/limiter.ts";
 import type { ActionHandler, ActionOutcome, ActionRequest } from "../actions/handler.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import type { NonceBatcher } from "./nonces.ts";
-import type { Replies, ReplyTarget } from "./replies.ts";
+import { MAX_REPLY_DATAGRAM, type Replies, type ReplyTarget } from "./replies.ts";
+import type { RetryCache } from "./retries.ts";
 import type { Drops } from "./drops.ts";
 
 /** One handler per action type; a type without one is answered `action_type_unavailable`. */
@@ -25,6 +26,8 @@ export interface Dispatched extends ActionRequest {
   nonceExpiresAt: number;
   /** The nonce. */
   nonce: Uint8Array;
+  /** Same on every retry of one request (absent: no retry cache). */
+  retryId?: Uint8Array;
 }
 
 /** What the dispatcher needs. */
@@ -35,6 +38,8 @@ export interface DispatcherOptions {
   store: StateStore;
   /** Durable nonces; absent in a dry run (nothing is written). */
   nonces?: NonceBatcher;
+  /** Final replies by retry id; absent in a dry run. */
+  retries?: RetryCache;
   /** Sends replies. */
   replies: Replies;
   /** Counts and logs refusals. */
@@ -74,6 +79,26 @@ export class Dispatcher {
     const { count } = this.#opts;
     const handler = this.#opts.handlers[req.action.config.type];
     if (!(await this.#claim(req, handler))) return;
+    const retries = handler?.readOnly?.(req) ? undefined : this.#opts.retries;
+    if (retries && req.retryId) {
+      let state;
+      try {
+        state = await retries.begin(req.user.config.id, req.retryId, req.nonceExpiresAt);
+      } catch (err) {
+        count("state_errors");
+        this.#log.error("state store failed, refusing request: {err}", { err: String(err) });
+        return;
+      }
+      if (state.kind === "running") return this.#opts.drops.drop("retry_in_progress", req.reply.to);
+      if (state.kind === "done") {
+        // A retry of a request that ran: its reply again, the action not again.
+        count("retries_answered");
+        const r = state.reply;
+        const output = r.output === undefined ? undefined : Uint8Array.fromBase64(r.output);
+        this.#opts.replies.send(req.reply, r.status, r.body, output, r.exitCode);
+        return;
+      }
+    }
     if (req.user.config.max_uses !== undefined && !this.dryRun) {
       const uses = await this.#opts.store.increment("uses", String(req.user.config.id), 1);
       if (uses > req.user.config.max_uses) {
@@ -96,6 +121,17 @@ export class Dispatcher {
       },
     );
     const outcome = await this.#run(req, handler);
+    if (retries && req.retryId) {
+      if (outcome.status === ReplyStatus.Busy) retries.abandon(req.user.config.id, req.retryId);
+      else {
+        retries.finish(req.user.config.id, req.retryId, {
+          status: outcome.status,
+          exitCode: outcome.exitCode ?? 0,
+          body: outcome.body as Record<string, unknown>,
+          output: outcome.output?.subarray(0, MAX_REPLY_DATAGRAM).toBase64(),
+        }).catch(() => count("state_errors"));
+      }
+    }
     if (req.action.config.reply || outcome.status !== ReplyStatus.Ok) {
       this.#opts.replies.send(
         req.reply,
