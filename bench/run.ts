@@ -11,7 +11,7 @@
  *
  * Flags: `--quick` (one 1-second flood, small throughput and latency runs, no micro
  * benchmarks), `--memory` (only the memory figures: idle, and every flood against the
- * daemon without the floor), `--out DIR`, `--no-micro`, `--seconds N` (per flood,
+ * daemon without the floor), `--only NAME,…` (only these flood scenarios), `--out DIR`, `--no-micro`, `--seconds N` (per flood,
  * default 5).
  * @module
  */
@@ -445,6 +445,14 @@ async function main(): Promise<void> {
     ];
   if (!quick && await haveHping3()) {
     scenarios.push({ name: "g256-spoofed-max", size: 256, rate: 0, sources: "spoofed", seconds });
+  }
+  const only = flags.get("only")?.split(",");
+  if (only) {
+    scenarios.splice(
+      0,
+      scenarios.length,
+      ...scenarios.filter((s) => only.includes(s.name)),
+    );
   }
   const flood: FloodResult[] = [];
   const floor = !memoryOnly && !flags.has("no-floor");
