@@ -6,8 +6,13 @@
  * into `--out` (default `bench/results/`; with `--quick` a temp dir unless `--out` is
  * given) and prints the Markdown.
  *
+ * Memory: the daemon's idle RSS (5 s after start) against a bare `Deno.listenDatagram`
+ * listener's, and the daemon's RSS sampled over every flood (start, peak, end).
+ *
  * Flags: `--quick` (one 1-second flood, small throughput and latency runs, no micro
- * benchmarks), `--out DIR`, `--no-micro`, `--seconds N` (per flood, default 5).
+ * benchmarks), `--memory` (only the memory figures: idle, and every flood against the
+ * daemon without the floor), `--only NAME,…` (only these flood scenarios), `--out DIR`, `--no-micro`, `--seconds N` (per flood,
+ * default 5).
  * @module
  */
 import {
@@ -16,6 +21,8 @@ import {
   type FloodResult,
   type FloodScenario,
   haveHping3,
+  type IdleResult,
+  idleRss,
   ratios,
   rmemDefault,
   throughput,
@@ -72,6 +79,8 @@ export interface BenchReport {
   unloaded: PingReport;
   /** The flood at the system default socket buffer against the 4 MiB default, or why skipped. */
   rmem: Record<string, unknown>;
+  /** Idle RSS of the daemon and of the bare listener. */
+  idle?: IdleResult;
   /** Goals. */
   goals: Goal[];
 }
@@ -151,6 +160,7 @@ export function markdown(r: BenchReport): string {
   );
   L.push("## Goals", "", "| goal | measured | met |", "| --- | --- | --- |");
   for (const g of r.goals) L.push(`| ${g.goal} | ${g.measured} | ${g.met ? "yes" : "**NO**"} |`);
+  L.push(...memoryMarkdown(r));
   L.push("", "## Garbage floods (valid pings at 20/s alongside)", "");
   L.push(
     "| scenario | sent/s | daemon recv/s | floor recv/s | recv vs floor | daemon CPU % | floor CPU % | daemon peak RSS MB (vs floor) | kernel drops daemon | kernel drops floor | valid ok | valid p50 / p99 ms | alive |",
@@ -232,23 +242,81 @@ export function markdown(r: BenchReport): string {
   return L.join("\n") + "\n";
 }
 
+/** Growth of RSS over the second half of a flood, MB: max of the second half − max of the first. */
+export function secondHalfGrowthMB(series: readonly number[] | undefined): number {
+  if (!series || series.length < 4) return NaN;
+  const half = Math.floor(series.length / 2);
+  return Math.max(...series.slice(half)) - Math.max(...series.slice(0, half));
+}
+
+function memoryMarkdown(r: BenchReport): string[] {
+  const L: string[] = ["", "## Memory", ""];
+  const i = r.idle;
+  const bare = i?.bareRssMB ?? NaN;
+  if (i) {
+    L.push(
+      `Idle (${i.idleSeconds} s after start): daemon VmRSS ${fmt(i.daemonRssMB, 1)} MB ` +
+        `(VmHWM ${fmt(i.daemonPeakRssMB, 1)} MB), bare \`Deno.listenDatagram\` listener ` +
+        `${fmt(i.bareRssMB, 1)} MB: **${fmt(i.ratio, 2)}×** the bare listener.`,
+      "",
+    );
+  }
+  L.push(
+    "| scenario | RSS start MB | max sampled MB | end MB | VmHWM MB | end / start | 2nd-half growth MB | VmHWM / bare idle |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const f of r.flood) {
+    const d = f.daemon;
+    const series = d.rssSeriesMB ?? [];
+    const max = series.length > 0 ? Math.max(...series) : NaN;
+    const start = d.startRssMB ?? NaN;
+    const end = d.endRssMB ?? NaN;
+    L.push(
+      `| ${label(f.scenario)} | ${fmt(start, 1)} | ${fmt(max, 1)} | ${fmt(end, 1)} | ${
+        fmt(d.peakRssMB, 1)
+      } | ${fmt(end / start, 2)} | ${fmt(secondHalfGrowthMB(series), 1)} | ${
+        fmt(d.peakRssMB / bare, 2)
+      } |`,
+    );
+  }
+  return L;
+}
+
 function goals(r: Omit<BenchReport, "goals">): Goal[] {
   const upTo150k = r.flood.filter((f) => f.daemon.sentPerSec <= 160_000);
   const worst = (f: (x: FloodResult) => number) => Math.max(...upTo150k.map(f));
   const minOk = Math.min(...upTo150k.map((f) => f.valid.successRatio));
   const maxP99 = worst((f) => f.valid.p99Ms);
   const maxRss = Math.max(...r.flood.map((f) => f.daemon.peakRssMB));
-  const best = r.throughput.reduce((a, t) => (t.okPerCpuSecond > a.okPerCpuSecond ? t : a));
-  return [
+  const growth = Math.max(...r.flood.map((f) => secondHalfGrowthMB(f.daemon.rssSeriesMB)));
+  const idle = r.idle;
+  const best = r.throughput.length > 0
+    ? r.throughput.reduce((a, t) => (t.okPerCpuSecond > a.okPerCpuSecond ? t : a))
+    : undefined;
+  const all: (Goal | undefined)[] = [
     {
       goal: "daemon keeps running under ≤150k garbage datagrams/s",
       measured: `${upTo150k.filter((f) => f.daemon.alive).length}/${upTo150k.length} alive`,
       met: upTo150k.every((f) => f.daemon.alive),
     },
     {
-      goal: "peak RSS < 150 MB under floods",
-      measured: `max ${fmt(maxRss)} MB`,
-      met: maxRss < 150,
+      goal: "idle RSS ≤ 60 MB (5 s after start)",
+      measured: idle
+        ? `${fmt(idle.daemonRssMB, 1)} MB (${fmt(idle.ratio, 2)}× the bare listener's ${
+          fmt(idle.bareRssMB, 1)
+        } MB)`
+        : "not measured",
+      met: idle !== undefined && idle.daemonRssMB <= 60,
+    },
+    {
+      goal: "peak RSS ≤ 100 MB under every flood",
+      measured: `max VmHWM ${fmt(maxRss, 1)} MB`,
+      met: maxRss <= 100,
+    },
+    {
+      goal: "RSS flat under floods (≤ 5 MB growth over each flood's second half)",
+      measured: `worst ${fmt(growth, 1)} MB`,
+      met: growth <= 5,
     },
     {
       goal: "≥ 99 % of valid requests answered within 3 retries under ≤150k/s",
@@ -260,20 +328,36 @@ function goals(r: Omit<BenchReport, "goals">): Goal[] {
       measured: `worst p99 ${fmt(maxP99, 1)} ms`,
       met: maxP99 < 100,
     },
-    {
+    best && {
       goal: "≥ 15,000 valid requests/s to a builtin on one core",
       measured: `${fmt(best.okPerSec)}/s answered at ${fmt(best.cpuPercent)} % daemon CPU = ${
         fmt(best.okPerCpuSecond)
       } per CPU-second`,
       met: best.okPerCpuSecond >= 15_000,
     },
-    {
-      goal: "unloaded ping p50 < 1 ms, p99 < 5 ms",
-      measured: `p50 ${fmt(r.unloaded.p50Ms, 2)} ms, p99 ${fmt(r.unloaded.p99Ms, 2)} ms`,
-      met: r.unloaded.p50Ms < 1 && r.unloaded.p99Ms < 5,
-    },
+    r.unloaded.sent > 0
+      ? {
+        goal: "unloaded ping p50 < 1 ms, p99 < 5 ms",
+        measured: `p50 ${fmt(r.unloaded.p50Ms, 2)} ms, p99 ${fmt(r.unloaded.p99Ms, 2)} ms`,
+        met: r.unloaded.p50Ms < 1 && r.unloaded.p99Ms < 5,
+      }
+      : undefined,
   ];
+  return all.filter((g): g is Goal => g !== undefined);
 }
+
+/** What `--memory` puts where the unloaded latency run would be (not run). */
+const NO_PINGS: PingReport = {
+  sent: 0,
+  ok: 0,
+  successRatio: NaN,
+  p50Ms: NaN,
+  p99Ms: NaN,
+  maxMs: NaN,
+  rttP50Ms: NaN,
+  rttP99Ms: NaN,
+  attempts: {},
+};
 
 async function floodWithFloor(s: FloodScenario, floor: boolean): Promise<FloodResult> {
   console.error(`flood: ${label(s)} …`);
@@ -288,9 +372,12 @@ async function floodWithFloor(s: FloodScenario, floor: boolean): Promise<FloodRe
 async function main(): Promise<void> {
   const flags = parseFlags(Deno.args);
   const quick = flags.has("quick");
+  const memoryOnly = flags.has("memory");
   const seconds = Number(flags.get("seconds") ?? (quick ? 1 : 5));
   const out = flags.get("out") ??
-    (quick ? await Deno.makeTempDir({ prefix: "siglatch-bench-" }) : `${BENCH_DIR}results`);
+    (quick || memoryOnly
+      ? await Deno.makeTempDir({ prefix: "siglatch-bench-" })
+      : `${BENCH_DIR}results`);
   const t0 = performance.now();
   const date = new Date().toISOString();
   const meta: Record<string, unknown> = {
@@ -304,11 +391,15 @@ async function main(): Promise<void> {
     loadBefore: Deno.loadavg().map((x) => x.toFixed(2)).join(" "),
     rmemDefault: await rmemDefault(),
     floodSeconds: seconds,
+    memoryOnly,
   };
+
+  console.error("idle RSS (daemon, bare listener) …");
+  const idle = await idleRss(quick ? 1 : 5);
 
   const micro: MicroResult[] = [];
   const notes: Record<string, string> = {};
-  if (!quick && !flags.has("no-micro")) {
+  if (!quick && !memoryOnly && !flags.has("no-micro")) {
     for (
       const file of [
         "floor_bench.ts",
@@ -361,31 +452,44 @@ async function main(): Promise<void> {
   if (!quick && await haveHping3()) {
     scenarios.push({ name: "g256-spoofed-max", size: 256, rate: 0, sources: "spoofed", seconds });
   }
+  const only = flags.get("only")?.split(",");
+  if (only) {
+    scenarios.splice(
+      0,
+      scenarios.length,
+      ...scenarios.filter((s) => only.includes(s.name)),
+    );
+  }
   const flood: FloodResult[] = [];
-  for (const s of scenarios) flood.push(await floodWithFloor(s, !flags.has("no-floor")));
+  const floor = !memoryOnly && !flags.has("no-floor");
+  for (const s of scenarios) flood.push(await floodWithFloor(s, floor));
   // Same floor, each receive loop reusing one buffer: what the daemon's loop could reach.
   const pre = flood.find((f) => f.scenario.name === "g256-many-100000");
-  if (pre) {
+  if (pre && floor) {
     console.error("naive floor (fresh buffer per receive, system socket buffer) …");
     pre.floorNaive = await floodFloor(pre.scenario, true);
   }
 
-  console.error("valid throughput …");
-  const tput = [
-    await throughput(
-      quick
-        ? { procs: 1, lanes: 8, count: 500, seconds: 1 }
-        : { procs: 2, lanes: 64, count: 15_000, seconds: 5 },
-    ),
-  ];
-  console.error("unloaded latency …");
-  const unloaded = await unloadedPing(quick ? 50 : 1000);
+  const tput: ThroughputResult[] = [];
+  let unloaded = NO_PINGS;
+  if (!memoryOnly) {
+    console.error("valid throughput …");
+    tput.push(
+      await throughput(
+        quick
+          ? { procs: 1, lanes: 8, count: 500, seconds: 1 }
+          : { procs: 2, lanes: 64, count: 15_000, seconds: 5 },
+      ),
+    );
+    console.error("unloaded latency …");
+    unloaded = await unloadedPing(quick ? 50 : 1000);
+  }
 
   // Receive buffer: the heaviest many-source flood again with the daemon's socket at the
   // size Deno gives without our SO_RCVBUF (rmem_default), against limits.recv_buffer's
   // 4 MiB default used in every scenario above.
-  let bufferRun: Record<string, unknown> = { skipped: "quick run" };
-  if (!quick) {
+  let bufferRun: Record<string, unknown> = { skipped: quick ? "quick run" : "memory run" };
+  if (!quick && !memoryOnly) {
     const base = flood.find((f) => f.scenario.name === "g256-many-150000");
     if (base) {
       const rmem = Number(meta.rmemDefault);
@@ -405,7 +509,16 @@ async function main(): Promise<void> {
 
   meta.loadAfter = Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
   meta.seconds = (performance.now() - t0) / 1000;
-  const partial = { meta, micro, notes, flood, throughput: tput, unloaded, rmem: bufferRun };
+  const partial = {
+    meta,
+    micro,
+    notes,
+    flood,
+    throughput: tput,
+    unloaded,
+    rmem: bufferRun,
+    idle,
+  };
   const report: BenchReport = { ...partial, goals: goals(partial) };
   await Deno.mkdir(out, { recursive: true });
   const json = JSON.stringify(report, null, 2) + "\n";

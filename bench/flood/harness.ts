@@ -6,6 +6,7 @@
  * @module
  */
 import { makeFixture, ROOT, RUN_FLAGS } from "../../tests/_helpers/daemon.ts";
+import { V8_FLAGS } from "../../tests/_helpers/flags.ts";
 import { AdminClient } from "../../src/client/admin/client.ts";
 import { readUdpDrops } from "../udpstats.ts";
 import { type ProcSample, sampleProc, sleep } from "./common.ts";
@@ -40,6 +41,12 @@ export interface TargetFigures {
   cpuPercent: number;
   /** Peak RSS (VmHWM) at the end, MB. */
   peakRssMB: number;
+  /** RSS (VmRSS) just before the flood, MB. */
+  startRssMB?: number;
+  /** RSS (VmRSS) at the end of the flood, MB. */
+  endRssMB?: number;
+  /** RSS (VmRSS) sampled every 250 ms during the flood, MB (flat = no growth over time). */
+  rssSeriesMB?: number[];
   /** Datagrams the kernel dropped on the socket (receive buffer full) during the flood. */
   kernelDrops: number;
   /** kernelDrops / sent. */
@@ -248,6 +255,8 @@ async function startBenchDaemon(
   };
 }
 
+const MB = 1048576;
+
 /** Loopback source addresses of the many-source floods. */
 const MANY = "127.0.0.2-127.0.0.254";
 
@@ -331,16 +340,21 @@ async function garbageSenders(s: FloodScenario, port: number): Promise<Senders> 
   };
 }
 
-/** Samples a process every 200 ms (keeps the last sample; detects exit). */
-function watch(pid: number): { stop(): Promise<ProcSample | undefined>; alive(): boolean } {
+/** Samples a process every 250 ms (keeps the last sample and the RSS series; detects exit). */
+function watch(
+  pid: number,
+): { stop(): Promise<ProcSample | undefined>; alive(): boolean; rss: number[] } {
   let last: ProcSample | undefined;
   let alive = true;
   let stopped = false;
+  const rss: number[] = [];
   const loop = (async () => {
     while (!stopped) {
       const s = await sampleProc(pid);
-      if (s) last = s;
-      else alive = false;
+      if (s) {
+        last = s;
+        rss.push(s.rssBytes);
+      } else alive = false;
       await sleep(250);
     }
   })();
@@ -349,11 +363,14 @@ function watch(pid: number): { stop(): Promise<ProcSample | undefined>; alive():
       stopped = true;
       await loop;
       const s = await sampleProc(pid);
-      if (s) last = s;
-      else alive = false;
+      if (s) {
+        last = s;
+        rss.push(s.rssBytes);
+      } else alive = false;
       return last;
     },
     alive: () => alive,
+    rss,
   };
 }
 
@@ -364,13 +381,17 @@ function figures(
   after: ProcSample | undefined,
   drops: number,
   alive: boolean,
+  rss: number[],
 ): TargetFigures {
   const wall = after ? (after.at - before.at) / 1000 : sent.seconds;
   return {
     sentPerSec: sent.sent / sent.seconds,
     receivedPerSec: received / sent.seconds,
     cpuPercent: after ? (100 * (after.cpuSeconds - before.cpuSeconds)) / wall : NaN,
-    peakRssMB: after ? after.peakRssBytes / 1048576 : NaN,
+    peakRssMB: after ? after.peakRssBytes / MB : NaN,
+    startRssMB: before.rssBytes / MB,
+    endRssMB: after ? after.rssBytes / MB : NaN,
+    rssSeriesMB: rss.map((b) => Math.round((10 * b) / MB) / 10),
     kernelDrops: drops,
     kernelDropRatio: sent.sent > 0 ? drops / sent.sent : 0,
     alive,
@@ -412,7 +433,7 @@ export async function floodDaemon(
     return {
       scenario: s,
       offeredPerSec: s.rate,
-      daemon: figures(sent, received, before, after, drops, alive),
+      daemon: figures(sent, received, before, after, drops, alive, w.rss),
       valid,
       counters: pick(counters as Record<string, number>),
     };
@@ -454,7 +475,7 @@ export async function floodFloor(s: FloodScenario, naive = false): Promise<Targe
     const drops = (await readUdpDrops(port)) - drops0;
     await rx.go();
     const { received } = JSON.parse(await expectLine(rx, "count")) as { received: number };
-    return figures(sent, received, before, after, drops, w.alive());
+    return figures(sent, received, before, after, drops, w.alive(), w.rss);
   } finally {
     await rx.result<unknown>().catch(() => {});
   }
@@ -509,7 +530,7 @@ export async function throughput(
       okPerCpuSecond: ok / cpuSeconds,
       p50Ms: rs[0].p50Ms,
       p99Ms: worst.p99Ms,
-      peakRssMB: after ? after.peakRssBytes / 1048576 : NaN,
+      peakRssMB: after ? after.peakRssBytes / MB : NaN,
       sealPerSecond: rs.reduce((a, r) => a + r.sealPerSecond, 0),
     };
   } finally {
@@ -539,6 +560,58 @@ export async function unloadedPing(n: number): Promise<PingReport> {
   } finally {
     await d.stop();
   }
+}
+
+/** Idle memory of the daemon against the bare listener baseline. */
+export interface IdleResult {
+  /** Seconds each process sat idle before the reading. */
+  idleSeconds: number;
+  /** Daemon VmRSS after `idleSeconds` idle, MB. */
+  daemonRssMB: number;
+  /** Daemon VmHWM (peak since start, start-up included), MB. */
+  daemonPeakRssMB: number;
+  /** Bare `Deno.listenDatagram` listener VmRSS after `idleSeconds` idle, MB. */
+  bareRssMB: number;
+  /** daemonRssMB / bareRssMB. */
+  ratio: number;
+}
+
+/**
+ * Idle RSS: a fresh daemon (the bench config: one server, Deno KV state, admin socket)
+ * and the bare listener (`bare_listener.ts`, same V8 flags), each read after `seconds`
+ * idle.
+ */
+export async function idleRss(seconds = 5): Promise<IdleResult> {
+  const d = await startBenchDaemon(false);
+  let daemon: ProcSample | undefined;
+  try {
+    await sleep(seconds * 1000);
+    daemon = await sampleProc(d.pid);
+  } finally {
+    await d.stop();
+  }
+  const bare = spawnChild(Deno.execPath(), [
+    ...CHILD_FLAGS,
+    ...V8_FLAGS,
+    `${HERE}bare_listener.ts`,
+  ]);
+  let baseline: ProcSample | undefined;
+  try {
+    await expectLine(bare, "port");
+    await sleep(seconds * 1000);
+    baseline = await sampleProc(bare.proc.pid);
+  } finally {
+    await bare.go().catch(() => {});
+    await bare.proc.status;
+  }
+  if (!daemon || !baseline) throw new Error("idle RSS: a process was gone before the reading");
+  return {
+    idleSeconds: seconds,
+    daemonRssMB: daemon.rssBytes / MB,
+    daemonPeakRssMB: daemon.peakRssBytes / MB,
+    bareRssMB: baseline.rssBytes / MB,
+    ratio: daemon.rssBytes / baseline.rssBytes,
+  };
 }
 
 async function sysctl(args: string[]): Promise<string | undefined> {

@@ -10,8 +10,6 @@ import type { Config } from "../config/schema.ts";
 import { logger, setupLogging } from "../util/log.ts";
 import { buildRuntime } from "../daemon/runtime.ts";
 import { Daemon } from "../daemon/daemon.ts";
-import { KvStateStore } from "../state/kv.ts";
-import { RedisStateStore } from "../state/redis.ts";
 import type { StateStore } from "../state/store.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
 
@@ -55,12 +53,19 @@ export async function loadConfigWithWarnings(
   return { config: res.config, warnings: res.findings.map((f) => formatFinding(f)) };
 }
 
-/** Opens the state store the config names: Redis (cluster) or the embedded Deno KV file. */
+/**
+ * Opens the state store the config names: Redis (cluster) or the embedded Deno KV file.
+ * Each store's module is imported only here, when the config names it: ioredis alone adds
+ * ~18 MB to the daemon's RSS, and most daemons never use it.
+ */
 export async function openStateStore(config: Config): Promise<StateStore> {
   try {
-    return config.state.redis
-      ? await RedisStateStore.connect(config.state.redis, config.state.key_prefix)
-      : await KvStateStore.open(config.state.path);
+    if (config.state.redis) {
+      const { RedisStateStore } = await import("../state/redis.ts");
+      return await RedisStateStore.connect(config.state.redis, config.state.key_prefix);
+    }
+    const { KvStateStore } = await import("../state/kv.ts");
+    return await KvStateStore.open(config.state.path);
   } catch (err) {
     const where = config.state.redis
       ? `state.redis ${config.state.redis}`

@@ -16,7 +16,9 @@ export const PERMISSION_FLAGS: readonly string[] = [
 ];
 
 /** V8 flags of the shipped tasks (a 1 MB young generation keeps RSS down under floods). */
-export const V8_FLAGS: readonly string[] = ["--v8-flags=--max-semi-space-size=1"];
+export const V8_FLAGS: readonly string[] = [
+  "--v8-flags=--max-semi-space-size=1,--memory-saver-mode",
+];
 
 /** `deno run` with the shipped permission and V8 flags (append the script and its args). */
 export const RUN_FLAGS: readonly string[] = ["run", ...PERMISSION_FLAGS, ...V8_FLAGS];

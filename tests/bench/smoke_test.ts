@@ -1,7 +1,8 @@
 /**
  * Keeps the benchmark harness from rotting: runs `bench/run.ts --quick` (one 1-second
- * flood against a real daemon and the floor, a small throughput run, 50 pings) into a
- * temp dir and checks the result file's shape and that the values are sane.
+ * flood against a real daemon and the floor, a small throughput run, 50 pings, idle RSS of
+ * the daemon and of a bare listener) into a temp dir and checks the result file's shape and
+ * that the values are sane.
  * @module
  */
 import assert from "node:assert/strict";
@@ -33,7 +34,18 @@ Deno.test("bench/run.ts --quick writes sane results", async () => {
     assert.ok(f.valid.sent > 0 && f.valid.successRatio > 0, "no valid request succeeded");
     assert.ok(report.throughput[0].ok > 0, "no throughput reply");
     assert.ok(report.unloaded.ok > 0 && report.unloaded.p50Ms > 0);
-    assert.equal(report.goals.length, 6);
+    assert.ok(
+      report.idle && report.idle.daemonRssMB > 0 && report.idle.bareRssMB > 0,
+      "no idle RSS",
+    );
+    assert.ok(
+      report.idle.daemonRssMB > report.idle.bareRssMB,
+      "daemon idle RSS below a bare listener",
+    );
+    assert.ok((f.daemon.rssSeriesMB?.length ?? 0) >= 2, "no RSS sampled over the flood");
+    assert.ok((f.daemon.startRssMB ?? 0) > 0 && (f.daemon.endRssMB ?? 0) > 0);
+    assert.ok((await Deno.readTextFile(`${out}/latest.md`)).includes("## Memory"));
+    assert.equal(report.goals.length, 8);
     for (const g of report.goals) assert.equal(typeof g.met, "boolean");
   } finally {
     await Deno.remove(out, { recursive: true }).catch(() => {});
