@@ -404,6 +404,7 @@ async function main(): Promise<void> {
       const file of [
         "floor_bench.ts",
         "pipeline_bench.ts",
+        "daemon_path_bench.ts",
         "ratelimit_bench.ts",
         "wire_bench.ts",
         "hash_bench.ts",
