@@ -11,6 +11,8 @@ interface Entry {
   cookie: Uint8Array;
   observed: { ip: string; port: number };
   at: number;
+  /** The local port the request went from (the cookie is bound to the port). */
+  localPort?: number;
 }
 
 /** Most servers remembered; the oldest entry goes first. */
@@ -44,10 +46,15 @@ export class CookieJar {
     return e;
   }
 
-  /** Remembers a cookie reply from a server. */
-  put(key: string, reply: CookieReply): void {
+  /** Remembers a cookie reply from a server to a request sent from `localPort`. */
+  put(key: string, reply: CookieReply, localPort?: number): void {
     this.#entries.delete(key);
-    this.#entries.set(key, { cookie: reply.cookie, observed: reply.observed, at: this.#clock() });
+    this.#entries.set(key, {
+      cookie: reply.cookie,
+      observed: reply.observed,
+      at: this.#clock(),
+      localPort,
+    });
     while (this.#entries.size > MAX_ENTRIES) {
       this.#entries.delete(this.#entries.keys().next().value!);
     }
@@ -56,6 +63,14 @@ export class CookieJar {
   /** The fresh cookie for a server, if any. */
   cookie(key: string): Uint8Array | undefined {
     return this.#fresh(key)?.cookie;
+  }
+
+  /**
+   * The local port the cookie was earned from (while fresh): sending from it again lets the
+   * cookie prove the next request too.
+   */
+  localPort(key: string): number | undefined {
+    return this.#fresh(key)?.localPort;
   }
 
   /** The public address the server last saw us at (while its cookie is fresh). */

@@ -185,14 +185,11 @@ async function receiveUntil(
 export async function sendRequest(opts: SendOptions): Promise<SendResult> {
   const hostname = await resolveHost(opts.host);
   const v6 = hostname.includes(":");
-  const conn = Deno.listenDatagram({
-    transport: "udp",
-    hostname: opts.bind ?? (v6 ? "::" : "0.0.0.0"),
-    port: 0,
-  });
   const target: Deno.NetAddr = { transport: "udp", hostname, port: opts.port };
   const jar = opts.jar ?? defaultJar;
   const server = CookieJar.key(hostname, opts.port, opts.serverPublic);
+  const conn = listen(opts.bind ?? (v6 ? "::" : "0.0.0.0"), jar.localPort(server));
+  const localPort = (conn.addr as Deno.NetAddr).port;
   const retryId = randomFillSync(new Uint8Array(RETRY_ID_LEN));
   const pending: { p?: Promise<[Uint8Array, Deno.Addr]> } = {};
   let cookieRounds = 0;
@@ -238,7 +235,7 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
           if (rounds >= MAX_COOKIE_ROUNDS) continue;
           const cookie = cookieReplyTo(opts.serverPublic, sent, data);
           if (cookie === null) continue;
-          jar.put(server, cookie);
+          jar.put(server, cookie, localPort);
           rounds++;
           cookieRounds++;
           resend = true;
@@ -251,6 +248,21 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
     conn.close();
     pending.p?.catch(() => {});
   }
+}
+
+/**
+ * A UDP socket on `hostname`, from `port` when given and free (a cookie is bound to the
+ * source port, so reusing the port keeps the cookie valid), else from any port.
+ */
+function listen(hostname: string, port: number | undefined): Deno.DatagramConn {
+  if (port !== undefined) {
+    try {
+      return Deno.listenDatagram({ transport: "udp", hostname, port });
+    } catch {
+      // taken: any port will do (the server answers with a new cookie if it must)
+    }
+  }
+  return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
 }
 
 /** Opens `data` as a cookie reply to any datagram we sent (newest first), or `null`. */
