@@ -362,7 +362,8 @@ export class RequestOpener {
         trailer: trailerOf(suite),
       }));
     this.#own = matchers(this.mode);
-    this.#other = opts.detectWrongMode === false ? [] : matchers(other);
+    // Wrong-mode detection only for the current version (one more hash on garbage, not two).
+    this.#other = opts.detectWrongMode === false ? [] : matchers(other).slice(0, 1);
     // The smallest of any recognised version (v1's: it has no mac2 and a shorter header).
     this.minLength = ENC_LEN + REQUEST_HEADER_LEN + HMAC_TAG_LEN + MAC1_LEN +
       (this.mode === "secure" ? TAG_LEN : 0);
