@@ -155,9 +155,9 @@ Deno.test("vector v2: the cookie reply is reproduced, opens independently and wi
     .update(serverPublic).digest();
   const key = createHmac("sha256", master).update(d.subarray(0, 16)).digest();
   // deno-lint-ignore no-explicit-any
-  const dec = createDecipheriv("chacha20-poly1305" as any, key, new Uint8Array(12), {
+  const dec: any = createDecipheriv("chacha20-poly1305" as any, key, new Uint8Array(12), {
     authTagLength: 16,
-  }) as any;
+  });
   dec.setAAD(mac1, { plaintextLength: d.length - 32 });
   dec.setAuthTag(d.subarray(d.length - 16));
   const plain = new Uint8Array([...dec.update(d.subarray(16, d.length - 16)), ...dec.final()]);
