@@ -14,7 +14,14 @@ import {
   x25519PrivateKeyObject,
   x25519PublicKeyObject,
 } from "../src/crypto/keys.ts";
-import { ReplayGuard, ReplyStatus, RequestOpener, sealRequest } from "../src/wire/mod.ts";
+import {
+  CookieChecker,
+  openCookieReply,
+  ReplayGuard,
+  ReplyStatus,
+  RequestOpener,
+  sealRequest,
+} from "../src/wire/mod.ts";
 
 const server = generateX25519();
 const hmacKey = new Uint8Array(randomBytes(32));
@@ -68,6 +75,56 @@ Deno.bench("reject random garbage via open() (size + mac1 only)", { group: "reje
 Deno.bench("open + verify valid HMAC request", { group: "open", baseline: true }, () => {
   opener.open(hmacReq.datagram, lookup);
 });
+const v1Req = sealRequest(server.publicKey, { kind: "hmac", key: hmacKey }, {
+  type: "request",
+  userId: 1,
+  actionId: 1,
+  payload,
+}, { now, version: 1 });
+Deno.bench("open + verify valid HMAC request, v1 (old client)", { group: "open" }, () => {
+  opener.open(v1Req.datagram, lookup);
+});
+
+// Cookies (wire v2): what an unproven datagram costs before any X25519.
+const checker = new CookieChecker(server.publicKey, { clock: () => now });
+const big = sealRequest(server.publicKey, { kind: "hmac", key: hmacKey }, {
+  type: "request",
+  userId: 1,
+  actionId: 1,
+  payload,
+}, { now, padTo: 1200 });
+const bigReply = checker.cookieReply(big.datagram, "192.0.2.1", 40000)!;
+const learned = openCookieReply(server.publicKey, big.mac1, bigReply)!;
+const proven = sealRequest(server.publicKey, { kind: "hmac", key: hmacKey }, {
+  type: "request",
+  userId: 1,
+  actionId: 1,
+  payload,
+}, { now, padTo: 1200, cookie: learned.cookie });
+const forged = proven.datagram.slice();
+forged[forged.length - 1] ^= 1;
+Deno.bench("checkMac2: valid mac2, 1200-byte request", { group: "cookie", baseline: true }, () => {
+  checker.checkMac2(proven.datagram, "192.0.2.1", 40000);
+});
+Deno.bench("checkMac2: wrong mac2 (current secret; +1 HMAC pair after a rotation)", {
+  group: "cookie",
+}, () => {
+  checker.checkMac2(forged, "192.0.2.1", 40000);
+});
+Deno.bench("checkMac2: all-zero mac2 (no cookie)", { group: "cookie" }, () => {
+  checker.checkMac2(big.datagram, "192.0.2.1", 40000);
+});
+Deno.bench(
+  "cookieReply (mac1 check + cookie + seal), 1200-byte request",
+  { group: "cookie" },
+  () => {
+    checker.cookieReply(big.datagram, "192.0.2.1", 40000);
+  },
+);
+Deno.bench("openCookieReply (client)", { group: "cookie" }, () => {
+  openCookieReply(server.publicKey, big.mac1, bigReply);
+});
+
 Deno.bench("open + verify valid Ed25519 request", { group: "open" }, () => {
   opener.open(edReq.datagram, lookup);
 });

@@ -28,6 +28,7 @@ interface OpenFlags {
   revoke?: string;
   address?: string;
   timeout?: string;
+  allowIp?: string;
 }
 
 /** Registers the `open` subcommand. */
@@ -41,6 +42,11 @@ export function register(program: Command): void {
     .option("--revoke <action>", "action to send on exit (default: the profile's 'revoke')")
     .option("--address <ip>", "open for this address instead of the sender's (if allowed)")
     .option("--timeout <duration>", "wait per attempt (e.g. 2s)")
+    .option(
+      "--allow-ip <addr>",
+      "address the grant is for, sealed in the request (default: the profile's allow_ip, " +
+        "else the public address the server reported in a cookie reply)",
+    )
     .addHelpText(
       "after",
       `
@@ -51,7 +57,7 @@ Examples:
   siglatch open work ssh --for 30m`,
     )
     .action(async (profile: string, action: string, flags: OpenFlags) => {
-      const p = await resolveSendSettings({ profile, wait: true });
+      const p = await resolveSendSettings({ profile, wait: true, allowIp: flags.allowIp });
       const actionId = resolveAction(p, action);
       const revokeName = flags.revoke ?? (p.actions["revoke"] !== undefined ? "revoke" : undefined);
       const revokeActionId = revokeName === undefined ? undefined : resolveAction(p, revokeName);

@@ -37,6 +37,7 @@ export function sendAsProfile(
     auth: keys.auth,
     bind: p.bind,
     insecure: p.insecure,
+    allowAddress: p.allow_ip,
     ...request,
   });
 }

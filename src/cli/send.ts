@@ -11,6 +11,7 @@ import { replyOutput } from "../wire/reply_body.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { parseDuration } from "../config/duration.ts";
 import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
+import { parseIp } from "../util/ip.ts";
 
 /** Exit status when no reply came. */
 export const EXIT_NO_REPLY = 3;
@@ -32,6 +33,7 @@ export interface SendFlags {
   json?: boolean;
   timeOffset?: string;
   insecure?: boolean;
+  allowIp?: string;
 }
 
 const STATUS_NAMES: Record<number, string> = Object.fromEntries(
@@ -100,6 +102,12 @@ export async function resolveSendSettings(flags: SendFlags): Promise<Profile> {
   if (flags.ed25519Key) [p.ed25519_key_file, p.hmac_key_file] = [flags.ed25519Key, undefined];
   if (flags.bind) p.bind = flags.bind;
   if (flags.insecure) p.insecure = true;
+  if (flags.allowIp !== undefined) {
+    if (!parseIp(flags.allowIp)) {
+      throw new UsageError(`--allow-ip ${flags.allowIp}: not an IP address`);
+    }
+    p.allow_ip = flags.allowIp;
+  }
   p.actions ??= {};
   p.timeout ??= 2;
   p.retries ??= 2;
@@ -200,11 +208,21 @@ export function register(program: Command): void {
     .option("--retries <n>", "extra attempts, each with a fresh nonce")
     .option("--time-offset <ms>", "add to the local clock (fix clock skew)")
     .option("--insecure", "signed but not sealed (insecure onboarding servers only)")
+    .option(
+      "--allow-ip <addr>",
+      "address a firewall action should open, sealed in the request (default: the public " +
+        "address the server reported in a cookie reply)",
+    )
     .option("--json", "print the reply as JSON")
     .addHelpText(
       "after",
       `
 Exit status: 0 the action succeeded, 1 refused or failed, 2 usage error, 3 no reply.
+
+Every request carries, sealed, the address a firewall action may open: --allow-ip (or the
+profile's allow_ip), else the public address the server reported in its last cookie reply (a
+copied packet sent from elsewhere opens nothing). Retries reuse one retry id, so a retry whose
+first reply was lost gets that reply again instead of running the action twice.
 
 Examples:
   siglatch send --profile work ping

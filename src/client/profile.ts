@@ -15,6 +15,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { parseIp } from "../util/ip.ts";
 
 /** The profile file's schema. */
 export const ProfileSchema = z.strictObject({
@@ -28,6 +29,11 @@ export const ProfileSchema = z.strictObject({
   ed25519_key_file: z.string().optional(),
   insecure: z.boolean().default(false),
   bind: z.string().optional(),
+  allow_ip: z.string().refine((v) => parseIp(v) !== undefined, "not an IP address").optional()
+    .meta({
+      description: "Address a firewall action should open (sealed in the request). Default: " +
+        "the public address the server reported in its last cookie reply.",
+    }),
   timeout: z.number().positive().default(2),
   retries: z.number().int().min(0).max(10).default(2),
   actions: z.record(z.string(), z.number().int().min(1).max(65535)).default({}),

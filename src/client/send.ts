@@ -1,17 +1,24 @@
 /**
- * Sending one request and waiting for its sealed reply, with retries (a fresh nonce each
- * time, so a retry is never a replay).
+ * Sending one request and waiting for its sealed reply, with retries: every datagram has a
+ * fresh nonce (a retry is never a replay) and every attempt of one logical request the same
+ * retry id (the server answers a retry from its reply cache instead of running the action
+ * again). A cookie reply is handled here: the cookie is kept per server (~2 minutes) and the
+ * request is sent again at once with mac2, carrying the public address the server saw.
  * @module
  */
+import { randomFillSync } from "node:crypto";
 import {
+  openCookieReply,
   requestDatagramLength,
+  RETRY_ID_LEN,
   type SealedRequest,
   sealFragments,
   sealRequest,
   type UserAuth,
 } from "../wire/mod.ts";
 import { decodeReplyBody, type ReplyBody } from "../wire/reply_body.ts";
-import { ReplyStatus } from "../wire/mod.ts";
+import { parseIp } from "../util/ip.ts";
+import { CookieJar, defaultJar } from "./cookies.ts";
 
 /** What to send. */
 export interface SendOptions {
@@ -48,6 +55,15 @@ export interface SendOptions {
    * reply, none otherwise.
    */
   padTo?: number;
+  /**
+   * The address to ask a firewall action to open (sealed in the request). Default: the
+   * address the server last reported seeing us at in a cookie reply, if any.
+   */
+  allowAddress?: string;
+  /** Put the observed address in the request when `allowAddress` is absent (default true). */
+  allowObserved?: boolean;
+  /** Where cookies and the observed address are kept (default: one per process). */
+  jar?: CookieJar;
 }
 
 /** The reply as the client sees it. */
@@ -68,7 +84,14 @@ export interface SendResult {
   attempts: number;
   /** Round trip of the answered attempt (ms). */
   rttMs?: number;
+  /** Cookie replies handled (each answered at once by a resend with mac2). */
+  cookieRounds: number;
+  /** Our public address and port as the server saw them (from a cookie reply). */
+  observed?: { ip: string; port: number };
 }
+
+/** Cookie rounds allowed per attempt, so a hostile path cannot make the client loop. */
+export const MAX_COOKIE_ROUNDS = 2;
 
 /** Default request size when a reply is awaited (see {@linkcode SendOptions.padTo}). */
 export const DEFAULT_PAD = 1200;
@@ -94,87 +117,108 @@ async function resolveHost(host: string): Promise<string> {
 /** Largest single request datagram before the payload goes as fragments. */
 const SINGLE_DATAGRAM_LIMIT = 1200;
 
+/** What changes between the datagrams of one logical request. */
+export interface SealContext {
+  /** The logical request's retry id (default random). */
+  retryId?: Uint8Array;
+  /** A fresh cookie from the server: fills mac2. */
+  cookie?: Uint8Array;
+  /** The address to put in the request (default `opts.allowAddress`). */
+  allowAddress?: string;
+}
+
 /** Seals the request as one datagram, or as fragments when the payload does not fit. */
-export function sealParts(opts: SendOptions, cookie?: Uint8Array): SealedRequest[] {
+export function sealParts(opts: SendOptions, ctx: SealContext = {}): SealedRequest[] {
   const payload = opts.payload ?? new Uint8Array();
   const now = Date.now() + (opts.timeOffsetMs ?? 0);
   const padTo = opts.padTo ?? (opts.wait ? DEFAULT_PAD : undefined);
+  const allowAddress = ctx.allowAddress ?? opts.allowAddress;
+  const allow = allowAddress === undefined ? undefined : parseIp(allowAddress);
+  if (allowAddress !== undefined && allow === undefined) {
+    throw new RangeError(`allow address ${allowAddress}: not an IP address`);
+  }
   const natural = requestDatagramLength(
     payload.length,
     opts.auth.kind,
-    cookie !== undefined,
+    allow === undefined ? 0 : allow.family === 4 ? 4 : 16,
     opts.insecure,
   );
-  if (natural <= SINGLE_DATAGRAM_LIMIT) {
-    return [sealRequest(opts.serverPublic, opts.auth, {
-      type: "request",
-      userId: opts.userId,
-      actionId: opts.actionId,
-      payload,
-      cookie,
-    }, { now, padTo, insecure: opts.insecure })];
-  }
-  return sealFragments(opts.serverPublic, opts.auth, {
+  const sealOpts = { now, padTo, insecure: opts.insecure, cookie: ctx.cookie };
+  const fields = {
     userId: opts.userId,
     actionId: opts.actionId,
     payload,
-    cookie,
-  }, { now, padTo, insecure: opts.insecure }).parts;
+    retryId: ctx.retryId,
+    allowAddress,
+  };
+  if (natural <= SINGLE_DATAGRAM_LIMIT) {
+    return [sealRequest(opts.serverPublic, opts.auth, { type: "request", ...fields }, sealOpts)];
+  }
+  return sealFragments(opts.serverPublic, opts.auth, fields, sealOpts).parts;
 }
 
-/** Sends a request, retrying on silence; never sends the same bytes twice. */
+/** Waits for one datagram until `deadline` (performance.now ms); `null` on time-out. */
+async function receiveUntil(
+  conn: Deno.DatagramConn,
+  pending: { p?: Promise<[Uint8Array, Deno.Addr]> },
+  deadline: number,
+): Promise<Uint8Array | null> {
+  const left = deadline - performance.now();
+  if (left <= 0) return null;
+  pending.p ??= conn.receive();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const got = await Promise.race([
+    pending.p,
+    new Promise<null>((r) => timer = setTimeout(() => r(null), left)),
+  ]);
+  clearTimeout(timer);
+  if (got === null) return null;
+  pending.p = undefined;
+  return got[0];
+}
+
+/**
+ * Sends a request, retrying on silence; never sends the same bytes twice. All attempts carry
+ * one retry id. A cookie reply (at most {@linkcode MAX_COOKIE_ROUNDS} per attempt) makes it
+ * resend at once with mac2 and, unless `allowAddress` was given, the observed address.
+ */
 export async function sendRequest(opts: SendOptions): Promise<SendResult> {
   const hostname = await resolveHost(opts.host);
   const v6 = hostname.includes(":");
-  const conn = Deno.listenDatagram({
-    transport: "udp",
-    hostname: opts.bind ?? (v6 ? "::" : "0.0.0.0"),
-    port: 0,
-  });
   const target: Deno.NetAddr = { transport: "udp", hostname, port: opts.port };
-  let pendingReceive: Promise<[Uint8Array, Deno.Addr]> | undefined;
+  const jar = opts.jar ?? defaultJar;
+  const server = CookieJar.key(hostname, opts.port, opts.serverPublic);
+  const conn = listen(opts.bind ?? (v6 ? "::" : "0.0.0.0"), jar.localPort(server));
+  const localPort = (conn.addr as Deno.NetAddr).port;
+  const retryId = randomFillSync(new Uint8Array(RETRY_ID_LEN));
+  const pending: { p?: Promise<[Uint8Array, Deno.Addr]> } = {};
+  let cookieRounds = 0;
   try {
     const attempts = opts.wait ? opts.retries + 1 : 1;
-    const openers: SealedRequest["reply"][] = [];
-    let cookie: Uint8Array | undefined;
-    let challenges = 0;
-    const MAX_CHALLENGES = 2;
+    const sent: SealedRequest[] = [];
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      const parts = sealParts(opts, cookie);
-      for (const part of parts) openers.push(part.reply);
-      const sentAt = performance.now();
-      for (const part of parts) await conn.send(part.datagram, target);
-      if (!opts.wait) return { answered: true, attempts: attempt };
-      const deadline = sentAt + opts.timeoutMs;
-      let challenged = false;
-      while (!challenged) {
-        const left = deadline - performance.now();
-        if (left <= 0) break;
-        pendingReceive ??= conn.receive();
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const got = await Promise.race([
-          pendingReceive,
-          new Promise<null>((r) => timer = setTimeout(() => r(null), left)),
-        ]);
-        clearTimeout(timer);
-        if (got === null) break;
-        pendingReceive = undefined;
-        const [data] = got;
-        // A late reply to an earlier attempt is as good as one to this attempt.
-        for (const opener of openers) {
-          const r = opener.open(data);
-          if (r.ok && r.reply.status === ReplyStatus.Challenge && challenges < MAX_CHALLENGES) {
-            // Answer the challenge at once with a fresh request carrying the cookie.
-            const body = decodeReplyBody(r.reply.body);
-            if (body.cookie) {
-              cookie = Uint8Array.fromBase64(body.cookie);
-              challenges++;
-              attempt--;
-              challenged = true;
-              break;
-            }
-          }
-          if (r.ok) {
+      let rounds = 0;
+      let resend = true;
+      while (resend) {
+        resend = false;
+        const observed = opts.allowObserved === false ? undefined : jar.observed(server)?.ip;
+        const parts = sealParts(opts, {
+          retryId,
+          cookie: jar.cookie(server),
+          allowAddress: opts.allowAddress ?? observed,
+        });
+        sent.push(...parts);
+        const sentAt = performance.now();
+        for (const part of parts) await conn.send(part.datagram, target);
+        if (!opts.wait) return { answered: true, attempts: attempt, cookieRounds };
+        const deadline = sentAt + opts.timeoutMs;
+        for (;;) {
+          const data = await receiveUntil(conn, pending, deadline);
+          if (data === null) break;
+          // A late reply to an earlier attempt is as good as one to this attempt.
+          for (const part of sent) {
+            const r = part.reply.open(data);
+            if (!r.ok) continue;
             return {
               answered: true,
               status: r.reply.status,
@@ -184,14 +228,52 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
               body: decodeReplyBody(r.reply.body),
               attempts: attempt,
               rttMs: performance.now() - sentAt,
+              cookieRounds,
+              observed: jar.observed(server),
             };
           }
+          if (rounds >= MAX_COOKIE_ROUNDS) continue;
+          const cookie = cookieReplyTo(opts.serverPublic, sent, data);
+          if (cookie === null) continue;
+          jar.put(server, cookie, localPort);
+          rounds++;
+          cookieRounds++;
+          resend = true;
+          break;
         }
       }
     }
-    return { answered: false, attempts };
+    return { answered: false, attempts, cookieRounds, observed: jar.observed(server) };
   } finally {
     conn.close();
-    pendingReceive?.catch(() => {});
+    pending.p?.catch(() => {});
   }
+}
+
+/**
+ * A UDP socket on `hostname`, from `port` when given and free (a cookie is bound to the
+ * source port, so reusing the port keeps the cookie valid), else from any port.
+ */
+function listen(hostname: string, port: number | undefined): Deno.DatagramConn {
+  if (port !== undefined) {
+    try {
+      return Deno.listenDatagram({ transport: "udp", hostname, port });
+    } catch {
+      // taken: any port will do (the server answers with a new cookie if it must)
+    }
+  }
+  return Deno.listenDatagram({ transport: "udp", hostname, port: 0 });
+}
+
+/** Opens `data` as a cookie reply to any datagram we sent (newest first), or `null`. */
+function cookieReplyTo(
+  serverPublic: Uint8Array,
+  sent: readonly SealedRequest[],
+  data: Uint8Array,
+): ReturnType<typeof openCookieReply> {
+  for (let i = sent.length - 1; i >= 0; i--) {
+    const c = openCookieReply(serverPublic, sent[i].mac1, data);
+    if (c !== null) return c;
+  }
+  return null;
 }

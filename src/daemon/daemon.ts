@@ -171,8 +171,6 @@ export class Daemon {
         dryRun: this.#dryRun,
       }),
       inflight: this.#inflight,
-      // Key for challenge cookies; new at every start (cookies live 30-60 s anyway).
-      cookieSecret: crypto.getRandomValues(new Uint8Array(32)),
     });
     this.#listeners = new Listeners(
       (server, data, from, channel) => this.pipeline.handle(server, data, from, channel),

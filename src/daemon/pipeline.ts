@@ -9,13 +9,12 @@
 import { anyCidrContains, parseIp } from "../util/ip.ts";
 import type { SourceDefense } from "../policy/defense.ts";
 import {
-  makeCookie,
+  CookieChecker,
   type OpenedRequest,
   type Reassembler,
   type ReplayGuard,
   ReplyStatus,
   type UserVerifier,
-  verifyCookie,
 } from "../wire/mod.ts";
 import type { Runtime, ServerRuntime } from "./runtime.ts";
 import { decidePolicy } from "./policy.ts";
@@ -63,13 +62,13 @@ export interface PipelineOptions {
   deadDrops: DeadDrops;
   /** Tracks dispatched work. */
   inflight: InFlight;
-  /** Key of the challenge cookies. */
-  cookieSecret: Uint8Array;
 }
 
 /** Runs datagrams through the stages. */
 export class Pipeline {
   readonly #o: PipelineOptions;
+  /** mac2 checkers and cookie replies, per server (kept across reloads of the same key). */
+  readonly #cookies = new Map<string, { key: Uint8Array; checker: CookieChecker }>();
 
   /** Creates the pipeline over its stages. */
   constructor(opts: PipelineOptions) {
@@ -180,14 +179,13 @@ export class Pipeline {
     // challenge: a valid cookie proves the source address (and so lifts the
     // no-amplification cap on the reply); without one, answer with a cookie when the
     // user, the action or load calls for it.
-    const proven = this.#proven(request, from);
+    const cookies = this.#checker(server);
+    const proven = cookies.checkMac2(data, from.hostname, from.port);
     if (!proven && this.#wantsChallenge(server, user.config, decision.action.config)) {
+      // Wire v2: "prove your address" is a cookie reply (never larger than the request).
       o.count("challenges");
-      const cookie = makeCookie(o.cookieSecret, from.hostname, from.port, o.clock());
-      o.replies.send(reply, ReplyStatus.Challenge, {
-        reason: "challenge",
-        cookie: cookie.toBase64(),
-      });
+      const answer = cookies.cookieReply(data, from.hostname, from.port);
+      if (answer !== undefined && !channel.closed) channel.send(answer, from);
       return;
     }
     if (proven) reply.budget = MAX_REPLY_DATAGRAM;
@@ -207,9 +205,19 @@ export class Pipeline {
     }, explain));
   }
 
-  #proven(request: OpenedRequest, from: Deno.NetAddr): boolean {
-    return request.cookie !== undefined &&
-      verifyCookie(this.#o.cookieSecret, from.hostname, from.port, request.cookie, this.#o.clock());
+  #checker(server: ServerRuntime): CookieChecker {
+    const name = server.config.name;
+    const had = this.#cookies.get(name);
+    const key = server.publicKey;
+    if (had && had.key.length === key.length && had.key.every((b, i) => b === key[i])) {
+      return had.checker;
+    }
+    const checker = new CookieChecker(key, {
+      clock: this.#o.clock,
+      insecure: server.opener.mode === "insecure",
+    });
+    this.#cookies.set(name, { key, checker });
+    return checker;
   }
 
   #wantsChallenge(

@@ -2,7 +2,9 @@
  * Fragments: a message larger than one datagram travels as `fragment` requests of one
  * session id, each ≤ 1200 bytes, each sealed and authenticated on its own. A fragment's
  * payload is: index (u16) || count (u16) || chunk. The action id and user are the same
- * in every fragment; the reassembled payload is the concatenation of the chunks.
+ * in every fragment; the reassembled payload is the concatenation of the chunks. All
+ * fragments of one message share one retry id (a retry of the message sends them all again
+ * with new nonces and the same retry id).
  * @module
  */
 import { randomFillSync } from "node:crypto";
@@ -14,7 +16,8 @@ import {
   type SealOptions,
   sealRequest,
 } from "./request.ts";
-import { MAX_REPLY_DATAGRAM } from "./types.ts";
+import { COOKIE_LEN, MAX_REPLY_DATAGRAM } from "./types.ts";
+import { parseIp } from "../util/ip.ts";
 
 /** Length of the fragment header inside the payload. */
 export const FRAGMENT_HEADER_LEN = 4;
@@ -68,15 +71,28 @@ export interface FragmentOptions extends SealOptions {
   maxDatagram?: number;
 }
 
-/** Largest chunk per fragment for this auth kind / cookie / mode and datagram limit. */
+/**
+ * Largest chunk per fragment for this auth kind, allow address size (0, 4 or 16 bytes;
+ * the v1 cookie's 0 or 16 when `version` is 1), mode and datagram limit.
+ */
 export function maxFragmentChunk(
   authKind: UserAuth["kind"],
-  hasCookie: boolean,
+  extra = 0,
   insecure = false,
   maxDatagram = MAX_FRAGMENT_DATAGRAM,
+  version: 1 | 2 = 2,
 ): number {
   return Math.min(maxDatagram, MAX_FRAGMENT_DATAGRAM) -
-    requestDatagramLength(FRAGMENT_HEADER_LEN, authKind, hasCookie, insecure);
+    requestDatagramLength(FRAGMENT_HEADER_LEN, authKind, extra, insecure, version);
+}
+
+/** Bytes the allow address (v2) or the cookie (v1) add to each fragment. */
+function extraOf(fields: FragmentedFields, version: 1 | 2): number {
+  if (version === 1) return fields.cookie !== undefined ? COOKIE_LEN : 0;
+  if (fields.allowAddress === undefined) return 0;
+  const ip = parseIp(fields.allowAddress);
+  if (ip === undefined) throw new RangeError(`allowAddress: not an IP address`);
+  return ip.family === 4 ? 4 : 16;
 }
 
 /**
@@ -90,24 +106,28 @@ export function sealFragments(
   opts: FragmentOptions = {},
 ): { sessionId: bigint; parts: SealedRequest[] } {
   const limit = Math.min(opts.maxDatagram ?? MAX_FRAGMENT_DATAGRAM, MAX_FRAGMENT_DATAGRAM);
-  const chunkLen = maxFragmentChunk(auth.kind, fields.cookie !== undefined, opts.insecure, limit);
+  const version = opts.version ?? 2;
+  const extra = extraOf(fields, version);
+  const chunkLen = maxFragmentChunk(auth.kind, extra, opts.insecure, limit, version);
   if (chunkLen < 1) throw new RangeError("maxDatagram too small for a fragment");
   const count = Math.max(1, Math.ceil(fields.payload.length / chunkLen));
   if (count > 0xffff) throw new RangeError("message too large to fragment");
   const sessionId = fields.sessionId ??
     new DataView(randomFillSync(new Uint8Array(8)).buffer).getBigUint64(0);
+  const retryId = fields.retryId ?? randomFillSync(new Uint8Array(16));
   const parts: SealedRequest[] = [];
   for (let i = 0; i < count; i++) {
     const chunk = fields.payload.subarray(i * chunkLen, (i + 1) * chunkLen);
     const payload = encodeFragment(i, count, chunk);
-    const natural = requestDatagramLength(
-      payload.length,
-      auth.kind,
-      fields.cookie !== undefined,
-      opts.insecure,
-    );
+    const natural = requestDatagramLength(payload.length, auth.kind, extra, opts.insecure, version);
     parts.push(
-      sealRequest(serverPublic, auth, { ...fields, type: "fragment", sessionId, payload }, {
+      sealRequest(serverPublic, auth, {
+        ...fields,
+        type: "fragment",
+        sessionId,
+        payload,
+        retryId: version === 1 ? undefined : retryId,
+      }, {
         ...opts,
         padTo: Math.min(Math.max(opts.padTo ?? 0, natural), limit),
       }),

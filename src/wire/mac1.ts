@@ -1,6 +1,7 @@
 /**
- * mac1: the cheap prefilter. The last 16 bytes of every request datagram are
- * SHA-256(mac1_key || all preceding bytes) truncated to 16 bytes, where
+ * mac1: the cheap prefilter. mac1 is SHA-256(mac1_key || all preceding bytes) truncated
+ * to 16 bytes; it is the last 16 bytes of a v1 datagram and the 16 bytes before mac2 in a
+ * v2 datagram, where
  * mac1_key = SHA-256(label || server X25519 public key). The key is public-derived:
  * a valid mac1 only proves the sender knows the server's public key, and costs one
  * hash to check, before any public-key work.
@@ -31,10 +32,14 @@ export class Mac1 {
     return new Uint8Array(d.buffer, d.byteOffset, MAC1_LEN);
   }
 
-  /** True when the last 16 bytes of `datagram` are the mac1 of the rest (constant time). */
-  verify(datagram: Uint8Array): boolean {
-    if (datagram.length < MAC1_LEN) return false;
-    const body = datagram.subarray(0, datagram.length - MAC1_LEN);
-    return constantTimeEqual(this.compute(body), datagram.subarray(datagram.length - MAC1_LEN));
+  /**
+   * True when the 16 bytes that end `trailer` bytes before the end of `datagram` are the
+   * mac1 of everything before them (constant time). `trailer` is 0 for v1, 16 (mac2) for v2.
+   */
+  verify(datagram: Uint8Array, trailer = 0): boolean {
+    const end = datagram.length - trailer;
+    if (end < MAC1_LEN) return false;
+    const body = datagram.subarray(0, end - MAC1_LEN);
+    return constantTimeEqual(this.compute(body), datagram.subarray(end - MAC1_LEN, end));
   }
 }

@@ -1,11 +1,12 @@
 /**
- * siglatch wire protocol v1: sealing and opening requests and replies, cookies, the
+ * siglatch wire protocol v2 (v1 recognised): sealing and opening requests and replies,
+ * mac2 and cookie replies, the
  * replay guard, fragments and reassembly. Pure: no sockets, no files, injectable clock.
  * See docs/PROTOCOL.md.
  * @module
  */
 export * from "./types.ts";
-export { SUITE_V1, suiteOf, SUITES, type WireMode, type WireSuite } from "./suite.ts";
+export { SUITE_V1, SUITE_V2, suiteOf, SUITES, type WireMode, type WireSuite } from "./suite.ts";
 export { type UserAuth, type UserVerifier } from "./auth.ts";
 export { type RequestInner } from "./inner.ts";
 export {
@@ -28,7 +29,18 @@ export {
   ReplySealer,
   type ReplyType,
 } from "./reply.ts";
-export { COOKIE_BUCKET_MS, COOKIE_BUCKETS_VALID, makeCookie, verifyCookie } from "./cookie.ts";
+export {
+  COOKIE_CLIENT_TTL_MS,
+  COOKIE_REPLY_LEN,
+  COOKIE_ROTATE_MS,
+  CookieChecker,
+  type CookieCheckerOptions,
+  cookieFor,
+  type CookieReply,
+  openCookieReply,
+  sealCookieReply,
+} from "./cookie.ts";
+export { computeMac2, mac1OfV2 } from "./mac2.ts";
 export {
   type ReplayEntry,
   ReplayGuard,

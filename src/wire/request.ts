@@ -1,8 +1,9 @@
 /**
  * Requests: {@linkcode sealRequest} (client) and {@linkcode RequestOpener} (server).
  *
- * Secure datagram:   enc' (32) || HPKE ciphertext of the inner fields (+16 tag) || mac1 (16)
- * Insecure datagram: enc  (32) || inner fields in the clear                    || mac1 (16)
+ * Secure datagram v2:   enc' (32) || HPKE ciphertext of the inner fields (+16 tag) || mac1 || mac2
+ * Insecure datagram v2: enc  (32) || inner fields in the clear                    || mac1 || mac2
+ * v1 (recognised only, so an old client can be told to upgrade) has no mac2.
  *
  * enc' is the ephemeral X25519 public key with its top bit set at random (real keys
  * always have it clear, which would be a distinguisher); the receiver clears it.
@@ -20,6 +21,7 @@ import {
 } from "../crypto/keys.ts";
 import { authenticate, type UserAuth, type UserVerifier, verifyAuth } from "./auth.ts";
 import {
+  allowAddressLength,
   authTagLength,
   parseRequestInner,
   type RequestInner,
@@ -27,21 +29,25 @@ import {
   writeRequestSigned,
 } from "./inner.ts";
 import { Mac1 } from "./mac1.ts";
+import { computeMac2 } from "./mac2.ts";
 import { ReplyOpener, ReplySealer } from "./reply.ts";
-import { SUITE_V1, SUITES, type WireMode, type WireSuite } from "./suite.ts";
+import { SUITE_V1, SUITE_V2, SUITES, type WireMode, type WireSuite } from "./suite.ts";
 import {
   COOKIE_LEN,
   ENC_LEN,
   HMAC_TAG_LEN,
   MAC1_LEN,
+  MAC2_LEN,
   MAX_DATAGRAM,
   type MessageType,
   NONCE_LEN,
   type Reason,
   REQUEST_HEADER_LEN,
   REQUEST_TYPES,
+  RETRY_ID_LEN,
   TAG_LEN,
 } from "./types.ts";
+import { type IpAddress, parseIp } from "../util/ip.ts";
 
 /** Fields a client puts in a request. */
 export interface RequestFields {
@@ -53,15 +59,25 @@ export interface RequestFields {
   actionId: number;
   /** Session id (u64); random when omitted. */
   sessionId?: bigint;
-  /** Flag bits (u8, {@linkcode RequestFlag}); bit 0 is set from `cookie`. */
+  /** Flag bits (u8, {@linkcode RequestFlag}); bit 0 is reserved (v2) / set from `cookie` (v1). */
   flags?: number;
   /** Payload bytes (default empty). */
   payload?: Uint8Array;
-  /** 16-byte cookie answering a challenge. */
+  /**
+   * 16-byte retry id (v2): random per logical request and the SAME in every retry of it,
+   * so the server can answer a retry from its reply cache. Default random.
+   */
+  retryId?: Uint8Array;
+  /**
+   * The address a firewall action should open (v2), sealed and authenticated: an IPv4 or
+   * IPv6 address in text. IPv4-mapped IPv6 is sent as IPv4.
+   */
+  allowAddress?: string;
+  /** v1 only (old-client tests): 16-byte in-request cookie. A v2 request uses mac2. */
   cookie?: Uint8Array;
   /** Client time in ms (default `opts.now` or `Date.now()`). */
   timestamp?: number;
-  /** 16-byte request id (default random). Never reuse one. */
+  /** 16-byte nonce, new for every datagram (default random). Never reuse one. */
   nonce?: Uint8Array;
 }
 
@@ -81,6 +97,13 @@ export interface SealOptions {
   ephemeralPrivate?: Uint8Array;
   /** Fixed value of enc's top bit (test vectors only; default random). */
   encHighBit?: 0 | 1;
+  /**
+   * A fresh 16-byte cookie from this server's cookie reply: fills mac2 (v2). Without it
+   * mac2 is all zero.
+   */
+  cookie?: Uint8Array;
+  /** Wire version to seal (default 2; 1 only to test how old clients are treated). */
+  version?: 1 | 2;
 }
 
 /** A sealed request and what the client keeps to open replies. */
@@ -89,8 +112,12 @@ export interface SealedRequest {
   datagram: Uint8Array;
   /** Opens replies to this request. */
   reply: ReplyOpener;
-  /** The request id (= nonce). */
+  /** The request id (= nonce) the replies echo. */
   requestId: Uint8Array;
+  /** The retry id (v2; the nonce for v1). */
+  retryId: Uint8Array;
+  /** The datagram's mac1: the AAD of a cookie reply to it ({@linkcode openCookieReply}). */
+  mac1: Uint8Array;
 }
 
 /** A request that opened and authenticated. */
@@ -129,15 +156,27 @@ function checkInt(v: number, max: number, what: string): void {
   if (!Number.isInteger(v) || v < 0 || v > max) throw new RangeError(`${what} out of range`);
 }
 
-/** Size of the datagram for these sizes (without padding). */
+/**
+ * Size of the datagram for these sizes (without padding). `extra` is the allow address's
+ * bytes (0, 4 or 16) in v2, the cookie's (0 or 16) in v1.
+ */
 export function requestDatagramLength(
   payloadLength: number,
   authKind: UserAuth["kind"],
-  hasCookie: boolean,
+  extra = 0,
   insecure = false,
+  version: 1 | 2 = 2,
 ): number {
-  return ENC_LEN + signedLength(payloadLength, hasCookie) + authTagLength(authKind) +
-    (insecure ? 0 : TAG_LEN) + MAC1_LEN;
+  return ENC_LEN + signedLength(version, payloadLength, extra) + authTagLength(authKind) +
+    (insecure ? 0 : TAG_LEN) + MAC1_LEN + (version === 1 ? 0 : MAC2_LEN);
+}
+
+/** Parses an allow address for a request (IPv4-mapped IPv6 becomes IPv4). */
+function allowOf(text: string | undefined): IpAddress | undefined {
+  if (text === undefined) return undefined;
+  const ip = parseIp(text);
+  if (ip === undefined) throw new RangeError(`allowAddress: not an IP address: ${text}`);
+  return ip;
 }
 
 /**
@@ -150,7 +189,8 @@ export function sealRequest(
   fields: RequestFields,
   opts: SealOptions = {},
 ): SealedRequest {
-  const suite = SUITE_V1;
+  const suite = opts.version === 1 ? SUITE_V1 : SUITE_V2;
+  const v2 = suite.framing === 2;
   const mode: WireMode = opts.insecure ? "insecure" : "secure";
   if (serverPublic.length !== 32) throw new TypeError("server public key must be 32 bytes");
   if (!REQUEST_TYPES.has(fields.type)) throw new RangeError(`not a request type: ${fields.type}`);
@@ -161,9 +201,16 @@ export function sealRequest(
   checkInt(timestamp, Number.MAX_SAFE_INTEGER, "timestamp");
   const nonce = fields.nonce ?? randomFillSync(new Uint8Array(NONCE_LEN));
   if (nonce.length !== NONCE_LEN) throw new RangeError("nonce must be 16 bytes");
-  if (fields.cookie !== undefined && fields.cookie.length !== COOKIE_LEN) {
-    throw new RangeError("cookie must be 16 bytes");
+  if (fields.cookie !== undefined && (v2 || fields.cookie.length !== COOKIE_LEN)) {
+    throw new RangeError(v2 ? "v2 has no in-request cookie: use opts.cookie" : "bad cookie");
   }
+  if (opts.cookie !== undefined && (!v2 || opts.cookie.length !== COOKIE_LEN)) {
+    throw new RangeError("opts.cookie must be 16 bytes (v2 only)");
+  }
+  const retryId = v2 ? fields.retryId ?? randomFillSync(new Uint8Array(RETRY_ID_LEN)) : nonce;
+  if (retryId.length !== RETRY_ID_LEN) throw new RangeError("retryId must be 16 bytes");
+  const allowAddress = v2 ? allowOf(fields.allowAddress) : undefined;
+  if (!v2 && fields.allowAddress !== undefined) throw new RangeError("v1 has no allowAddress");
   let sessionId = fields.sessionId;
   if (sessionId === undefined) {
     sessionId = new DataView(randomFillSync(new Uint8Array(8)).buffer).getBigUint64(0);
@@ -175,8 +222,9 @@ export function sealRequest(
   const natural = requestDatagramLength(
     payload.length,
     auth.kind,
-    fields.cookie !== undefined,
+    v2 ? allowAddressLength(allowAddress) : fields.cookie !== undefined ? COOKIE_LEN : 0,
     opts.insecure,
+    suite.version as 1 | 2,
   );
   if (natural > MAX_DATAGRAM) {
     throw new RangeError(`request of ${natural} bytes exceeds ${MAX_DATAGRAM} (fragment it)`);
@@ -203,7 +251,8 @@ export function sealRequest(
   }
 
   // Inner fields, authenticator, zero padding.
-  const inner = new Uint8Array(total - ENC_LEN - MAC1_LEN - (mode === "secure" ? TAG_LEN : 0));
+  const trailer = MAC1_LEN + (v2 ? MAC2_LEN : 0);
+  const inner = new Uint8Array(total - ENC_LEN - trailer - (mode === "secure" ? TAG_LEN : 0));
   const msg: RequestInner = {
     version: suite.version,
     type: fields.type,
@@ -212,10 +261,12 @@ export function sealRequest(
     userId: fields.userId,
     timestamp,
     nonce,
+    retryId,
     sessionId,
     actionId: fields.actionId,
     payload,
-    cookie: fields.cookie,
+    allowAddress,
+    cookie: v2 ? undefined : fields.cookie,
   };
   const signedLen = writeRequestSigned(inner, msg);
   const tag = authenticate(auth, [
@@ -230,13 +281,20 @@ export function sealRequest(
   const datagram = new Uint8Array(total);
   datagram.set(encWire, 0);
   datagram.set(body, ENC_LEN);
-  const mac1 = new Mac1(suite.mac1Label[mode], serverPublic);
-  datagram.set(mac1.compute(datagram.subarray(0, total - MAC1_LEN)), total - MAC1_LEN);
+  const mac1End = total - (v2 ? MAC2_LEN : 0);
+  const mac1 = new Mac1(suite.mac1Label[mode], serverPublic)
+    .compute(datagram.subarray(0, mac1End - MAC1_LEN));
+  datagram.set(mac1, mac1End - MAC1_LEN);
+  if (v2 && opts.cookie !== undefined) {
+    datagram.set(computeMac2(opts.cookie, datagram.subarray(0, mac1End)), mac1End);
+  }
   const requestId = nonce.slice();
   return {
     datagram,
     reply: new ReplyOpener(suite.version, requestId, replyKey(suite, ctx, requestId)),
     requestId,
+    retryId: retryId.slice(),
+    mac1: mac1.slice(),
   };
 }
 
@@ -262,6 +320,12 @@ export interface RequestOpenerOptions {
 interface Matcher {
   suite: WireSuite;
   mac1: Mac1;
+  /** Bytes after mac1 (mac2 in v2). */
+  trailer: number;
+}
+
+function trailerOf(suite: WireSuite): number {
+  return suite.framing === 2 ? MAC2_LEN : 0;
 }
 
 /**
@@ -278,7 +342,7 @@ export class RequestOpener {
   readonly #skew: number;
   readonly #clock: () => number;
   readonly #own: Matcher[];
-  readonly #other: Mac1[];
+  readonly #other: Matcher[];
 
   /** @throws {Error} when the public key does not belong to the private key. */
   constructor(opts: RequestOpenerOptions) {
@@ -291,13 +355,16 @@ export class RequestOpener {
     this.#skew = opts.skewMs ?? 30_000;
     this.#clock = opts.clock ?? Date.now;
     const other: WireMode = this.mode === "secure" ? "insecure" : "secure";
-    this.#own = SUITES.map((suite) => ({
-      suite,
-      mac1: new Mac1(suite.mac1Label[this.mode], this.#pk),
-    }));
-    this.#other = opts.detectWrongMode === false
-      ? []
-      : SUITES.map((suite) => new Mac1(suite.mac1Label[other], this.#pk));
+    const matchers = (m: WireMode) =>
+      SUITES.map((suite) => ({
+        suite,
+        mac1: new Mac1(suite.mac1Label[m], this.#pk),
+        trailer: trailerOf(suite),
+      }));
+    this.#own = matchers(this.mode);
+    // Wrong-mode detection only for the current version (one more hash on garbage, not two).
+    this.#other = opts.detectWrongMode === false ? [] : matchers(other).slice(0, 1);
+    // The smallest of any recognised version (v1's: it has no mac2 and a shorter header).
     this.minLength = ENC_LEN + REQUEST_HEADER_LEN + HMAC_TAG_LEN + MAC1_LEN +
       (this.mode === "secure" ? TAG_LEN : 0);
   }
@@ -305,8 +372,8 @@ export class RequestOpener {
   #match(d: Uint8Array): WireSuite | Reason {
     if (!(d instanceof Uint8Array) || d.length < this.minLength) return "too_short";
     if (d.length > MAX_DATAGRAM) return "too_long";
-    for (const m of this.#own) if (m.mac1.verify(d)) return m.suite;
-    for (const m of this.#other) if (m.verify(d)) return "wrong_mode";
+    for (const m of this.#own) if (m.mac1.verify(d, m.trailer)) return m.suite;
+    for (const m of this.#other) if (m.mac1.verify(d, m.trailer)) return "wrong_mode";
     return "bad_mac1";
   }
 
@@ -337,6 +404,7 @@ export class RequestOpener {
     if (typeof m === "string") return { ok: false, reason: m };
     const suite = m;
     const mode = this.mode;
+    const bodyEnd = d.length - MAC1_LEN - trailerOf(suite);
     const encWire = d.subarray(0, ENC_LEN);
     const enc = encWire.slice();
     enc[31] &= 0x7f;
@@ -345,11 +413,11 @@ export class RequestOpener {
     if (mode === "secure") {
       ctx = suite.hpke.setupBaseR(enc, this.#sk, this.#pk, suite.info.secure);
       if (ctx === null) return { ok: false, reason: "decrypt_failed" };
-      inner = ctx.open(encWire, d.subarray(ENC_LEN, d.length - MAC1_LEN));
+      inner = ctx.open(encWire, d.subarray(ENC_LEN, bodyEnd));
       if (inner === null) return { ok: false, reason: "decrypt_failed" };
     } else {
       if ((encWire[31] & 0x80) !== 0) return { ok: false, reason: "bad_inner" };
-      inner = d.subarray(ENC_LEN, d.length - MAC1_LEN);
+      inner = d.subarray(ENC_LEN, bodyEnd);
     }
     const parsed = parseRequestInner(inner, suite.version);
     if (parsed === null) return { ok: false, reason: "bad_inner" };

@@ -1,5 +1,5 @@
 /**
- * Wire protocol v1: sizes, message types, reply status codes, flags and rejection
+ * Wire protocol (v2, v1 still parsed): sizes, message types, reply status codes, flags and rejection
  * reasons. Byte layouts are documented in docs/PROTOCOL.md.
  * @module
  */
@@ -8,25 +8,36 @@
 export const MAX_DATAGRAM = 1400;
 /** Largest reply (and fragment) datagram we ever produce (bytes). */
 export const MAX_REPLY_DATAGRAM = 1200;
-/** Length of the mac1 field at the end of every request datagram. */
+/** Length of the mac1 field (v1: last 16 bytes; v2: the 16 bytes before mac2). */
 export const MAC1_LEN = 16;
+/** Length of the mac2 field at the end of every v2 request datagram. */
+export const MAC2_LEN = 16;
+/** Length of the retry id (v2): random per logical request, the same across its retries. */
+export const RETRY_ID_LEN = 16;
 /** Length of the encapsulated X25519 key at the start of every request datagram. */
 export const ENC_LEN = 32;
 /** Length of the AEAD tag (ChaCha20-Poly1305). */
 export const TAG_LEN = 16;
 /** Length of the request nonce (= request id). */
 export const NONCE_LEN = 16;
-/** Length of a cookie. */
+/** Length of a cookie (v1 in-request cookie; v2 mac2 key). */
 export const COOKIE_LEN = 16;
-/** Length of the fixed part of a request's inner fields (before the payload). */
+/** Length of the fixed part of a v1 request's inner fields (before the payload). */
 export const REQUEST_HEADER_LEN = 44;
+/** Length of the fixed part of a v2 request's inner fields (before the allow address). */
+export const REQUEST_HEADER_LEN_V2 = 61;
+/** Allow-address family byte (v2 inner fields): none, IPv4, IPv6. */
+export const AllowFamily = Object.freeze({ None: 0, V4: 4, V6: 6 });
 /** Length of an HMAC-SHA256 user authenticator. */
 export const HMAC_TAG_LEN = 32;
 /** Length of an Ed25519 signature. */
 export const ED25519_SIG_LEN = 64;
-/** Largest payload a single request can carry (u16 length field, bounded by the datagram). */
+/**
+ * Largest payload a single v2 request can carry with no allow address (u16 length field,
+ * bounded by the datagram).
+ */
 export const MAX_PAYLOAD = MAX_DATAGRAM -
-  (ENC_LEN + REQUEST_HEADER_LEN + HMAC_TAG_LEN + TAG_LEN + MAC1_LEN);
+  (ENC_LEN + REQUEST_HEADER_LEN_V2 + HMAC_TAG_LEN + TAG_LEN + MAC1_LEN + MAC2_LEN);
 /** Length of the reply's clear random nonce. */
 export const REPLY_NONCE_LEN = 12;
 /** Length of the fixed part of a reply's inner fields (before the body). */
@@ -97,9 +108,12 @@ export const AUTH_KIND_CODES: Readonly<Record<AuthKind, number>> = Object.freeze
   ed25519: 2,
 });
 
-/** Request flag bits. Bit 0 is set by the codec from the presence of a cookie. */
+/**
+ * Request flag bits. Bit 0 is set by the v1 codec from the presence of a cookie; in v2 it
+ * is reserved (mac2 replaced the in-request cookie) and a request with it set is refused.
+ */
 export const RequestFlag = Object.freeze({
-  /** A 16-byte cookie follows the payload (answer to a challenge). */
+  /** v1 only: a 16-byte cookie follows the payload (answer to a challenge). */
   Cookie: 0x01,
   /** Ask the server to evaluate but not run the action. */
   DryRun: 0x02,
@@ -141,6 +155,9 @@ export type Reason =
   | "timestamp_future"
   | "replay"
   | "replay_cache_full";
+
+/** Current wire version (what clients send). */
+export const WIRE_VERSION = 2;
 
 /** Why a reply datagram was not accepted by the client. */
 export type ReplyReason =

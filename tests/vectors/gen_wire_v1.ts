@@ -48,6 +48,7 @@ function request(
     ephemeralPrivate: ephemeral,
     encHighBit: mode === "secure" ? 1 : 0,
     padTo,
+    version: 1,
   });
   const ctx = SUITE_V1.hpke.setupBaseR(
     x25519PublicFromPrivate(ephemeral),

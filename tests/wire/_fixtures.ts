@@ -6,6 +6,7 @@ import {
   RequestOpener,
   type RequestOpenerOptions,
   SUITE_V1,
+  SUITE_V2,
   type UserAuth,
   type UserVerifier,
   type WireMode,
@@ -50,17 +51,21 @@ export function opener(opts: Partial<RequestOpenerOptions> = {}): RequestOpener 
   });
 }
 
-/** What an active attacker can do: (re)compute mac1 over `body` (the key is public-derived). */
-export function withMac1(body: Uint8Array, mode: WireMode): Uint8Array {
-  const key = mac1Key(SUITE_V1.mac1Label[mode], serverPublic);
+/**
+ * What an active attacker can do: (re)compute mac1 over `body` (the key is public-derived).
+ * v2 (default): body ‖ mac1 ‖ zero mac2; v1: body ‖ mac1.
+ */
+export function withMac1(body: Uint8Array, mode: WireMode, version: 1 | 2 = 2): Uint8Array {
+  const suite = version === 1 ? SUITE_V1 : SUITE_V2;
+  const key = mac1Key(suite.mac1Label[mode], serverPublic);
   const mac = createHash("sha256").update(key).update(body).digest();
-  const out = new Uint8Array(body.length + 16);
+  const out = new Uint8Array(body.length + 16 + (version === 1 ? 0 : 16));
   out.set(body);
   out.set(mac.subarray(0, 16), body.length);
   return out;
 }
 
-/** Replaces the last 16 bytes of `d` by a valid mac1. */
-export function remac(d: Uint8Array, mode: WireMode): Uint8Array {
-  return withMac1(d.subarray(0, d.length - 16), mode);
+/** Replaces the trailer of `d` (v2: mac1 and mac2; v1: mac1) by a valid mac1 (zero mac2). */
+export function remac(d: Uint8Array, mode: WireMode, version: 1 | 2 = 2): Uint8Array {
+  return withMac1(d.subarray(0, Math.max(0, d.length - (version === 1 ? 16 : 32))), mode, version);
 }

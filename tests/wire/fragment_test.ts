@@ -23,7 +23,7 @@ Deno.test("a 10 KiB message goes as ≤1200-byte fragments of one session and re
       actionId: 9,
       payload,
     }, { now: NOW });
-    const chunk = maxFragmentChunk(kind, false);
+    const chunk = maxFragmentChunk(kind, 0);
     assert.equal(parts.length, Math.ceil(10_000 / chunk));
     const r = new Reassembler({}, () => NOW);
     const op = opener();

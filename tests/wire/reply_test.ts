@@ -43,7 +43,7 @@ Deno.test("reply round trip: every reply type, both auth kinds and modes, all fi
         const got = client.open(d);
         assert.ok(got.ok, `${type}`);
         assert.deepEqual(got.reply, {
-          version: 1,
+          version: 2,
           type,
           status: ReplyStatus.DryRun,
           seq: 513,

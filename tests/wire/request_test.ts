@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { utf8 } from "../../src/crypto/bytes.ts";
 import {
+  CookieChecker,
   MAX_DATAGRAM,
   type MessageType,
+  openCookieReply,
   REQUEST_TYPES,
   RequestFlag,
   sealRequest,
@@ -58,7 +60,9 @@ Deno.test("round trip: every request type, both auth kinds, both modes", () => {
         assert.equal(r.msg.type, type);
         assert.equal(r.msg.authKind, kind);
         assert.equal(r.msg.mode, mode);
-        assert.equal(r.msg.version, 1);
+        assert.equal(r.msg.version, 2);
+        assert.deepEqual(r.msg.retryId, s.retryId);
+        assert.equal(r.msg.allowAddress, undefined);
         assert.equal(r.msg.userId, AUTHS[kind].userId);
         assert.equal(r.msg.actionId, 7);
         assert.equal(r.msg.sessionId, 99n);
@@ -72,18 +76,64 @@ Deno.test("round trip: every request type, both auth kinds, both modes", () => {
   }
 });
 
-Deno.test("cookie round trip sets flag bit 0", () => {
+Deno.test("v1 (old client) still opens, as version 1, with its cookie and its nonce as retry id", () => {
   const cookie = new Uint8Array(16).fill(0xc0);
-  for (const kind of KINDS) {
-    const r = opener().open(seal(kind, "secure", { cookie }).datagram, lookup);
-    assert.ok(r.ok);
-    assert.deepEqual(r.msg.cookie, cookie);
-    assert.equal(r.msg.flags & RequestFlag.Cookie, RequestFlag.Cookie);
+  for (const mode of MODES) {
+    for (const kind of KINDS) {
+      const s = seal(kind, mode, { cookie, payload: new Uint8Array(40) }, { version: 1 });
+      assert.equal(s.mac1.length, 16);
+      assert.deepEqual(s.datagram.subarray(s.datagram.length - 16), s.mac1);
+      const r = opener({ insecure: mode === "insecure" }).open(s.datagram, lookup);
+      assert.ok(r.ok, !r.ok ? r.reason : "");
+      assert.equal(r.msg.version, 1);
+      assert.deepEqual(r.msg.cookie, cookie);
+      assert.equal(r.msg.flags & RequestFlag.Cookie, RequestFlag.Cookie);
+      assert.deepEqual(r.msg.retryId, r.msg.nonce);
+      // A v1 client can open the (v1) reply the server seals to it: "upgrade".
+      const reply = r.replier.seal({ status: 1, serverTime: NOW, body: utf8('{"reason":"x"}') });
+      const got = s.reply.open(reply);
+      assert.ok(got.ok && got.reply.version === 1);
+    }
   }
 });
 
+Deno.test("v2 carries the retry id and the allow address (IPv4, IPv6, mapped IPv4 as IPv4)", () => {
+  const retryId = new Uint8Array(16).fill(0x5a);
+  const cases: [string, 4 | 6, bigint][] = [
+    ["198.51.100.7", 4, 0xc6336407n],
+    ["2001:db8::1", 6, 0x20010db8000000000000000000000001n],
+    ["::ffff:198.51.100.7", 4, 0xc6336407n],
+  ];
+  for (const [text, family, value] of cases) {
+    for (const mode of MODES) {
+      const a = seal("hmac", mode, { retryId, allowAddress: text, payload: new Uint8Array(40) });
+      const b = seal("hmac", mode, { retryId, allowAddress: text, payload: new Uint8Array(40) });
+      assert.deepEqual(a.retryId, retryId);
+      assert.notDeepEqual(a.requestId, b.requestId); // a fresh nonce per datagram
+      const r = opener({ insecure: mode === "insecure" }).open(a.datagram, lookup);
+      assert.ok(r.ok, !r.ok ? r.reason : "");
+      assert.deepEqual(r.msg.allowAddress, { family, value });
+      assert.deepEqual(r.msg.retryId, retryId);
+      assert.equal(r.msg.cookie, undefined);
+    }
+  }
+  assert.throws(() => seal("hmac", "secure", { allowAddress: "nope" }), RangeError);
+  assert.throws(() => seal("hmac", "secure", { retryId: new Uint8Array(15) }), RangeError);
+  assert.throws(() => seal("hmac", "secure", { allowAddress: "::1" }, { version: 1 }), RangeError);
+});
+
+Deno.test("mac1 sits before mac2; mac2 is zero without a cookie and keyed by it with one", () => {
+  const s = seal("hmac");
+  const d = s.datagram;
+  assert.deepEqual(d.subarray(d.length - 32, d.length - 16), s.mac1);
+  assert.deepEqual(d.subarray(d.length - 16), new Uint8Array(16));
+  const c = seal("hmac", "secure", {}, { cookie: new Uint8Array(16).fill(1) }).datagram;
+  assert.notDeepEqual(c.subarray(c.length - 16), new Uint8Array(16));
+  assert.throws(() => seal("hmac", "secure", {}, { cookie: new Uint8Array(15) }), RangeError);
+});
+
 Deno.test("max payload fits 1400 bytes; one more byte is refused by the sealer", () => {
-  const max = MAX_DATAGRAM - 32 - 44 - 32 - 16 - 16;
+  const max = MAX_DATAGRAM - 32 - 61 - 32 - 16 - 16 - 16;
   const s = seal("hmac", "secure", { payload: new Uint8Array(max).fill(1) });
   assert.equal(s.datagram.length, MAX_DATAGRAM);
   assert.ok(opener().open(s.datagram, lookup).ok);
@@ -241,12 +291,23 @@ Deno.test("timestamps outside the window: old/future, with replier and msg for a
 Deno.test("every single-bit flip of a valid packet is rejected (exhaustive, both auth kinds, both modes)", () => {
   for (const mode of MODES) {
     const op = opener({ insecure: mode === "insecure" });
+    // The request carries a valid mac2 for its source: flips there are mac2's to catch.
+    const checker = new CookieChecker(serverPublic, {
+      clock: () => NOW,
+      insecure: mode === "insecure",
+    });
+    const probe = seal("hmac", mode);
+    const cr = checker.cookieReply(probe.datagram, "192.0.2.9", 999)!;
+    const cookie = openCookieReply(serverPublic, probe.mac1, cr)!.cookie;
     for (const kind of KINDS) {
-      const d = seal(kind, mode, {}, { padTo: 200 }).datagram;
-      if (mode === "secure") assert.equal(d.length, 200);
+      const d = seal(kind, mode, {}, { padTo: 240, cookie }).datagram;
+      if (mode === "secure") assert.equal(d.length, 240);
+      assert.ok(checker.checkMac2(d, "192.0.2.9", 999));
       for (let bit = 0; bit < d.length * 8; bit++) {
         const x = d.slice();
         x[bit >> 3] ^= 1 << (bit & 7);
+        assert.equal(checker.checkMac2(x, "192.0.2.9", 999), false, `mac2 ${mode} ${kind} ${bit}`);
+        if (bit >= (d.length - 16) * 8) continue; // mac2 is outside the seal: checked above
         const r = op.open(x, lookup);
         assert.equal(r.ok, false, `${mode} ${kind} bit ${bit}`);
         assert.ok(!r.ok && r.replier === undefined);
@@ -261,7 +322,7 @@ Deno.test("every single-bit flip with mac1 recomputed (active attacker) is rejec
     for (const kind of KINDS) {
       const d = seal(kind, mode, {}, { padTo: 200 }).datagram;
       const reasons = new Set<string>();
-      for (let bit = 0; bit < (d.length - 16) * 8; bit++) {
+      for (let bit = 0; bit < (d.length - 32) * 8; bit++) {
         const x = d.slice();
         x[bit >> 3] ^= 1 << (bit & 7);
         const r = op.open(remac(x, mode), lookup);

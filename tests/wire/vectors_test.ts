@@ -1,4 +1,8 @@
-/** Our own wire v1 vectors (tests/vectors/wire_v1.json): the code must reproduce the bytes. */
+/**
+ * Our own wire v1 vectors (tests/vectors/wire_v1.json): the code must reproduce the bytes.
+ * Kept since v2: the server still recognises (and opens) a v1 datagram to tell an old
+ * client to upgrade, and `sealRequest(..., { version: 1 })` plays that old client.
+ */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { ReplyOpener, RequestOpener, sealRequest, type UserAuth } from "../../src/wire/mod.ts";
@@ -37,7 +41,7 @@ function authOf(v: ReqVector): UserAuth {
 }
 
 for (const v of V.requests as ReqVector[]) {
-  Deno.test(`vector: ${v.name} is reproduced byte for byte and opens`, () => {
+  Deno.test(`vector v1: ${v.name} is reproduced byte for byte and opens`, () => {
     const s = sealRequest(serverPublic, authOf(v), {
       type: "request",
       userId: v.user_id,
@@ -52,6 +56,7 @@ for (const v of V.requests as ReqVector[]) {
       ephemeralPrivate: Uint8Array.fromHex(v.ephemeral_private),
       encHighBit: v.enc_high_bit,
       padTo: v.pad_to ?? undefined,
+      version: 1,
     });
     assert.equal(s.datagram.toHex(), v.datagram);
 
@@ -93,7 +98,7 @@ for (const v of V.requests as ReqVector[]) {
   });
 }
 
-Deno.test("vector: reply is reproduced byte for byte and opens with the derived key", () => {
+Deno.test("vector v1: reply is reproduced byte for byte and opens with the derived key", () => {
   const R = V.reply;
   const req = (V.requests as ReqVector[]).find((x) => x.name === R.to)!;
   const op = new RequestOpener({
