@@ -24,6 +24,10 @@ export interface ActionRequest {
   payload: Uint8Array;
   /** Hex request id (the nonce), for logs. */
   requestId: string;
+  /** The address the client asked to open for, sealed inside its request. */
+  allowAddress?: IpAddress;
+  /** True when this datagram proved its source address (a valid mac2). */
+  sourceProven: boolean;
 }
 
 /** What a handler answers: reply status, body, and optional output. */

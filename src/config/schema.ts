@@ -220,7 +220,10 @@ export const ServerSchema = z.strictObject({
   deaddrops: z.boolean().default(false)
     .meta({ description: "Hand datagrams that do not open to matching dead drops." }),
   knock: notImplemented(KnockSchema, "issue 17"),
-  challenge_under_load: z.boolean().default(true),
+  challenge_under_load: z.boolean().default(true).meta({
+    description: "Under load, answer datagrams without a valid mac2 with a cookie reply (no " +
+      "public-key work) instead of opening them.",
+  }),
   limits: ServerLimitsSchema.default(() => ServerLimitsSchema.parse({})),
 });
 

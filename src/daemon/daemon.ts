@@ -32,6 +32,7 @@ import { Overrides } from "./overrides.ts";
 import { Notices } from "./notices.ts";
 import { InFlight } from "./inflight.ts";
 import { RetryCache } from "./retries.ts";
+import { LoadSignal } from "./load.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -84,6 +85,7 @@ export class Daemon {
   readonly #listeners: Listeners;
   readonly #replies: Replies;
   readonly #deadDrops: DeadDrops;
+  readonly #load: LoadSignal;
   readonly #nonces?: NonceBatcher;
   readonly #inflight = new InFlight();
   readonly #abort = new AbortController();
@@ -129,6 +131,7 @@ export class Daemon {
       clock: this.#clock,
       ports: ports(runtime),
     });
+    this.#load = new LoadSignal({ pressure: () => this.defense.pressure });
     const sessions = () => this.#sessions;
     const dispatcher = new Dispatcher({
       handlers: {
@@ -171,6 +174,7 @@ export class Daemon {
         dryRun: this.#dryRun,
       }),
       inflight: this.#inflight,
+      load: this.#load,
     });
     this.#listeners = new Listeners(
       (server, data, from, channel) => this.pipeline.handle(server, data, from, channel),
@@ -211,6 +215,7 @@ export class Daemon {
   /** What `status` adds: when the nftables objects were last checked and repaired. */
   statusExtras(): Record<string, unknown> {
     return {
+      load: { loaded: this.#load.loaded, lag_ms: Math.round(this.#load.lagMs) },
       nft_reconcile: {
         grants: this.#sessions?.reconcileStatus() ?? null,
         bans: this.defense.reconcileStatus() ?? null,
@@ -237,6 +242,7 @@ export class Daemon {
     }
     if (restored > 0) this.#log.info("restored {restored} replay nonces", { restored });
     this.#logWarnings("start");
+    this.#load.start();
     await this.defense.start();
     if (!this.#dryRun) {
       // A dry run starts no saved timer: a destructor must not run for a test drive.
@@ -351,6 +357,7 @@ export class Daemon {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#listeners.closeAll();
+    this.#load.stop();
     if (!(await this.#inflight.settle(graceMs))) {
       this.#log.warn("grace period over: killing {n} running actions", { n: this.#inflight.size });
       this.#abort.abort();

@@ -14,6 +14,7 @@ import {
   type Reassembler,
   type ReplayGuard,
   ReplyStatus,
+  SUITE_V2,
   type UserVerifier,
 } from "../wire/mod.ts";
 import type { Runtime, ServerRuntime } from "./runtime.ts";
@@ -30,9 +31,15 @@ import type { Dispatcher } from "./dispatch.ts";
 import type { DeadDrops } from "./deaddrops.ts";
 import type { NonceBatcher } from "./nonces.ts";
 import type { InFlight } from "./inflight.ts";
+import type { LoadSignal } from "./load.ts";
 
 /** Grace added to a nonce's lifetime beyond the clock-skew window. */
 const NONCE_GRACE_MS = 1000;
+/** The wire version clients must speak; older ones are told to upgrade. */
+const WIRE_VERSION = SUITE_V2.version;
+/** What an old client reads (it shows the reason of an error reply). */
+export const OLD_CLIENT_REASON =
+  "client_too_old: this server speaks siglatch wire protocol v2; update the siglatch client";
 
 /** The stages the pipeline hands work to. */
 export interface PipelineOptions {
@@ -62,6 +69,8 @@ export interface PipelineOptions {
   deadDrops: DeadDrops;
   /** Tracks dispatched work. */
   inflight: InFlight;
+  /** When loaded, unproven datagrams are answered with a cookie reply, never opened. */
+  load: LoadSignal;
 }
 
 /** Runs datagrams through the stages. */
@@ -98,11 +107,28 @@ export class Pipeline {
     // source gate: bans and per-source rates, before any copy or crypto
     const ip = parseIp(from.hostname);
     if (!ip) return drops.drop("bad_source", from);
+    const cookies = this.#checker(server);
     const gate = o.defense.admit(ip);
-    if (!gate.ok) return drops.drop(gate.reason, from);
+    // mac2: does the datagram prove its source address (a cookie we sent there)? Pressure
+    // mode squeezes unproven sources only: a proven datagram passes (its check costs two
+    // HMACs, an all-zero mac2 50 ns; never a public-key operation).
+    let proven: boolean | undefined;
+    if (!gate.ok) {
+      if (gate.reason !== "pressure") return drops.drop(gate.reason, from);
+      proven = cookies.checkMac2(received, from.hostname, from.port);
+      if (!proven) return drops.drop(gate.reason, from);
+    }
     if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
     // Work after this turn (replies, exec stdin, dead drops) may keep views of it.
     const data = received.slice();
+    proven ??= cookies.checkMac2(data, from.hostname, from.port);
+    // Under load, an unproven datagram costs no public-key work: it gets at most a
+    // rate-limited cookie reply (a spoofed source never sees it) and is never opened.
+    if (!proven && server.config.challenge_under_load && o.load.loaded) {
+      o.count("cookie_gate");
+      this.#askForCookie(cookies, data, from, channel);
+      return;
+    }
 
     // size, mac1, open, user authentication
     const users = runtime.users;
@@ -110,10 +136,12 @@ export class Pipeline {
     const opened = server.opener.open(data, lookup);
     if (!opened.ok) {
       if (opened.replier && opened.msg && opened.userId !== undefined) {
-        // Authenticated, but the timestamp is outside the window: say so (with our time).
+        // Authenticated, but outside the time window: a replay or a wrong clock. Silence,
+        // except a rate-limited hint to a source that proved its address just now.
         const user = users.get(opened.userId);
+        o.defense.failed(ip, opened.reason, proven);
         drops.drop(opened.reason, from, { user: user?.config.name });
-        if (user && server.config.limits.explain_refusals) {
+        if (proven && user && server.config.limits.explain_refusals) {
           o.replies.send(
             target(channel, from, data.length, opened.replier, opened.msg.nonce),
             ReplyStatus.ClockSkew,
@@ -127,7 +155,7 @@ export class Pipeline {
         o.defense.failed(ip, "deaddrop", false);
         return;
       }
-      o.defense.failed(ip, opened.reason, true);
+      o.defense.failed(ip, opened.reason, proven);
       return drops.drop(opened.reason, from);
     }
     const msg = opened.msg;
@@ -135,15 +163,25 @@ export class Pipeline {
       o.count("chaff");
       return;
     }
-    // replay
+    // replay: silence, at every age
     const replayReason = o.replay.check(msg.nonce, msg.timestamp);
     if (replayReason !== null) {
-      o.defense.failed(ip, replayReason, true);
+      o.defense.failed(ip, replayReason, proven);
       return drops.drop(replayReason, from);
     }
     o.defense.succeeded(ip);
     o.replay.add(msg.nonce, msg.timestamp);
     const nonceExpiresAt = msg.timestamp + server.config.limits.clock_skew + NONCE_GRACE_MS;
+    const user = users.get(msg.userId)!;
+    const reply = target(channel, from, data.length, opened.replier, msg.nonce);
+    if (proven) reply.budget = MAX_REPLY_DATAGRAM;
+
+    // An old client: tell it, in the format it reads, what to do (nothing runs).
+    if (msg.version < WIRE_VERSION) {
+      drops.drop("old_client", from, { user: user.config.name });
+      o.replies.send(reply, ReplyStatus.Error, { reason: OLD_CLIENT_REASON });
+      return;
+    }
 
     // reassembly
     let request: OpenedRequest = msg;
@@ -156,9 +194,7 @@ export class Pipeline {
     }
 
     // policy
-    const user = users.get(msg.userId)!;
     const explain = server.config.limits.explain_refusals;
-    const reply = target(channel, from, data.length, opened.replier, request.nonce);
     const decision = decidePolicy({
       runtime,
       server,
@@ -176,19 +212,14 @@ export class Pipeline {
       });
     }
 
-    // challenge: a valid cookie proves the source address (and so lifts the
-    // no-amplification cap on the reply); without one, answer with a cookie when the
-    // user, the action or load calls for it.
-    const cookies = this.#checker(server);
-    const proven = cookies.checkMac2(data, from.hostname, from.port);
-    if (!proven && this.#wantsChallenge(server, user.config, decision.action.config)) {
-      // Wire v2: "prove your address" is a cookie reply (never larger than the request).
+    // challenge: prove the source address with a cookie round trip when the user or the
+    // action asks for it, or when a firewall grant names no address to open (the grant
+    // then goes to the proven source, never to whoever resent a copied packet).
+    if (!proven && this.#wantsProof(user.config, decision.action.config, request)) {
       o.count("challenges");
-      const answer = cookies.cookieReply(data, from.hostname, from.port);
-      if (answer !== undefined && !channel.closed) channel.send(answer, from);
+      this.#askForCookie(cookies, data, from, channel);
       return;
     }
-    if (proven) reply.budget = MAX_REPLY_DATAGRAM;
 
     // dispatch
     o.inflight.track(o.dispatcher.accept({
@@ -199,10 +230,26 @@ export class Pipeline {
       from: { hostname: from.hostname, port: from.port },
       payload: request.payload,
       requestId: request.nonce.toHex(),
+      allowAddress: request.allowAddress,
+      sourceProven: proven,
       reply,
       nonce: request.nonce,
+      retryId: request.retryId,
       nonceExpiresAt,
     }, explain));
+  }
+
+  /** Sends a cookie reply (rate-limited per destination; nothing when mac1 is not ours). */
+  #askForCookie(
+    cookies: CookieChecker,
+    data: Uint8Array,
+    from: Deno.NetAddr,
+    channel: ReplyChannel,
+  ): void {
+    const answer = cookies.cookieReply(data, from.hostname, from.port);
+    if (answer !== undefined && this.#o.replies.sendRaw(channel, from, answer)) {
+      this.#o.count("cookie_replies");
+    }
   }
 
   #checker(server: ServerRuntime): CookieChecker {
@@ -220,13 +267,13 @@ export class Pipeline {
     return checker;
   }
 
-  #wantsChallenge(
-    server: ServerRuntime,
+  #wantsProof(
     user: { require_challenge: boolean },
-    action: { require_challenge: boolean },
+    action: { require_challenge: boolean; type: string },
+    request: OpenedRequest,
   ): boolean {
     return action.require_challenge || user.require_challenge ||
-      (server.config.challenge_under_load && this.#o.defense.pressure);
+      (action.type === "firewall" && request.allowAddress === undefined);
   }
 
   /**

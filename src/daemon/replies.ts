@@ -64,6 +64,20 @@ export class Replies {
   }
 
   /**
+   * Sends an unsealed datagram built elsewhere (a cookie reply) within the same
+   * per-destination rate; the caller guarantees it is no larger than what it answers.
+   */
+  sendRaw(channel: ReplyChannel, to: Deno.NetAddr, datagram: Uint8Array): boolean {
+    if (!this.#buckets.take(to.hostname, this.#opts.clock())) {
+      this.#opts.count("reply_rate_limited");
+      return false;
+    }
+    if (channel.closed) return false;
+    channel.send(datagram, to);
+    return true;
+  }
+
+  /**
    * Seals `body` (and `output`, cut to fit) and sends it, unless the destination is over its
    * reply rate or the sealed datagram would exceed the target's budget.
    */

@@ -26,13 +26,25 @@ export interface InProcess {
   daemon: Daemon;
   channel: RecordingChannel;
   /** Seals a request from alice (HMAC) for `actionId`. */
-  seal(actionId: number, payload?: Uint8Array): SealedRequest;
+  seal(actionId: number, payload?: Uint8Array, opts?: SealExtras): SealedRequest;
   /** Runs `datagram` through the pipeline as if it came from `from`. */
   deliver(datagram: Uint8Array, from?: Deno.NetAddr): void;
   /** Waits until `n` replies were recorded or `ms` passed. */
   replies(n: number, ms?: number): Promise<Uint8Array[]>;
   /** Stops the daemon (graceful) and removes the fixture. */
   close(): Promise<void>;
+}
+
+/** Optional parts of a sealed test request. */
+export interface SealExtras {
+  /** Address to open for (sealed inside). */
+  allowAddress?: string;
+  /** Same on every retry of one request. */
+  retryId?: Uint8Array;
+  /** A cookie from a cookie reply (fills mac2). */
+  cookie?: Uint8Array;
+  /** Added to the clock when stamping. */
+  timeOffsetMs?: number;
 }
 
 /** The default source of delivered datagrams. */
@@ -66,13 +78,15 @@ export async function overFixture(
     fx,
     daemon,
     channel,
-    seal: (actionId, payload) =>
+    seal: (actionId, payload, extras = {}) =>
       sealRequest(fx.serverPublic, { kind: "hmac", key: fx.aliceKey }, {
         type: "request",
         userId: 1,
         actionId,
         payload,
-      }, { now: Date.now(), padTo: 1200 }),
+        allowAddress: extras.allowAddress,
+        retryId: extras.retryId,
+      }, { now: Date.now() + (extras.timeOffsetMs ?? 0), padTo: 1200, cookie: extras.cookie }),
     deliver: (datagram, from = CLIENT) => daemon.pipeline.handle("main", datagram, from, channel),
     async replies(n, ms = 3000) {
       const deadline = Date.now() + ms;
