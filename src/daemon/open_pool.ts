@@ -85,6 +85,8 @@ interface Job {
   server: string;
   datagram: Uint8Array;
   resolve: Resolve;
+  /** `performance.now()` when queued. */
+  at: number;
 }
 
 interface Slot {
@@ -106,6 +108,10 @@ class Fifo {
 
   push(j: Job): void {
     this.#items.push(j);
+  }
+
+  peek(): Job | undefined {
+    return this.#items[this.#head];
   }
 
   shift(): Job | undefined {
@@ -194,6 +200,14 @@ export class OpenPool {
     return this.#proven.length + this.#unproven.length + this.#inFlight;
   }
 
+  /** How long the oldest queued datagram has waited, in ms (0 when none waits). */
+  get lagMs(): number {
+    const a = this.#proven.peek()?.at ?? Infinity;
+    const b = this.#unproven.peek()?.at ?? Infinity;
+    const oldest = Math.min(a, b);
+    return oldest === Infinity ? 0 : performance.now() - oldest;
+  }
+
   /** Counters since start (a snapshot). */
   get stats(): PoolStats {
     return { ...this.#stats };
@@ -228,7 +242,12 @@ export class OpenPool {
     }
     let resolve!: Resolve;
     const p = new Promise<PoolOpenResult>((r) => resolve = r);
-    (proven ? this.#proven : this.#unproven).push({ server, datagram, resolve });
+    (proven ? this.#proven : this.#unproven).push({
+      server,
+      datagram,
+      resolve,
+      at: performance.now(),
+    });
     this.#pump();
     return p;
   }

@@ -164,27 +164,33 @@ export class BatchOpener {
   }
 }
 
+/** What the worker needs of `ReplySealer` to send its key across threads. */
+type KeyExporting = ReplySealer & { exportKey?: () => Uint8Array };
+
 /**
  * The reply key of an opened request.
  *
- * `ReplySealer` keeps its key private and yields it only by sealing, so for now this repeats
- * the HPKE setup and exporter call that `RequestOpener` made (one more X25519 per open that
- * authenticated; garbage never gets here). With `ReplySealer.exportKey()` in
- * `src/wire/reply.ts` this becomes `replier.exportKey()`.
+ * `ReplySealer` keeps its key private and yields it only by sealing. Until it has an
+ * `exportKey()` (asked of the wire owner; used as soon as it exists), this repeats the HPKE
+ * setup and exporter call that `RequestOpener` made: one more X25519 per open that
+ * authenticated (garbage never gets here), about as much again as the open itself.
  */
 function sealerParts(
   server: Server,
   d: Uint8Array,
-  replier: ReplySealer,
+  replier: KeyExporting,
   version: number | undefined,
 ): SealerParts | undefined {
   const suite = SUITES.find((s) => s.version === version);
   if (suite === undefined) return undefined;
+  const requestId = replier.requestId;
+  if (typeof replier.exportKey === "function") {
+    return { version: suite.version, requestId, key: replier.exportKey() };
+  }
   const enc = d.slice(0, 32);
   enc[31] &= 0x7f;
   const ctx = suite.hpke.setupBaseR(enc, server.sk, server.pk, suite.info[server.opener.mode]);
   if (ctx === null) return undefined;
-  const requestId = replier.requestId;
   const key = ctx.export(concatBytes(suite.replyLabel, requestId), 32);
   return { version: suite.version, requestId, key };
 }

@@ -154,7 +154,9 @@ Deno.test("open pool: a proven datagram is taken before every queued unproven on
     }
     all.push(must(pool.open("s", d, true)).then(() => order.push("proven")));
     assert.equal(pool.depth, 21);
+    assert.ok(pool.lagMs >= 0);
     await Promise.all(all);
+    assert.equal(pool.lagMs, 0);
     // Only the unproven datagram already in the worker when the proven one came finishes first.
     assert.deepStrictEqual(order.slice(0, 2), ["u0", "proven"]);
     assert.equal(pool.depth, 0);
