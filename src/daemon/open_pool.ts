@@ -134,7 +134,7 @@ class Fifo {
 }
 
 const DEFAULT_WORKER_URL = new URL("./open_worker.ts", import.meta.url);
-/** A worker that dies within this long of its last death is respawned only after it. */
+/** A worker that never loaded, or died within this long of its last death, is respawned after it. */
 const RESPAWN_BACKOFF_MS = 1000;
 
 function checkKeys(servers: PoolServer[]): void {
@@ -338,7 +338,7 @@ export class OpenPool {
     const died = (e: Event) => {
       e.preventDefault();
       if (!ready) reject(new Error(`open worker failed to start: ${(e as ErrorEvent).message}`));
-      this.#died(slot, worker);
+      this.#died(slot, worker, ready);
     };
     worker.onerror = died;
     worker.onmessageerror = died;
@@ -347,7 +347,7 @@ export class OpenPool {
   }
 
   /** Replaces a dead worker; its in-flight opens resolve as `internal`. */
-  #died(slot: Slot, worker: Worker): void {
+  #died(slot: Slot, worker: Worker, loaded: boolean): void {
     if (slot.worker !== worker) return;
     worker.terminate();
     slot.worker = null;
@@ -358,7 +358,8 @@ export class OpenPool {
     if (this.#stopped) return;
     this.#stats.replaced++;
     const now = Date.now();
-    const wait = now - slot.lastDeath < RESPAWN_BACKOFF_MS ? RESPAWN_BACKOFF_MS : 0;
+    // One that never loaded, or died again soon, would only die again at once.
+    const wait = !loaded || now - slot.lastDeath < RESPAWN_BACKOFF_MS ? RESPAWN_BACKOFF_MS : 0;
     slot.lastDeath = now;
     const again = () => {
       slot.respawn = undefined;

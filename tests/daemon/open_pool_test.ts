@@ -259,3 +259,10 @@ Deno.test("open pool: start() refuses a public key that does not match its priva
     RangeError,
   );
 });
+
+Deno.test("open pool: start() rejects when a worker cannot load, and leaves nothing running", async () => {
+  await assert.rejects(
+    () => start({ workerUrl: new URL("./_no_such_open_worker.ts", import.meta.url) }),
+    /open worker failed to start/,
+  );
+});
