@@ -109,6 +109,7 @@ async function pooled(
   n: number,
   workers: number,
   maxBatch: number,
+  batchesPerWorker = 2,
 ): Promise<Run> {
   const pool = await OpenPool.start({
     workers,
@@ -117,6 +118,7 @@ async function pooled(
     queueLimit: n,
     clock: () => now,
     maxBatch,
+    batchesPerWorker,
   });
   try {
     // Warm the workers (JIT) first.
@@ -168,6 +170,11 @@ rows.push([
 rows.push([
   "valid HMAC: pool, 2 workers",
   await median(() => pooled(valid, nValid, 2, 64)),
+  vInline,
+]);
+rows.push([
+  "valid HMAC: pool, 2 workers, 1 batch per worker at a time",
+  await median(() => pooled(valid, nValid, 2, 64, 1)),
   vInline,
 ]);
 rows.push([
