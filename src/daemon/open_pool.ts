@@ -166,8 +166,8 @@ export class OpenPool {
   private constructor(opts: OpenPoolOptions) {
     const n = opts.workers ?? navigator.hardwareConcurrency;
     if (!Number.isInteger(n) || n < 1) throw new RangeError("workers must be a positive integer");
-    if (!Number.isInteger(opts.queueLimit) || opts.queueLimit < 0) {
-      throw new RangeError("queueLimit must be a non-negative integer");
+    if (!Number.isInteger(opts.queueLimit) || opts.queueLimit < 1) {
+      throw new RangeError("queueLimit must be a positive integer");
     }
     checkKeys(opts.servers);
     this.#url = opts.workerUrl ?? DEFAULT_WORKER_URL;
@@ -285,6 +285,12 @@ export class OpenPool {
   }
 
   #send(slot: Slot): void {
+    let now: number;
+    try {
+      now = this.#clock();
+    } catch {
+      now = Date.now();
+    }
     const jobs: Job[] = [];
     let bytes = 0;
     while (jobs.length < this.#maxBatch) {
@@ -303,7 +309,7 @@ export class OpenPool {
       lengths.push(j.datagram.length);
       servers.push(j.server);
     }
-    const m: BatchMessage = { t: "batch", now: this.#clock(), data, lengths, servers };
+    const m: BatchMessage = { t: "batch", now, data, lengths, servers };
     slot.batches.push(jobs);
     this.#inFlight += jobs.length;
     this.#stats.batches++;
