@@ -2,7 +2,8 @@
  * `deno task bench`: the micro benchmarks (`deno bench --json` on every bench file), the
  * firewall bench, then the flood benchmark (garbage floods against the daemon and against
  * the bare-receiver floor, valid throughput, unloaded latency, receive-buffer sysctl),
- * checked against the goals. Writes `flood-<date>.json`, `latest.json` and `latest.md`
+ * checked against the goals. The micro part also runs `open_pool_bench.ts` (opens in 1 and
+ * 2 workers against in-thread). Writes `flood-<date>.json`, `latest.json` and `latest.md`
  * into `--out` (default `bench/results/`; with `--quick` a temp dir unless `--out` is
  * given) and prints the Markdown.
  *
@@ -428,6 +429,14 @@ async function main(): Promise<void> {
     );
     notes["firewall_bench.ts"] =
       (fw.code === 0 ? fw.stdout : `exit ${fw.code}\n${fw.stdout}\n${fw.stderr}`)
+        .trim();
+    console.error("open_pool_bench.ts …");
+    const op = await run(
+      ["run", "--allow-read", "--allow-sys", `${BENCH_DIR}open_pool_bench.ts`],
+      300_000,
+    );
+    notes["open_pool_bench.ts"] =
+      (op.code === 0 ? op.stdout : `exit ${op.code}\n${op.stdout}\n${op.stderr}`)
         .trim();
   }
 
