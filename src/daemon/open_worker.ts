@@ -6,14 +6,10 @@
  * two batches, so one open never mixes old and new keys.
  * @module
  */
-import type { KeyObject } from "node:crypto";
-import { concatBytes } from "../crypto/bytes.ts";
-import { x25519PrivateKeyObject } from "../crypto/keys.ts";
 import {
   type OpenResult,
   type ReplySealer,
   RequestOpener,
-  SUITES,
   type UserVerifier,
 } from "../wire/mod.ts";
 
@@ -99,8 +95,6 @@ export interface ReadyMessage {
 
 interface Server {
   opener: RequestOpener;
-  sk: KeyObject;
-  pk: Uint8Array;
 }
 
 /** Opens batches against the keys of the last {@linkcode KeysMessage}. */
@@ -123,8 +117,6 @@ export class BatchOpener {
             skewMs: s.skewMs,
             clock: () => this.#now,
           }),
-          sk: x25519PrivateKeyObject(s.x25519Private),
-          pk: s.x25519Public,
         });
       } catch {
         // The pool checks keys before sending them; nothing to open with here.
@@ -157,42 +149,13 @@ export class BatchOpener {
     const r = server.opener.open(d, this.#lookup);
     if (r.replier === undefined) return { result: r };
     const { replier, ...rest } = r;
-    const sealer = sealerParts(server, d, replier, rest.msg?.version);
-    return sealer === undefined
-      ? { result: { ok: false, reason: "internal" } }
-      : { result: rest as Omit<OpenResult, "replier">, sealer };
+    return { result: rest as Omit<OpenResult, "replier">, sealer: sealerParts(replier) };
   }
 }
 
-/** What the worker needs of `ReplySealer` to send its key across threads. */
-type KeyExporting = ReplySealer & { exportKey?: () => Uint8Array };
-
-/**
- * The reply key of an opened request.
- *
- * `ReplySealer` keeps its key private and yields it only by sealing. Until it has an
- * `exportKey()` (asked of the wire owner; used as soon as it exists), this repeats the HPKE
- * setup and exporter call that `RequestOpener` made: one more X25519 per open that
- * authenticated (garbage never gets here), about as much again as the open itself.
- */
-function sealerParts(
-  server: Server,
-  d: Uint8Array,
-  replier: KeyExporting,
-  version: number | undefined,
-): SealerParts | undefined {
-  const suite = SUITES.find((s) => s.version === version);
-  if (suite === undefined) return undefined;
-  const requestId = replier.requestId;
-  if (typeof replier.exportKey === "function") {
-    return { version: suite.version, requestId, key: replier.exportKey() };
-  }
-  const enc = d.slice(0, 32);
-  enc[31] &= 0x7f;
-  const ctx = suite.hpke.setupBaseR(enc, server.sk, server.pk, suite.info[server.opener.mode]);
-  if (ctx === null) return undefined;
-  const key = ctx.export(concatBytes(suite.replyLabel, requestId), 32);
-  return { version: suite.version, requestId, key };
+/** The parts a sealer is rebuilt from on the main thread (its key crosses once). */
+function sealerParts(replier: ReplySealer): SealerParts {
+  return { version: replier.version, requestId: replier.requestId, key: replier.exportKey() };
 }
 
 /** Installs the message handler on the worker's global scope. */

@@ -105,6 +105,20 @@ export class ReplySealer {
     this.#deriveKey = deriveKey;
   }
 
+  /** The protocol version replies are sealed for. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /**
+   * The 32-byte reply key (derived now if it was not yet), so a sealer can be rebuilt in
+   * another thread with `new ReplySealer(version, requestId, () => key)`. Secret: it opens
+   * and forges every reply to this request.
+   */
+  exportKey(): Uint8Array {
+    return this.#key ??= this.#deriveKey();
+  }
+
   /**
    * Seals one reply.
    * @throws {RangeError} when a field is out of range or the datagram would exceed
