@@ -195,6 +195,14 @@ export const DaemonLimitsSchema = z.strictObject({
     .meta({ description: "Replies per second to one destination address (all servers)." }),
   replay_cache_entries: z.number().int().min(1000).max(10_000_000).default(1_000_000)
     .meta({ description: "Most nonces the replay cache holds (all servers; restart to change)." }),
+  open_workers: z.number().int().min(0).max(64).optional().meta({
+    description: "Workers that open requests (X25519 + AEAD) off the receive loop; 0 opens " +
+      "in the receive loop itself. Default: one per CPU. Restart to change.",
+  }),
+  open_queue: z.number().int().min(16).max(100_000).default(2048).meta({
+    description: "Most datagrams waiting for a worker; beyond it unproven ones are dropped " +
+      "(proven ones push out the oldest unproven).",
+  }),
 });
 
 /** A port-knock sequence that must precede a packet on this server. */

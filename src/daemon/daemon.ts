@@ -19,7 +19,8 @@ import { firewallHandler } from "../actions/firewall_handler.ts";
 import type { SystemMessage } from "../wire/reply_body.ts";
 import { Reassembler, ReplayGuard } from "../wire/mod.ts";
 import type { Config } from "../config/schema.ts";
-import type { Runtime } from "./runtime.ts";
+import { openerKeys, type Runtime } from "./runtime.ts";
+import { OpenPool } from "./open_pool.ts";
 import { NonceBatcher } from "./nonces.ts";
 import { type ConfigChanges, prepareReload } from "./reload.ts";
 import { Listeners, type ListenerStatus } from "./listeners.ts";
@@ -86,6 +87,7 @@ export class Daemon {
   readonly #replies: Replies;
   readonly #deadDrops: DeadDrops;
   readonly #load: LoadSignal;
+  #pool?: OpenPool;
   readonly #nonces?: NonceBatcher;
   readonly #inflight = new InFlight();
   readonly #abort = new AbortController();
@@ -131,7 +133,11 @@ export class Daemon {
       clock: this.#clock,
       ports: ports(runtime),
     });
-    this.#load = new LoadSignal({ pressure: () => this.defense.pressure });
+    this.#load = new LoadSignal({
+      pressure: () => this.defense.pressure,
+      queueDepth: () => this.#pool?.depth ?? 0,
+      maxDepth: Math.max(16, runtime.config.limits.open_queue >> 2),
+    });
     const sessions = () => this.#sessions;
     const dispatcher = new Dispatcher({
       handlers: {
@@ -175,6 +181,7 @@ export class Daemon {
       }),
       inflight: this.#inflight,
       load: this.#load,
+      pool: () => this.#pool,
     });
     this.#listeners = new Listeners(
       (server, data, from, channel) => this.pipeline.handle(server, data, from, channel),
@@ -216,6 +223,7 @@ export class Daemon {
   statusExtras(): Record<string, unknown> {
     return {
       load: { loaded: this.#load.loaded, lag_ms: Math.round(this.#load.lagMs) },
+      open_pool: this.#pool ? { depth: this.#pool.depth, ...this.#pool.stats } : null,
       nft_reconcile: {
         grants: this.#sessions?.reconcileStatus() ?? null,
         bans: this.defense.reconcileStatus() ?? null,
@@ -269,6 +277,16 @@ export class Daemon {
             this.#log.warn("nftables grants restored after {m} vanished", { m: m.join(", ") }),
         },
       );
+    }
+    const workers = this.#runtime.config.limits.open_workers ?? navigator.hardwareConcurrency;
+    if (workers > 0) {
+      this.#pool = await OpenPool.start({
+        workers,
+        ...openerKeys(this.#runtime),
+        queueLimit: this.#runtime.config.limits.open_queue,
+        clock: this.#clock,
+      });
+      this.#log.info("opening requests in {workers} workers", { workers });
     }
     this.#listeners.sync(this.#runtime.config.servers);
   }
@@ -339,6 +357,10 @@ export class Daemon {
   #apply(next: Runtime): void {
     this.#listeners.sync(next.config.servers);
     this.#runtime = next;
+    if (this.#pool) {
+      const keys = openerKeys(next);
+      this.#pool.update(keys.servers, keys.users);
+    }
     const settings = daemonWide(next.config);
     this.#replies.rate = settings.replyRate;
     this.limiter.max = next.config.execution.max_concurrent;
@@ -363,6 +385,7 @@ export class Daemon {
       this.#abort.abort();
       await this.#inflight.settle(3000);
     }
+    await this.#pool?.stop();
     await this.#nonces?.flush();
     await this.defense.stop();
     await this.#sessions?.stop();

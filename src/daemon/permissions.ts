@@ -19,6 +19,16 @@ function unique(list: (string | undefined)[]): string[] {
   return [...new Set(list.filter((x): x is string => x !== undefined && x.length > 0))].sort();
 }
 
+/**
+ * Run from source, the open workers load their module (and what it imports) from `src/`;
+ * a compiled binary embeds it (`deno compile --include src/daemon/open_worker.ts`).
+ */
+function openWorkerSources(config: Config): string | undefined {
+  if (config.limits.open_workers === 0) return undefined;
+  const src = new URL("../", import.meta.url);
+  return src.protocol === "file:" ? src.pathname.replace(/\/$/, "") : undefined;
+}
+
 /** Computes the permission flags for serving `config` (read from `configPath`). */
 export function permissionFlags(config: Config, configPath: string): string[] {
   const read = unique([
@@ -34,6 +44,7 @@ export function permissionFlags(config: Config, configPath: string): string[] {
       a.relay?.server_public_key_file,
     ]),
     config.state.path,
+    openWorkerSources(config),
   ]);
   const write = unique([config.state.path, config.logging.file, dirOf(config.admin.socket)]);
   const net = unique([

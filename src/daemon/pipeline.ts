@@ -6,7 +6,7 @@
  * Nothing is ever sent for a datagram that did not authenticate.
  * @module
  */
-import { anyCidrContains, parseIp } from "../util/ip.ts";
+import { anyCidrContains, type IpAddress, parseIp } from "../util/ip.ts";
 import type { SourceDefense } from "../policy/defense.ts";
 import {
   CookieChecker,
@@ -32,6 +32,7 @@ import type { DeadDrops } from "./deaddrops.ts";
 import type { NonceBatcher } from "./nonces.ts";
 import type { InFlight } from "./inflight.ts";
 import type { LoadSignal } from "./load.ts";
+import { isPoolFailure, type OpenPool, type PoolOpenResult } from "./open_pool.ts";
 
 /** Grace added to a nonce's lifetime beyond the clock-skew window. */
 const NONCE_GRACE_MS = 1000;
@@ -71,6 +72,8 @@ export interface PipelineOptions {
   inflight: InFlight;
   /** When loaded, unproven datagrams are answered with a cookie reply, never opened. */
   load: LoadSignal;
+  /** The open workers, when there are (else datagrams are opened in the receive loop). */
+  pool?: () => OpenPool | undefined;
 }
 
 /** Runs datagrams through the stages. */
@@ -94,7 +97,7 @@ export class Pipeline {
     received: Uint8Array,
     from: Deno.NetAddr,
     channel: ReplyChannel,
-  ): void {
+  ): void | Promise<void> {
     const o = this.#o;
     const { drops } = o;
     o.count("received");
@@ -121,7 +124,21 @@ export class Pipeline {
     if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
     // Work after this turn (replies, exec stdin, dead drops) may keep views of it.
     const data = received.slice();
+
+    // size and mac1: one hash, before any public-key work
+    const unfit = server.opener.prefilter(data);
+    if (unfit !== null) {
+      if (server.deadDrops.length > 0 && o.deadDrops.take(server, data, from)) {
+        // Nothing proves who sent it: it costs its source tokens, like any failure.
+        o.defense.failed(ip, "deaddrop", false);
+        return;
+      }
+      o.defense.failed(ip, unfit, proven ?? false);
+      return drops.drop(unfit, from);
+    }
+    // (after mac1, so random garbage never costs the mac2 HMACs)
     proven ??= cookies.checkMac2(data, from.hostname, from.port);
+
     // Under load, an unproven datagram costs no public-key work: it gets at most a
     // rate-limited cookie reply (a spoofed source never sees it) and is never opened.
     if (!proven && server.config.challenge_under_load && o.load.loaded) {
@@ -130,10 +147,51 @@ export class Pipeline {
       return;
     }
 
-    // size, mac1, open, user authentication
+    // open: decrypt and authenticate, in a worker when there is a pool
+    const pool = o.pool?.();
+    if (!pool) {
+      const users = runtime.users;
+      const lookup = (id: number): UserVerifier | undefined => users.get(id)?.verifier;
+      return this.#opened(
+        serverName,
+        data,
+        from,
+        channel,
+        ip,
+        proven,
+        server.opener.open(data, lookup),
+      );
+    }
+    const pending = pool.open(serverName, data, proven);
+    if (pending === undefined) return drops.drop("open_queue_full", from);
+    const job = pending.then((r) => this.#opened(serverName, data, from, channel, ip, proven, r));
+    o.inflight.track(job);
+    return job.catch((err) => {
+      o.count("handler_errors");
+      drops.drop("internal", from, { err: String(err) });
+    });
+  }
+
+  /** The rest of the path, once the datagram was opened (here or in a worker). */
+  #opened(
+    serverName: string,
+    data: Uint8Array,
+    from: Deno.NetAddr,
+    channel: ReplyChannel,
+    ip: IpAddress,
+    proven: boolean,
+    opened: PoolOpenResult,
+  ): void {
+    const o = this.#o;
+    const { drops } = o;
+    if (isPoolFailure(opened)) return drops.drop(`open_${opened.reason}`, from);
+    // A reload may have happened while a worker opened it: look everything up again.
+    const runtime = o.runtime();
+    const server = runtime.servers.get(serverName);
+    if (!server || !server.config.enabled || o.overrides.has("servers", serverName)) {
+      return drops.drop("server_disabled", from);
+    }
     const users = runtime.users;
-    const lookup = (id: number): UserVerifier | undefined => users.get(id)?.verifier;
-    const opened = server.opener.open(data, lookup);
     if (!opened.ok) {
       if (opened.replier && opened.msg && opened.userId !== undefined) {
         // Authenticated, but outside the time window: a replay or a wrong clock. Silence,
@@ -150,11 +208,6 @@ export class Pipeline {
         }
         return;
       }
-      if (server.deadDrops.length > 0 && o.deadDrops.take(server, data, from)) {
-        // Nothing proves who sent it: it costs its source tokens, like any failure.
-        o.defense.failed(ip, "deaddrop", false);
-        return;
-      }
       o.defense.failed(ip, opened.reason, proven);
       return drops.drop(opened.reason, from);
     }
@@ -169,10 +222,11 @@ export class Pipeline {
       o.defense.failed(ip, replayReason, proven);
       return drops.drop(replayReason, from);
     }
+    const user = users.get(msg.userId);
+    if (!user) return drops.drop("unknown_user", from);
     o.defense.succeeded(ip);
     o.replay.add(msg.nonce, msg.timestamp);
     const nonceExpiresAt = msg.timestamp + server.config.limits.clock_skew + NONCE_GRACE_MS;
-    const user = users.get(msg.userId)!;
     const reply = target(channel, from, data.length, opened.replier, msg.nonce);
     if (proven) reply.budget = MAX_REPLY_DATAGRAM;
 
@@ -182,6 +236,7 @@ export class Pipeline {
       o.replies.send(reply, ReplyStatus.Error, { reason: OLD_CLIENT_REASON });
       return;
     }
+    const cookies = this.#checker(server);
 
     // reassembly
     let request: OpenedRequest = msg;

@@ -8,6 +8,7 @@ import type { ActionConfig, Config, ServerConfig, UserConfig } from "../config/s
 import { readEd25519Public, readHmacKey, readServerKey } from "../crypto/keyfile.ts";
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
 import { resolveRunAs, type RunAsIds } from "../util/sysdb.ts";
+import type { PoolServer, PoolUser } from "./open_worker.ts";
 
 /** A user as the daemon needs it. */
 export interface UserRuntime {
@@ -72,6 +73,8 @@ export interface ServerRuntime {
   opener: RequestOpener;
   /** The server's X25519 public key. */
   publicKey: Uint8Array;
+  /** The server's X25519 private key (the open workers build their own openers from it). */
+  privateKey: Uint8Array;
   /** Dead drops that apply here, longest prefix first. */
   deadDrops: DeadDropRuntime[];
 }
@@ -176,10 +179,29 @@ export async function buildRuntime(
       config: s,
       opener,
       publicKey: keys.x25519Public,
+      privateKey: keys.x25519Private,
       deadDrops: s.deaddrops
         ? deadDrops.filter((d) => d.servers === undefined || d.servers.has(s.name))
         : [],
     });
   }
   return { config, servers, users, actions, actionIdsByName };
+}
+
+/** The keys the open workers need: every server's key pair and every user's verifier. */
+export function openerKeys(runtime: Runtime): { servers: PoolServer[]; users: PoolUser[] } {
+  return {
+    servers: [...runtime.servers.values()].map((s) => ({
+      name: s.config.name,
+      x25519Private: s.privateKey,
+      x25519Public: s.publicKey,
+      insecure: s.config.mode === "insecure",
+      skewMs: s.config.limits.clock_skew,
+    })),
+    users: [...runtime.users.values()].map((u) => ({
+      id: u.config.id,
+      hmacKey: u.verifier.hmacKey,
+      ed25519Public: u.verifier.ed25519Public,
+    })),
+  };
 }

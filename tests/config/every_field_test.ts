@@ -59,7 +59,10 @@ const EFFECTS: Record<string, Effect> = {
   "servers[].allow_cidrs": t(DAEMON, "CIDR: server allow_cidrs drops other sources silently"),
   "servers[].deaddrops": t(DAEMON, DEADDROP),
   "servers[].knock": REFUSED,
-  "servers[].challenge_under_load": gap("no test turns it off under pressure"),
+  "servers[].challenge_under_load": t(
+    "daemon/pipeline_test.ts",
+    "limits.open_queue bounds the waiting datagrams; challenge_under_load false",
+  ),
   "servers[].limits.max_datagram": REFUSED,
   "servers[].limits.clock_skew": gap(
     "the window is tested on RequestOpener/ReplayGuard (wire/), not through a config",
@@ -176,6 +179,14 @@ const EFFECTS: Record<string, Effect> = {
   "rate_limit.proven_ttl": t(
     RATE,
     "a proven source is not banned by spoofed garbage and skips pressure",
+  ),
+  "limits.open_workers": t(
+    "daemon/pipeline_test.ts",
+    "in-process pipeline through open workers: a ping is answered, its replay is not",
+  ),
+  "limits.open_queue": t(
+    "daemon/pipeline_test.ts",
+    "limits.open_queue bounds the waiting datagrams; challenge_under_load true",
   ),
   "limits.reply_rate": gap("no test counts reply_rate_limited"),
   "limits.replay_cache_entries": gap(

@@ -27,8 +27,8 @@ export interface InProcess {
   channel: RecordingChannel;
   /** Seals a request from alice (HMAC) for `actionId`. */
   seal(actionId: number, payload?: Uint8Array, opts?: SealExtras): SealedRequest;
-  /** Runs `datagram` through the pipeline as if it came from `from`. */
-  deliver(datagram: Uint8Array, from?: Deno.NetAddr): void;
+  /** Runs `datagram` through the pipeline as if it came from `from` (await: until opened). */
+  deliver(datagram: Uint8Array, from?: Deno.NetAddr): void | Promise<void>;
   /** Waits until `n` replies were recorded or `ms` passed. */
   replies(n: number, ms?: number): Promise<Uint8Array[]>;
   /** Stops the daemon (graceful) and removes the fixture. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { ReplyStatus } from "../../src/wire/mod.ts";
+import { ReplyStatus, sealRequest } from "../../src/wire/mod.ts";
 import { decodeReplyBody } from "../../src/wire/reply_body.ts";
 import { CLIENT, inProcess } from "./_inprocess.ts";
 
@@ -71,3 +71,80 @@ Deno.test("in-process pipeline: a runtime-disabled server answers nothing", asyn
     await p.fx.cleanup();
   }
 });
+
+/** A datagram anyone with the public key can make: mac1 passes, authentication fails. */
+function mac1Valid(serverPublic: Uint8Array): Uint8Array {
+  return sealRequest(serverPublic, { kind: "hmac", key: new Uint8Array(32).fill(3) }, {
+    type: "request",
+    userId: 1,
+    actionId: 1,
+  }, { now: Date.now(), padTo: 1200 }).datagram;
+}
+
+const spoofed = (i: number): Deno.NetAddr => ({
+  transport: "udp",
+  hostname: `10.0.${i >> 8}.${i & 255}`,
+  port: 1000 + i,
+});
+
+Deno.test("in-process pipeline through open workers: a ping is answered, its replay is not", async () => {
+  const p = await inProcess({ top: { limits: { open_workers: 2 } } }, {}, true);
+  try {
+    const req = p.seal(1);
+    await p.deliver(req.datagram);
+    const [reply] = await p.replies(1);
+    const opened = req.reply.open(reply);
+    assert.ok(opened.ok);
+    assert.equal(decodeReplyBody(opened.reply.body).data, "pong");
+    await p.deliver(req.datagram);
+    assert.equal(p.channel.sent.length, 1);
+    assert.equal(p.daemon.counters.drop_replay, 1);
+    const status = p.daemon.statusExtras().open_pool as { opened: number };
+    assert.ok(status.opened >= 2, "the workers opened them");
+  } finally {
+    await p.close();
+    await p.fx.cleanup();
+  }
+});
+
+async function queueCase(underLoad: boolean): Promise<void> {
+  const p = await inProcess(
+    {
+      top: {
+        limits: { open_workers: 1, open_queue: 16 },
+        rate_limit: { pressure_fail_rate: 100_000 },
+      },
+      server: { challenge_under_load: underLoad },
+    },
+    {},
+    true,
+  );
+  try {
+    const jobs: (void | Promise<void>)[] = [];
+    for (let i = 0; i < 200; i++) jobs.push(p.deliver(mac1Valid(p.fx.serverPublic), spoofed(i)));
+    await Promise.all(jobs);
+    const c = p.daemon.counters;
+    if (underLoad) {
+      // A deep queue is load: the rest get cookie replies, no worker time, no drop.
+      assert.ok((c.cookie_gate ?? 0) > 0, JSON.stringify(c));
+      assert.equal(c.drop_open_queue_full, undefined);
+    } else {
+      // Without the cookie gate the queue's bound drops them.
+      assert.ok((c.drop_open_queue_full ?? 0) > 0, JSON.stringify(c));
+      assert.equal(c.cookie_gate, undefined);
+    }
+  } finally {
+    await p.close();
+    await p.fx.cleanup();
+  }
+}
+
+Deno.test(
+  "limits.open_queue bounds the waiting datagrams; challenge_under_load false",
+  () => queueCase(false),
+);
+
+Deno.test(
+  "limits.open_queue bounds the waiting datagrams; challenge_under_load true",
+  () => queueCase(true),
+);
