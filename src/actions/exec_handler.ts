@@ -6,7 +6,7 @@
 import { logger } from "../util/log.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import type { ReplyBody } from "../wire/reply_body.ts";
-import { runExec } from "./exec.ts";
+import type { ActionRunner } from "./runner.ts";
 import type { Limiter } from "./limiter.ts";
 import type { ActionSessions, SessionRequest } from "./sessions.ts";
 import { type ActionHandler, type ActionRequest, requestEnv, runAsText } from "./handler.ts";
@@ -15,10 +15,10 @@ import { type ActionHandler, type ActionRequest, requestEnv, runAsText } from ".
 export interface ExecDeps {
   /** Bounds concurrent runs (refuses with `QueueFullError` when full). */
   limiter: Limiter;
+  /** Runs the action by name (here, or in the privileged part). */
+  runner: ActionRunner;
   /** Keepalive sessions (absent in a dry run). */
   sessions: () => ActionSessions | undefined;
-  /** Aborted at shutdown: kills running children. */
-  signal: AbortSignal;
 }
 
 /** The session view of a request (keepalive timers, destructor env). */
@@ -60,16 +60,12 @@ export function execHandler(deps: ExecDeps): ActionHandler {
         };
       }
       const res = await deps.limiter.run(() =>
-        runExec({
-          argv: a.command!,
+        deps.runner.run({
+          kind: "action",
+          actionId: a.id,
+          userId: req.user.config.id,
           env,
           stdin: req.payload,
-          uid: req.action.runAs?.uid,
-          gid: req.action.runAs?.gid,
-          cwd: a.working_dir,
-          timeoutMs: a.timeout,
-          outputCap: a.output_cap,
-          signal: deps.signal,
         })
       );
       if (res.exitCode === 0 && !res.spawnError && !res.timedOut) {

@@ -16,6 +16,7 @@ import { ActionSessions } from "../actions/sessions.ts";
 import { builtinHandler } from "../actions/builtin.ts";
 import { execHandler } from "../actions/exec_handler.ts";
 import { firewallHandler } from "../actions/firewall_handler.ts";
+import { type ActionRunner, localRunner } from "../actions/runner.ts";
 import type { SystemMessage } from "../wire/reply_body.ts";
 import { Reassembler, ReplayGuard } from "../wire/mod.ts";
 import type { Config } from "../config/schema.ts";
@@ -51,6 +52,8 @@ export interface DaemonOptions {
   configPath?: string;
   /** Lint warnings of the config it starts with (logged at start, shown by `status`). */
   warnings?: string[];
+  /** Runs exec actions by name (default: here; the network part gets the privileged part's). */
+  runner?: ActionRunner;
 }
 
 /** The outcome of {@linkcode Daemon.reload}. */
@@ -139,6 +142,7 @@ export class Daemon {
       maxDepth: Math.max(16, runtime.config.limits.open_queue >> 2),
     });
     const sessions = () => this.#sessions;
+    const runner = opts.runner ?? localRunner(() => this.#runtime, this.#abort.signal);
     const dispatcher = new Dispatcher({
       handlers: {
         builtin: builtinHandler({
@@ -146,7 +150,7 @@ export class Daemon {
           messages: () => this.notices.list(),
           sessions,
         }),
-        exec: execHandler({ limiter: this.limiter, sessions, signal: this.#abort.signal }),
+        exec: execHandler({ limiter: this.limiter, sessions, runner }),
         firewall: firewallHandler(sessions),
       },
       store,
@@ -174,8 +178,8 @@ export class Daemon {
         queue: runtime.config.execution.deaddrop_queue,
         logRate: runtime.config.logging.drop_log_rate,
         disabled: (name) => this.overrides.has("actions", name),
+        runner,
         inflight: this.#inflight,
-        signal: this.#abort.signal,
         count,
         dryRun: this.#dryRun,
       }),

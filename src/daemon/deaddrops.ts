@@ -8,8 +8,8 @@
  * @module
  */
 import { DropLogLimiter, logger } from "../util/log.ts";
-import { runExec } from "../actions/exec.ts";
-import { Limiter } from "../actions/limiter.ts";
+import { Limiter, QueueFullError } from "../actions/limiter.ts";
+import type { ActionRunner } from "../actions/runner.ts";
 import { runAsText } from "../actions/handler.ts";
 import type { Runtime, ServerRuntime } from "./runtime.ts";
 import type { InFlight } from "./inflight.ts";
@@ -28,8 +28,8 @@ export interface DeadDropOptions {
   disabled: (actionName: string) => boolean;
   /** Tracks the runs so a stop can wait for them. */
   inflight: InFlight;
-  /** Aborted at shutdown. */
-  signal: AbortSignal;
+  /** Runs the handler by name (here, or in the privileged part). */
+  runner: ActionRunner;
   /** Adds to a daemon counter. */
   count: (name: string) => void;
   /** Log the plan, run nothing. */
@@ -102,17 +102,16 @@ export class DeadDrops {
       return true;
     }
     const job = this.limiter.run(() =>
-      runExec({
-        argv: action.config.command!,
+      this.#opts.runner.run({
+        kind: "deaddrop",
+        actionId: action.config.id,
+        drop: drop.name,
         env,
         stdin: data,
-        uid: drop.runAs.uid,
-        gid: drop.runAs.gid,
-        timeoutMs: action.config.timeout,
-        outputCap: action.config.output_cap,
-        signal: this.#opts.signal,
       })
-    ).catch(() => count("deaddrop_queue_full"));
+    ).catch((err) =>
+      count(err instanceof QueueFullError ? "deaddrop_queue_full" : "deaddrop_errors")
+    );
     this.#opts.inflight.track(job);
     return true;
   }

@@ -111,11 +111,53 @@ function resolveRef(
   return byName.get(ref);
 }
 
-/** Builds the runtime; throws an Error naming the field at fault when keys or references fail. */
+/**
+ * Every key a config names, read and checked: servers' X25519 pairs by server name, users'
+ * verifiers by user id. The privileged part reads them; the network part, which cannot read
+ * the key files, gets them over its channel.
+ */
+export interface KeyMaterial {
+  /** Server key pairs, by server name. */
+  servers: Record<string, { x25519Private: Uint8Array; x25519Public: Uint8Array }>;
+  /** User verifiers, by user id. */
+  users: Record<number, UserVerifier>;
+}
+
+/** Reads every key file `config` names; throws an Error naming the field at fault. */
+export async function readKeyMaterial(config: Config): Promise<KeyMaterial> {
+  const out: KeyMaterial = { servers: {}, users: {} };
+  for (const u of config.users) {
+    const verifier: UserVerifier = {};
+    try {
+      if (u.hmac_key_file) verifier.hmacKey = await readHmacKey(u.hmac_key_file);
+      if (u.ed25519_public_key_file) {
+        verifier.ed25519Public = await readEd25519Public(u.ed25519_public_key_file);
+      }
+    } catch (err) {
+      throw new Error(`users.${u.name}: ${err instanceof Error ? err.message : err}`);
+    }
+    out.users[u.id] = verifier;
+  }
+  for (const s of config.servers) {
+    try {
+      out.servers[s.name] = await readServerKey(s.key_file);
+    } catch (err) {
+      throw new Error(`servers.${s.name}.key_file: ${err instanceof Error ? err.message : err}`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Builds the runtime; throws an Error naming the field at fault when keys or references
+ * fail. Keys are read from the files unless `keys` brings them.
+ */
 export async function buildRuntime(
   config: Config,
   clock: () => number = Date.now,
+  keys?: KeyMaterial,
 ): Promise<Runtime> {
+  const material = keys ?? await readKeyMaterial(config);
   const actions = new Map<number, ActionRuntime>();
   const actionIdsByName = new Map<string, number>();
   for (const a of config.actions) {
@@ -130,15 +172,8 @@ export async function buildRuntime(
   }
   const users = new Map<number, UserRuntime>();
   for (const u of config.users) {
-    const verifier: UserVerifier = {};
-    try {
-      if (u.hmac_key_file) verifier.hmacKey = await readHmacKey(u.hmac_key_file);
-      if (u.ed25519_public_key_file) {
-        verifier.ed25519Public = await readEd25519Public(u.ed25519_public_key_file);
-      }
-    } catch (err) {
-      throw new Error(`users.${u.name}: ${err instanceof Error ? err.message : err}`);
-    }
+    const verifier = material.users[u.id];
+    if (!verifier) throw new Error(`users.${u.name}: no key material`);
     const actionIds = new Set<number>();
     for (const ref of u.actions) {
       const id = resolveRef(ref, actionIdsByName, actions);
@@ -162,12 +197,8 @@ export async function buildRuntime(
   }).sort((a, b) => b.prefix.length - a.prefix.length);
   const servers = new Map<string, ServerRuntime>();
   for (const s of config.servers) {
-    let keys: { x25519Private: Uint8Array; x25519Public: Uint8Array };
-    try {
-      keys = await readServerKey(s.key_file);
-    } catch (err) {
-      throw new Error(`servers.${s.name}.key_file: ${err instanceof Error ? err.message : err}`);
-    }
+    const keys = material.servers[s.name];
+    if (!keys) throw new Error(`servers.${s.name}.key_file: no key material`);
     const opener = new RequestOpener({
       x25519Private: keys.x25519Private,
       x25519Public: keys.x25519Public,
