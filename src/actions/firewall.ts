@@ -11,7 +11,8 @@
  */
 import type { StateStore } from "../state/store.ts";
 import { anyCidrContains, type Cidr, formatIp, type IpAddress, parseIp } from "../util/ip.ts";
-import type { NftGrants, PortSpec } from "../nft/grants.ts";
+import type { PortSpec } from "../nft/grants.ts";
+import type { GrantsBackend } from "../nft/backend.ts";
 import { GrantIndex } from "./grant_index.ts";
 
 /** Store namespace of grants. */
@@ -155,19 +156,19 @@ export interface FirewallGrantsOptions {
 /** Grants in the store and the kernel; see the module doc. */
 export class FirewallGrants {
   readonly #store: StateStore;
-  readonly #nft: NftGrants;
+  readonly #nft: GrantsBackend;
   readonly #clock: () => number;
   readonly #records = new GrantIndex<GrantRecord>();
 
   /** Creates the manager over a store and an nft backend (not set up yet). */
-  constructor(store: StateStore, nft: NftGrants, opts: FirewallGrantsOptions = {}) {
+  constructor(store: StateStore, nft: GrantsBackend, opts: FirewallGrantsOptions = {}) {
     this.#store = store;
     this.#nft = nft;
     this.#clock = opts.clock ?? Date.now;
   }
 
   /** The nft backend. */
-  get nft(): NftGrants {
+  get nft(): GrantsBackend {
     return this.#nft;
   }
 

@@ -9,6 +9,7 @@ import { formatIp, parseIp } from "../util/ip.ts";
 import { runExec } from "./exec.ts";
 import { FirewallGrants, type FirewallSettings, grantAddress, type GrantView } from "./firewall.ts";
 import { NftGrants, type NftGrantsOptions } from "../nft/grants.ts";
+import type { GrantsBackend } from "../nft/backend.ts";
 import type { ReconcileStatus } from "../nft/reconcile.ts";
 import {
   type DestructorRunner,
@@ -97,8 +98,8 @@ export interface ActionSessionsOptions {
   nft?: NftGrantsOptions;
   /** Delete the grants chain and sets in {@linkcode ActionSessions.stop} (default false). */
   removeOnShutdown?: boolean;
-  /** An nft backend to use instead of building one. */
-  nftGrants?: NftGrants;
+  /** An nft backend to use instead of building one (the privileged part's, under privsep). */
+  nftGrants?: GrantsBackend;
   /** Clock (epoch ms). */
   clock?: () => number;
   /** Aborts exec destructors at shutdown. */

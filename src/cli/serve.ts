@@ -3,12 +3,16 @@
  * SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the config.
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { CliError } from "./errors.ts";
 import { formatFinding, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { logger, setupLogging } from "../util/log.ts";
-import { buildRuntime } from "../daemon/runtime.ts";
+import { buildRuntime, openerKeys, type Runtime } from "../daemon/runtime.ts";
+import { OpenPool } from "../daemon/open_pool.ts";
+import { runPrivileged } from "../privsep/monitor.ts";
+import { connectNetworkPart } from "../privsep/network.ts";
+import { dropPrivileges } from "../privsep/drop.ts";
 import { Daemon } from "../daemon/daemon.ts";
 import type { StateStore } from "../state/store.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
@@ -19,6 +23,8 @@ export interface ServeOptions {
   config: string;
   /** Run nothing, log what would run. */
   dryRun?: boolean;
+  /** `UID:GID:USER`: this is the network part the privileged part started (internal). */
+  networkPart?: string;
 }
 
 function formatFindings(
@@ -43,14 +49,18 @@ export async function loadConfigOrFail(path: string): Promise<Config> {
 /** Loads a config with its lint warnings (`file:line:col: path: message`), or throws a CliError. */
 export async function loadConfigWithWarnings(
   path: string,
-): Promise<{ config: Config; warnings: string[] }> {
+): Promise<{ config: Config; warnings: string[]; files: string[] }> {
   const res = await loadConfig(path);
   if (!res.ok) {
     throw new CliError(
       `config has errors:\n${formatFindings(res.findings.filter((f) => f.severity === "error"))}`,
     );
   }
-  return { config: res.config, warnings: res.findings.map((f) => formatFinding(f)) };
+  return {
+    config: res.config,
+    warnings: res.findings.map((f) => formatFinding(f)),
+    files: res.files,
+  };
 }
 
 /**
@@ -76,25 +86,72 @@ export async function openStateStore(config: Config): Promise<StateStore> {
   }
 }
 
+/** Loads the code of the store the config names (before the network part drops root). */
+async function preloadStateStore(config: Config): Promise<void> {
+  if (config.state.redis) await import("../state/redis.ts");
+  else await import("../state/kv.ts");
+}
+
+/** Starts the open workers the config asks for (none with `limits.open_workers: 0`). */
+async function startOpenPool(runtime: Runtime): Promise<OpenPool | undefined> {
+  const workers = runtime.config.limits.open_workers ?? navigator.hardwareConcurrency;
+  if (workers <= 0) return undefined;
+  return await OpenPool.start({
+    workers,
+    ...openerKeys(runtime),
+    queueLimit: runtime.config.limits.open_queue,
+  });
+}
+
 /** Runs the daemon until a stop signal; resolves with the exit status. */
 export async function serve(opts: ServeOptions): Promise<number> {
-  const { config, warnings } = await loadConfigWithWarnings(opts.config);
+  const { config, warnings, files } = await loadConfigWithWarnings(opts.config);
   setupLogging(config.logging);
   const log = logger("serve");
+  if (config.servers.filter((s) => s.enabled).length === 0) {
+    throw new CliError(`${opts.config}: no enabled servers: nothing to listen on`);
+  }
+  if (!opts.networkPart && config.privsep.enabled && Deno.uid() === 0) {
+    // Root: keep only the privileged operations here; the network part runs as a user.
+    try {
+      return await runPrivileged({ configPath: opts.config, config, files, dryRun: opts.dryRun });
+    } catch (err) {
+      throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
+    }
+  }
+  const net = opts.networkPart ? connectNetworkPart(opts.networkPart) : undefined;
   let runtime;
   try {
-    runtime = await buildRuntime(config);
+    runtime = await buildRuntime(config, Date.now, await net?.keys());
   } catch (err) {
     throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
   }
-  if (config.servers.filter((s) => s.enabled).length === 0) {
-    throw new CliError(`${opts.config}: no enabled servers: nothing to listen on`);
+  let pool: OpenPool | undefined;
+  if (net) {
+    // Everything that loads code happens before the drop: the workers, the store module.
+    pool = await startOpenPool(runtime);
+    await preloadStateStore(config);
+    dropPrivileges(net.target);
+    log.info("network part runs as {user} ({uid}:{gid})", {
+      user: net.target.user,
+      uid: net.target.uid,
+      gid: net.target.gid,
+    });
   }
   const store = await openStateStore(config);
   const daemon = new Daemon(runtime, store, {
     dryRun: opts.dryRun,
     configPath: opts.config,
     warnings,
+    pool,
+    ...(net
+      ? {
+        runner: net.runner,
+        nftGrants: net.grants,
+        nftBans: () => net.bans,
+        keySource: () => net.reloadKeys(),
+      }
+      : {}),
   });
   try {
     await daemon.start();
@@ -107,6 +164,8 @@ export async function serve(opts: ServeOptions): Promise<number> {
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
   const onStop = (sig: string) => () => stop(sig);
+  // The network part ends with the privileged part.
+  net?.channel.done.then(() => stop("privileged part gone"));
   Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
   Deno.addSignalListener("SIGHUP", () => {
@@ -126,6 +185,9 @@ export function register(program: Command): void {
     .description("run the daemon (siglatchd): listen for packets and run allowed actions")
     .option("-c, --config <file>", "config file", "/etc/siglatch/siglatchd.yaml")
     .option("--dry-run", "authenticate and decide as usual, but run no action; log what would run")
+    .addOption(
+      new Option("--network-part <uid:gid:user>", "internal: run as the network part").hideHelp(),
+    )
     .addHelpText(
       "after",
       `
@@ -136,8 +198,8 @@ Examples:
   siglatch serve --config /etc/siglatch/siglatchd.yaml
   siglatch serve --config ./siglatchd.yaml --dry-run`,
     )
-    .action(async (o: { config: string; dryRun?: boolean }) => {
-      const code = await serve({ config: o.config, dryRun: o.dryRun });
+    .action(async (o: { config: string; dryRun?: boolean; networkPart?: string }) => {
+      const code = await serve({ config: o.config, dryRun: o.dryRun, networkPart: o.networkPart });
       if (code !== 0) throw new CliError("", code);
     });
 }

@@ -446,6 +446,19 @@ export const ExecutionSchema = z.strictObject({
     .meta({ description: "Dead drops waiting; more are dropped (a user is never made busy)." }),
 });
 
+/** Privilege separation (when `serve` starts as root). */
+export const PrivsepSchema = z.strictObject({
+  enabled: z.boolean().default(true).meta({
+    description: "Started as root, run the part that reads the network as `user`, with narrow " +
+      "Deno permissions; only running actions and changing nftables stay root, each request " +
+      "checked against the config. Off: one process, as root.",
+  }),
+  user: z.string().min(1).optional().meta({
+    description: "`user` or `user:group` of the network part. Default: `siglatch` if it " +
+      "exists, else `nobody`.",
+  }),
+});
+
 /** A system message delivered to clients inside replies. */
 export const MessageSchema = z.strictObject({
   level: z.enum(["notice", "warning"]).default("notice"),
@@ -467,6 +480,7 @@ export const ConfigSchema = z.strictObject({
   admin: AdminSchema.default(() => AdminSchema.parse({})),
   logging: LoggingSchema.default(() => LoggingSchema.parse({})),
   execution: ExecutionSchema.default(() => ExecutionSchema.parse({})),
+  privsep: PrivsepSchema.default(() => PrivsepSchema.parse({})),
   firewall: FirewallBackendSchema.default(() => FirewallBackendSchema.parse({})),
   messages: z.array(MessageSchema).default([]),
 });

@@ -20,7 +20,9 @@ import { type ActionRunner, localRunner } from "../actions/runner.ts";
 import type { SystemMessage } from "../wire/reply_body.ts";
 import { Reassembler, ReplayGuard } from "../wire/mod.ts";
 import type { Config } from "../config/schema.ts";
-import { openerKeys, type Runtime } from "./runtime.ts";
+import { type KeyMaterial, openerKeys, type Runtime } from "./runtime.ts";
+import type { BansBackend, GrantsBackend } from "../nft/backend.ts";
+import type { NftBansOptions } from "../nft/bans.ts";
 import { OpenPool } from "./open_pool.ts";
 import { NonceBatcher } from "./nonces.ts";
 import { type ConfigChanges, prepareReload } from "./reload.ts";
@@ -54,6 +56,14 @@ export interface DaemonOptions {
   warnings?: string[];
   /** Runs exec actions by name (default: here; the network part gets the privileged part's). */
   runner?: ActionRunner;
+  /** The grant sets (default: nftables here; the network part gets the privileged part's). */
+  nftGrants?: GrantsBackend;
+  /** Builds the ban mirror (default: nftables here). */
+  nftBans?: (opts: NftBansOptions) => BansBackend;
+  /** Key material for a reload (default: read the key files here). */
+  keySource?: () => Promise<KeyMaterial>;
+  /** Open workers started beforehand (the network part starts them before it drops root). */
+  pool?: OpenPool;
 }
 
 /** The outcome of {@linkcode Daemon.reload}. */
@@ -90,6 +100,8 @@ export class Daemon {
   readonly #replies: Replies;
   readonly #deadDrops: DeadDrops;
   readonly #load: LoadSignal;
+  readonly #nftGrants?: GrantsBackend;
+  readonly #keySource?: () => Promise<KeyMaterial>;
   #pool?: OpenPool;
   readonly #nonces?: NonceBatcher;
   readonly #inflight = new InFlight();
@@ -135,7 +147,11 @@ export class Daemon {
     this.defense = new SourceDefense(settings.rateLimit, store, {
       clock: this.#clock,
       ports: ports(runtime),
+      nftBans: opts.nftBans,
     });
+    this.#nftGrants = opts.nftGrants;
+    this.#pool = opts.pool;
+    this.#keySource = opts.keySource;
     this.#load = new LoadSignal({
       pressure: () => this.defense.pressure,
       queueDepth: () => this.#pool?.depth ?? 0,
@@ -279,20 +295,29 @@ export class Daemon {
           onError: (m) => this.#log.error("nftables: {m}", { m }),
           onRepair: (m) =>
             this.#log.warn("nftables grants restored after {m} vanished", { m: m.join(", ") }),
+          nftGrants: this.#nftGrants,
         },
       );
     }
-    const workers = this.#runtime.config.limits.open_workers ?? navigator.hardwareConcurrency;
-    if (workers > 0) {
-      this.#pool = await OpenPool.start({
-        workers,
-        ...openerKeys(this.#runtime),
-        queueLimit: this.#runtime.config.limits.open_queue,
-        clock: this.#clock,
-      });
-      this.#log.info("opening requests in {workers} workers", { workers });
-    }
+    await this.startWorkers();
     this.#listeners.sync(this.#runtime.config.servers);
+  }
+
+  /**
+   * Starts the open workers (once; `start` calls it). The network part calls it before it
+   * drops root, so the workers load their code while they still can read it.
+   */
+  async startWorkers(): Promise<void> {
+    if (this.#pool) return;
+    const workers = this.#runtime.config.limits.open_workers ?? navigator.hardwareConcurrency;
+    if (workers <= 0) return;
+    this.#pool = await OpenPool.start({
+      workers,
+      ...openerKeys(this.#runtime),
+      queueLimit: this.#runtime.config.limits.open_queue,
+      clock: this.#clock,
+    });
+    this.#log.info("opening requests in {workers} workers", { workers });
   }
 
   /** The addresses being listened on (`host:port`). */
@@ -318,7 +343,12 @@ export class Daemon {
 
   async #reload(keepOverrides: boolean): Promise<ReloadReport> {
     if (!this.configPath) return { ok: false, errors: ["no config file to reload"] };
-    const prepared = await prepareReload(this.configPath, this.#runtime.config, this.#startConfig);
+    const prepared = await prepareReload(
+      this.configPath,
+      this.#runtime.config,
+      this.#startConfig,
+      this.#keySource,
+    );
     if (!prepared.ok) {
       this.count("reload_failed");
       this.#log.error("reload refused, the running config stays:\n{errors}", {

@@ -5,7 +5,7 @@
  */
 import { formatFinding, loadConfig } from "../config/load.ts";
 import { type Config, replayWindowMs } from "../config/schema.ts";
-import { buildRuntime, type Runtime } from "./runtime.ts";
+import { buildRuntime, type KeyMaterial, type Runtime } from "./runtime.ts";
 
 /** What changed between two configs, by section and name. */
 export interface ConfigChanges {
@@ -88,6 +88,7 @@ export async function prepareReload(
   path: string,
   current: Config,
   started: Config = current,
+  keySource?: () => Promise<KeyMaterial>,
 ): Promise<ReloadResult> {
   const res = await loadConfig(path);
   if (!res.ok) {
@@ -99,7 +100,7 @@ export async function prepareReload(
     };
   }
   try {
-    const runtime = await buildRuntime(res.config);
+    const runtime = await buildRuntime(res.config, Date.now, await keySource?.());
     const changes = diffConfigs(current, res.config);
     changes.restart_required = diffConfigs(started, res.config).restart_required;
     return { ok: true, runtime, changes, warnings: res.findings.map((f) => formatFinding(f)) };

@@ -39,7 +39,8 @@ import {
 /** State-store namespace of recently authenticated sources (`{until}`, expiring then). */
 const PROVEN_NAMESPACE = "proven";
 import { BanList } from "./bans.ts";
-import { NftBans } from "../nft/bans.ts";
+import { NftBans, type NftBansOptions } from "../nft/bans.ts";
+import type { BansBackend } from "../nft/backend.ts";
 import type { ReconcileStatus } from "../nft/reconcile.ts";
 
 /** Options for {@linkcode SourceDefense}. */
@@ -54,6 +55,8 @@ export interface SourceDefenseOptions {
   refreshMs?: number;
   /** How often the nftables mirror checks that its objects still exist (ms). Default 3000. */
   nftReconcileMs?: number;
+  /** Builds the ban mirror (default `NftBans` here; the privileged part's under privsep). */
+  nftBans?: (opts: NftBansOptions) => BansBackend;
 }
 
 /** Gate + persistent bans + nftables mirror; see the module doc. */
@@ -63,12 +66,13 @@ export class SourceDefense {
   /** The persistent bans. */
   readonly banList: BanList;
   /** The nftables mirror, when `rate_limit.nftables` is on. */
-  nft: NftBans | null = null;
+  nft: BansBackend | null = null;
   readonly #clock: () => number;
   readonly #store: StateStore;
   readonly #refreshMs: number;
   readonly #nftCommand?: string[];
   readonly #nftReconcileMs: number;
+  readonly #makeNft: (opts: NftBansOptions) => BansBackend;
   #ports: number[];
   #timer: ReturnType<typeof setInterval> | undefined;
   readonly #background = new Set<Promise<unknown>>();
@@ -87,6 +91,7 @@ export class SourceDefense {
     this.#refreshMs = opts.refreshMs ?? 5000;
     this.#nftCommand = opts.nftCommand;
     this.#nftReconcileMs = opts.nftReconcileMs ?? 3000;
+    this.#makeNft = opts.nftBans ?? ((o) => new NftBans(o));
     this.#ports = opts.ports ?? [];
   }
 
@@ -116,7 +121,7 @@ export class SourceDefense {
   /** Sets up nftables; throws (and leaves `nft` null) when nft fails, e.g. without CAP_NET_ADMIN. */
   async #startNft(): Promise<void> {
     const cfg = this.gate.config;
-    const nft = new NftBans({
+    const nft = this.#makeNft({
       command: this.#nftCommand,
       scope: cfg.nftables_scope,
       ports: this.#ports,
