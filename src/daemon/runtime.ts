@@ -7,7 +7,7 @@
 import type { ActionConfig, Config, ServerConfig, UserConfig } from "../config/schema.ts";
 import { readEd25519Public, readHmacKey, readServerKey } from "../crypto/keyfile.ts";
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
-import { type RunAs, resolveRunAs, type RunAsIds } from "../util/sysdb.ts";
+import { resolveRunAs, type RunAs, type RunAsIds } from "../util/sysdb.ts";
 import type { PoolServer, PoolUser } from "./open_worker.ts";
 
 /** A user as the daemon needs it. */
@@ -75,7 +75,9 @@ function deadDropRunAs(
   drop: Config["deaddrops"][number],
   handler: ActionRuntime,
 ): RunAsIds {
-  if (drop.run_as !== undefined) return resolveOrThrow(drop.run_as, `deaddrops.${drop.name}.run_as`);
+  if (drop.run_as !== undefined) {
+    return resolveOrThrow(drop.run_as, `deaddrops.${drop.name}.run_as`);
+  }
   // Only the handler's own run_as: a configured default does not reach unauthenticated drops.
   if (handler.config.run_as !== undefined && handler.runAs) return handler.runAs;
   return unprivilegedUser(`deaddrops.${drop.name}`);
