@@ -2,6 +2,7 @@
  * `deno task bench`: the micro benchmarks (`deno bench --json` on every bench file), the
  * firewall bench, then the flood benchmark (garbage floods against the daemon and against
  * the bare-receiver floor, valid throughput, unloaded latency, receive-buffer sysctl),
+ * the exec spawn bench (process group against PID namespace, `exec_bench.ts`),
  * checked against the goals. The micro part also runs `open_pool_bench.ts` (opens in 1 and
  * 2 workers against in-thread). Writes `flood-<date>.json`, `latest.json` and `latest.md`
  * into `--out` (default `bench/results/`; with `--quick` a temp dir unless `--out` is
@@ -429,6 +430,21 @@ async function main(): Promise<void> {
     );
     notes["firewall_bench.ts"] =
       (fw.code === 0 ? fw.stdout : `exit ${fw.code}\n${fw.stdout}\n${fw.stderr}`)
+        .trim();
+    console.error("exec_bench.ts …");
+    const ex = await run(
+      [
+        "run",
+        "--allow-run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-sys",
+        `${BENCH_DIR}exec_bench.ts`,
+      ],
+      120_000,
+    );
+    notes["exec_bench.ts"] =
+      (ex.code === 0 ? ex.stdout : `exit ${ex.code}\n${ex.stdout}\n${ex.stderr}`)
         .trim();
     console.error("open_pool_bench.ts …");
     const op = await run(

@@ -1,12 +1,22 @@
 /**
  * Runs an `exec` action: explicit argv, cleared environment plus documented `SIGLATCH_*`
  * variables, optional uid/gid, payload on stdin, output captured up to a cap, and a timeout
- * that kills the whole process group (SIGTERM, then SIGKILL).
+ * that kills the whole process tree (SIGTERM to the process group, then SIGKILL).
  *
  * The child is started through `setsid` so it leads its own process group; killing the
- * negative pid reaches everything it forked, including backgrounded jobs.
+ * negative pid reaches everything it forked, including backgrounded jobs. Where the machine
+ * allows (`./contain.ts`), the run also gets its own cgroup or PID namespace, so a child
+ * that left the group with `setsid` dies with it too.
  * @module
  */
+import {
+  type Containment,
+  killCgroup,
+  launch,
+  machineContainment,
+  makeRunCgroup,
+  removeCgroup,
+} from "./contain.ts";
 
 /** What to run. */
 export interface ExecSpec {
@@ -30,6 +40,8 @@ export interface ExecSpec {
   killGraceMs?: number;
   /** Aborts the run early (daemon shutdown past its grace period). */
   signal?: AbortSignal;
+  /** How to contain the tree (default: the strongest the machine offers, probed once). */
+  containment?: Containment;
 }
 
 /** How it went. */
@@ -92,20 +104,30 @@ function killGroup(pid: number, sig: Deno.Signal): void {
 /** Runs one command as specified; never throws. */
 export async function runExec(spec: ExecSpec): Promise<ExecResult> {
   const started = performance.now();
+  const machine = spec.containment === undefined ? await machineContainment() : undefined;
+  let mode = spec.containment ?? machine!.mode;
+  let cgroupDir: string | undefined;
+  if (mode === "cgroup") {
+    const parent = machine?.cgroupParent;
+    cgroupDir = parent === undefined ? undefined : await makeRunCgroup(parent);
+    if (cgroupDir === undefined) mode = "group";
+  }
+  const how = launch(mode, spec.argv, spec.uid, spec.gid, cgroupDir);
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command("setsid", {
-      args: spec.argv,
+    child = new Deno.Command(how.cmd, {
+      args: how.args,
       env: { PATH: CHILD_PATH, ...spec.env },
       clearEnv: true,
       cwd: spec.cwd ?? "/",
-      uid: spec.uid,
-      gid: spec.gid,
+      uid: how.uid,
+      gid: how.gid,
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
   } catch (err) {
+    if (cgroupDir !== undefined) await removeCgroup(cgroupDir);
     return {
       exitCode: -1,
       stdout: new Uint8Array(),
@@ -130,9 +152,13 @@ export async function runExec(spec: ExecSpec): Promise<ExecResult> {
   })();
   let timedOut = false;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
+  const kill = () => {
+    killGroup(pid, "SIGKILL");
+    if (cgroupDir !== undefined) killCgroup(cgroupDir);
+  };
   const terminate = () => {
     killGroup(pid, "SIGTERM");
-    killTimer = setTimeout(() => killGroup(pid, "SIGKILL"), spec.killGraceMs ?? 2000);
+    killTimer = setTimeout(kill, spec.killGraceMs ?? 2000);
   };
   const timer = setTimeout(() => {
     timedOut = true;
@@ -143,8 +169,10 @@ export async function runExec(spec: ExecSpec): Promise<ExecResult> {
   const status = await child.status;
   clearTimeout(timer);
   spec.signal?.removeEventListener("abort", onAbort);
-  // The leader is gone; make sure nothing it left behind in its group lives on.
+  // The leader is gone; make sure nothing it left behind lives on (in PID-namespace mode the
+  // kernel already killed the namespace when its first process died).
   killGroup(pid, "SIGKILL");
+  if (cgroupDir !== undefined) await removeCgroup(cgroupDir);
   if (killTimer !== undefined) clearTimeout(killTimer);
   const [out, err] = await Promise.all([stdoutP, stderrP]);
   return {

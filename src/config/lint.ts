@@ -1,7 +1,7 @@
 /**
  * Checks the schema cannot express: duplicate ids and names, references to unknown or
  * disabled actions/servers/handlers, overlapping listen addresses, validity windows,
- * insecure servers, and (optionally) the file system: key files and their modes,
+ * insecure servers, commands run as root, and (optionally) the file system: key files and their modes,
  * executables, run_as users. Pure data checks need no I/O.
  *
  * @module
@@ -12,6 +12,7 @@ import { lintFiles } from "./lint_files.ts";
 import { type LintOptions, Reporter } from "./lint_reporter.ts";
 import type { ActionConfig, Config } from "./schema.ts";
 import { type Cidr, formatIp, parseIp } from "../util/ip.ts";
+import { type RunAs, splitRunAs } from "../util/sysdb.ts";
 
 /** Finds an action by reference: a number is an id, a string a name. */
 export function findAction(
@@ -199,6 +200,41 @@ function checkCidrHostBits(r: Reporter, config: Config): void {
   }
 }
 
+/** Is this `run_as` the superuser (by name or uid 0)? Pure: looks at the text only. */
+export function namesRoot(runAs: RunAs): boolean {
+  const { user } = splitRunAs(runAs);
+  return user === "root" || /^0+$/.test(user);
+}
+
+/** Warns about every command that runs as root: only an explicit `run_as: root` does. */
+function checkRunAsRoot(r: Reporter, config: Config): void {
+  const dflt = config.execution.default_run_as;
+  if (dflt !== undefined && namesRoot(dflt)) {
+    r.warn(
+      ["execution", "default_run_as"],
+      "every exec action without its own run_as runs as root: a flaw in any of their " +
+        "commands gives the sender the machine; name an unprivileged user",
+      "run_as_root",
+    );
+  }
+  config.actions.forEach((a, i) => {
+    if (a.run_as === undefined || !namesRoot(a.run_as)) return;
+    r.warn(
+      ["actions", i, "run_as"],
+      `action "${a.name}" runs as root: a flaw in its command gives the sender the machine`,
+      "run_as_root",
+    );
+  });
+  config.deaddrops.forEach((d, i) => {
+    if (d.run_as === undefined || !namesRoot(d.run_as)) return;
+    r.warn(
+      ["deaddrops", i, "run_as"],
+      `dead drop "${d.name}" runs its handler as root for datagrams no key proves`,
+      "run_as_root",
+    );
+  });
+}
+
 function checkUsersAndServers(r: Reporter, config: Config, now: number): void {
   config.users.forEach((u, i) => {
     if (u.not_before !== undefined && u.not_after !== undefined && u.not_after <= u.not_before) {
@@ -238,6 +274,7 @@ export function lintConfig(
   checkListen(r, config);
   checkUsersAndServers(r, config, opts.now ?? Date.now());
   checkCidrHostBits(r, config);
+  checkRunAsRoot(r, config);
   if (opts.checkFiles) lintFiles(r, config, opts);
   return r.findings;
 }

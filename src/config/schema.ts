@@ -438,6 +438,11 @@ export const ExecutionSchema = z.strictObject({
   max_concurrent: z.number().int().min(1).max(1024).default(8),
   queue: z.number().int().min(0).max(100_000).default(64),
   grace_period: Duration.prefault(10),
+  default_run_as: RunAsSchema.optional().meta({
+    description: "Who exec actions and argv destructors without their own `run_as` run as. " +
+      "Default: the unprivileged user `siglatch`, else `nobody`. Root only when named " +
+      "(`check` warns).",
+  }),
   deaddrop_concurrent: z.number().int().min(1).max(1024).default(2)
     .meta({
       description: "Dead-drop handlers running at once (their own pool, apart from users').",

@@ -7,7 +7,7 @@
 import type { ActionConfig, Config, ServerConfig, UserConfig } from "../config/schema.ts";
 import { readEd25519Public, readHmacKey, readServerKey } from "../crypto/keyfile.ts";
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
-import { resolveRunAs, type RunAsIds } from "../util/sysdb.ts";
+import { resolveRunAs, type RunAs, type RunAsIds } from "../util/sysdb.ts";
 import type { PoolServer, PoolUser } from "./open_worker.ts";
 
 /** A user as the daemon needs it. */
@@ -24,7 +24,11 @@ export interface UserRuntime {
 export interface ActionRuntime {
   /** The action's config. */
   config: ActionConfig;
-  /** Resolved run_as ids. */
+  /**
+   * Who its command and destructor run as: its `run_as`, else `execution.default_run_as`,
+   * else the first of {@linkcode DEADDROP_DEFAULT_USERS} that exists. Set for every action
+   * that runs a command (exec, or an argv destructor); undefined for the others.
+   */
   runAs?: RunAsIds;
 }
 
@@ -42,27 +46,58 @@ export interface DeadDropRuntime {
   runAs: RunAsIds;
 }
 
-/** Users a dead drop runs as when neither the drop nor its handler names one, in order. */
+/**
+ * The unprivileged users commands run as when the config names nobody, in order: dead drops
+ * whose drop and handler name no `run_as`, and actions when `execution.default_run_as` is
+ * not set.
+ */
 export const DEADDROP_DEFAULT_USERS = ["siglatch", "nobody"] as const;
+
+function resolveOrThrow(runAs: RunAs, field: string): RunAsIds {
+  const r = resolveRunAs(runAs);
+  if (typeof r === "string") throw new Error(`${field}: ${r}`);
+  return r;
+}
+
+/** The first of {@linkcode DEADDROP_DEFAULT_USERS} that exists; throws naming `field` if none. */
+function unprivilegedUser(field: string): RunAsIds {
+  for (const user of DEADDROP_DEFAULT_USERS) {
+    const r = resolveRunAs(user);
+    if (typeof r !== "string") return r;
+  }
+  throw new Error(
+    `${field}: no unprivileged user (${DEADDROP_DEFAULT_USERS.join(", ")}) exists to run ` +
+      "commands as; create one or set run_as",
+  );
+}
 
 function deadDropRunAs(
   drop: Config["deaddrops"][number],
   handler: ActionRuntime,
 ): RunAsIds {
   if (drop.run_as !== undefined) {
-    const r = resolveRunAs(drop.run_as);
-    if (typeof r === "string") throw new Error(`deaddrops.${drop.name}.run_as: ${r}`);
-    return r;
+    return resolveOrThrow(drop.run_as, `deaddrops.${drop.name}.run_as`);
   }
-  if (handler.runAs) return handler.runAs;
-  for (const user of DEADDROP_DEFAULT_USERS) {
-    const r = resolveRunAs(user);
-    if (typeof r !== "string") return r;
-  }
-  throw new Error(
-    `deaddrops.${drop.name}: no unprivileged user (${DEADDROP_DEFAULT_USERS.join(", ")}) ` +
-      "exists to run its handler as; set run_as",
-  );
+  // Only the handler's own run_as: a configured default does not reach unauthenticated drops.
+  if (handler.config.run_as !== undefined && handler.runAs) return handler.runAs;
+  return unprivilegedUser(`deaddrops.${drop.name}`);
+}
+
+/** Does this action start a command (its own, or an argv destructor)? */
+function runsCommand(a: ActionConfig): boolean {
+  return a.type === "exec" || Array.isArray(a.destructor);
+}
+
+/**
+ * Who `a`'s commands run as: its `run_as`, else `execution.default_run_as`, else the
+ * unprivileged user; undefined for actions that start no command. Root only when named.
+ */
+function actionRunAs(a: ActionConfig, config: Config): RunAsIds | undefined {
+  if (a.run_as !== undefined) return resolveOrThrow(a.run_as, `actions.${a.name}.run_as`);
+  if (!runsCommand(a)) return undefined;
+  const dflt = config.execution.default_run_as;
+  if (dflt !== undefined) return resolveOrThrow(dflt, "execution.default_run_as");
+  return unprivilegedUser(`actions.${a.name}`);
 }
 
 /** A server as the daemon needs it. */
@@ -161,13 +196,7 @@ export async function buildRuntime(
   const actions = new Map<number, ActionRuntime>();
   const actionIdsByName = new Map<string, number>();
   for (const a of config.actions) {
-    let runAs: RunAsIds | undefined;
-    if (a.run_as !== undefined) {
-      const r = resolveRunAs(a.run_as);
-      if (typeof r === "string") throw new Error(`actions.${a.name}.run_as: ${r}`);
-      runAs = r;
-    }
-    actions.set(a.id, { config: a, runAs });
+    actions.set(a.id, { config: a, runAs: actionRunAs(a, config) });
     actionIdsByName.set(a.name, a.id);
   }
   const users = new Map<number, UserRuntime>();

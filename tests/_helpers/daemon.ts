@@ -58,12 +58,17 @@ export interface FixtureOptions {
   listen?: string[];
   /** Shell scripts to write into the dir (name → body); `$DIR` in actions is replaced. */
   scripts?: Record<string, string>;
+  /**
+   * Make the dir world-writable (sticky, mode 1777): actions run as the unprivileged user
+   * by default, so scripts that write next to themselves need it.
+   */
+  writable?: boolean;
 }
 
 /** Creates keys, config and a client profile in a temp dir. */
 export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
   const dir = await Deno.makeTempDir({ prefix: "siglatch-test-" });
-  await Deno.chmod(dir, 0o755);
+  await Deno.chmod(dir, opts.writable ? 0o1777 : 0o755);
   const port = freeUdpPort();
   const x = generateKeyPairSync("x25519");
   const xPub = x.publicKey.export({ type: "spki", format: "der" });

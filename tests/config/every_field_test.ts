@@ -41,6 +41,8 @@ const FW_KEEP = "e2e firewall: keepalive extends, lapse revokes via the destruct
 const KNOCK_E2E =
   "e2e knock: a real siglatchd in a namespace opens, keeps, expires and revokes tcp/2222";
 const CLUSTER = "cluster: a ban on one node reaches the other through the shared Redis store";
+const RUN_AS = "daemon/run_as_test.ts";
+const RUN_AS_DEFAULT = "execution.default_run_as names who actions without run_as run as";
 const BANS = "bans expire, and repeated bans grow by the backoff up to ban_max";
 
 /** Every leaf path of the schema and what shows that it matters. */
@@ -211,6 +213,9 @@ const EFFECTS: Record<string, Effect> = {
     "a full action queue refuses with busy instead of queueing without bound",
   ),
   "execution.grace_period": gap("the SIGTERM test keeps the default"),
+  "execution.default_run_as": t(RUN_AS, RUN_AS_DEFAULT),
+  "execution.default_run_as.user": t(RUN_AS, RUN_AS_DEFAULT),
+  "execution.default_run_as.group": t(RUN_AS, RUN_AS_DEFAULT),
   "execution.deaddrop_concurrent": t(
     "daemon/deaddrops_test.ts",
     "dead drops have their own queue: a flood of them never makes a user busy",

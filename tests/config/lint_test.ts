@@ -195,3 +195,32 @@ Deno.test("lint: lintWarnings gives a loaded config's warnings with positions (w
   assert.deepEqual(warnings, res.findings, "the same the loader reports");
   assert.ok(warnings.every((w) => w.file === "c.yaml" && w.line > 1));
 });
+
+Deno.test("lint: commands run as root only where the config says so, and each place warns", async () => {
+  const yaml = BASE.replace("actions: [ping]", "actions: [ping, a, b, c]") +
+    `  - { id: 2, name: a, type: exec, command: [/bin/true], run_as: root }
+  - { id: 3, name: b, type: exec, command: [/bin/true], run_as: "0:0" }
+  - { id: 4, name: c, type: exec, command: [/bin/true], run_as: { user: nobody } }
+  - { id: 5, name: h, type: exec, command: [/bin/true] }
+deaddrops:
+  - { name: d, prefix: "D:", handler: h, run_as: root }
+execution:
+  default_run_as: root
+`;
+  const res = await loadConfigText(
+    yaml.replace("    key_file: server.key", "    key_file: server.key\n    deaddrops: true"),
+    "c.yaml",
+  );
+  assert.ok(res.ok, JSON.stringify(res.findings));
+  assert.deepEqual(codes(res.findings), [
+    "warning lint.run_as_root actions[1].run_as",
+    "warning lint.run_as_root actions[2].run_as",
+    "warning lint.run_as_root deaddrops[0].run_as",
+    "warning lint.run_as_root execution.default_run_as",
+  ]);
+  const [a, , , dflt] = res.findings;
+  assert.equal(`${dflt.file}:${dflt.line}:${dflt.col}`, "c.yaml:20:19");
+  assert.equal(`${a.file}:${a.line}:${a.col}`, "c.yaml:13:65");
+  assert.match(a.message, /action "a" runs as root/);
+  assert.match(dflt.message, /without its own run_as runs as root/);
+});

@@ -176,6 +176,7 @@ Deno.test("attack: a replay gets silence at every age (no clock-skew oracle)", a
 Deno.test("attack: a lost reply and its retries run the action once", async () => {
   const p = await inProcess({
     scripts: { "count.sh": 'sleep 0.3; echo x >> "$0.count"' },
+    writable: true,
     actions: [{ id: 10, name: "count", type: "exec", command: ["$DIR/count.sh"] }],
     aliceActions: ["count"],
   });

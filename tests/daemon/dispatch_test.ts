@@ -32,6 +32,7 @@ for (const dryRun of [false, true]) {
     await withLogs(async (records) => {
       const p = await inProcess({
         scripts: { "touch.sh": 'echo ran >> "$0.out"' },
+        writable: true,
         actions: [{ id: 10, name: "touch", type: "exec", command: ["$DIR/touch.sh"] }],
         aliceActions: ["touch"],
         alice: { max_uses: 5 },
@@ -61,7 +62,11 @@ for (const dryRun of [false, true]) {
           assert.ok(plan, "a dry-run line is logged");
           const logged = JSON.stringify(plan.properties.plan);
           assert.match(logged, /touch\.sh/, "the real argv is logged");
-          assert.match(logged, /"run_as":"self"/);
+          assert.match(
+            logged,
+            /"run_as":"(siglatch|nobody)\(\d+:\d+\)"/,
+            "the unprivileged default",
+          );
         }
       } finally {
         await p.close();
@@ -117,6 +122,7 @@ Deno.test("dispatch dry run: a saved destructor timer is neither started nor run
       "on.sh": "true",
       "off.sh": 'echo ran >> "$0.out"',
     },
+    writable: true,
     actions: [{
       id: 10,
       name: "session",

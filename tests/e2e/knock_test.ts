@@ -116,6 +116,7 @@ async function fixture(pair: NetnsPair): Promise<Fixture> {
       "destructor.sh":
         `echo "$(/bin/date +%s%3N) $SIGLATCH_DESTRUCTOR_REASON" >> "\${0%/*}/destructed.log"`,
     },
+    writable: true,
     top: {
       firewall: { nft_mark: MARK, nft_priority: PRIORITY },
       logging: { level: "info", format: "json", drop_log_rate: 1000 },

@@ -86,6 +86,7 @@ Deno.test("attack over UDP: a copied firewall request resent from elsewhere open
 Deno.test("attack over UDP: a reply lost on the path, the client retries, the action runs once", async () => {
   const fx = await makeFixture({
     scripts: { "count.sh": 'echo x >> "$0.count"; echo ran' },
+    writable: true,
     actions: [{ id: 10, name: "count", type: "exec", command: ["$DIR/count.sh"] }],
     aliceActions: ["count"],
   });

@@ -285,6 +285,7 @@ Deno.test("a dead drop hands a raw datagram to its handler", async () => {
 Deno.test("SIGTERM lets a running action finish, then exits 0", async () => {
   const fx = await makeFixture({
     scripts: { "work.sh": 'sleep 1; touch "$0.done"' },
+    writable: true,
     actions: [{ id: 10, name: "work", type: "exec", command: ["$DIR/work.sh"] }],
     aliceActions: ["work"],
   });

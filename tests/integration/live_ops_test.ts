@@ -43,6 +43,7 @@ async function setup(extra: { dryRun?: boolean } = {}): Promise<{
     actions: [MESSAGES_ACTION, TOUCH_ACTION],
     aliceActions: ["messages", "touch"],
     scripts: TOUCH_SCRIPT,
+    writable: true,
     top: FAST,
   });
   const daemon = await startDaemon(fx.config, extra.dryRun ? ["--dry-run"] : []);
