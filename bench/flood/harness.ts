@@ -182,7 +182,13 @@ async function startBenchDaemon(
   // Default drop-log rate (the test fixture raises it to 1,000/s).
   const fx = await makeFixture({
     server,
-    top: { ...raised, logging: { level: "info", format: "json", drop_log_rate: 10 } },
+    // One process: the bench measures the datagram path, which privilege separation does
+    // not change, and reads the daemon's CPU and memory from its pid.
+    top: {
+      ...raised,
+      logging: { level: "info", format: "json", drop_log_rate: 10 },
+      privsep: { enabled: false },
+    },
   });
   // SIGLATCH_BENCH_CPU_PROF=DIR writes a V8 CPU profile of every daemon into DIR.
   const prof = Deno.env.get("SIGLATCH_BENCH_CPU_PROF");

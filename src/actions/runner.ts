@@ -12,8 +12,8 @@ import { type ExecResult, runExec } from "./exec.ts";
 
 /** What to run. */
 export interface RunSpec {
-  /** An allowed request of a user, or a dead drop's handler. */
-  kind: "action" | "deaddrop";
+  /** An allowed request of a user, a session's destructor, or a dead drop's handler. */
+  kind: "action" | "destructor" | "deaddrop";
   /** The action id. */
   actionId: number;
   /** The requesting user (kind `action`). */
@@ -44,6 +44,9 @@ const ENV_NAMES = new Set([
   "SIGLATCH_REQUEST_ID",
   "SIGLATCH_PAYLOAD_B64",
   "SIGLATCH_DEADDROP",
+  "SIGLATCH_DESTRUCTOR",
+  "SIGLATCH_DESTRUCTOR_REASON",
+  "SIGLATCH_DESTRUCTOR_ATTEMPT",
 ]);
 /** Longest stdin of a dead drop (one datagram). */
 const MAX_DROP_STDIN = 2048;
@@ -65,8 +68,15 @@ export function resolveRun(runtime: Runtime, spec: RunSpec): Parameters<typeof r
   if (!Number.isInteger(spec.actionId)) refuse("action id is not an integer");
   const action = runtime.actions.get(spec.actionId) ?? refuse(`no action ${spec.actionId}`);
   const a = action.config;
-  if (a.type !== "exec" || !a.command) refuse(`action ${a.name} is not an exec action`);
-  if (!a.enabled) refuse(`action ${a.name} is disabled`);
+  let argv = a.command;
+  if (spec.kind === "destructor") {
+    // A session's cleanup runs even if the action or user was disabled since.
+    if (!Array.isArray(a.destructor)) refuse(`action ${a.name} has no destructor command`);
+    argv = a.destructor as string[];
+  } else {
+    if (a.type !== "exec" || !a.command) refuse(`action ${a.name} is not an exec action`);
+    if (!a.enabled) refuse(`action ${a.name} is disabled`);
+  }
   if (!(spec.stdin instanceof Uint8Array)) refuse("stdin is not bytes");
   let uid = action.runAs?.uid;
   let gid = action.runAs?.gid;
@@ -78,6 +88,13 @@ export function resolveRun(runtime: Runtime, spec: RunSpec): Parameters<typeof r
     if (spec.stdin.length > a.max_payload) refuse(`payload longer than ${a.name}'s max_payload`);
     env.SIGLATCH_USER = user.config.name;
     env.SIGLATCH_USER_ID = String(user.config.id);
+  } else if (spec.kind === "destructor") {
+    if (spec.stdin.length > 0) refuse("a destructor reads no stdin");
+    const user = runtime.users.get(spec.userId ?? -1);
+    if (user) {
+      env.SIGLATCH_USER = user.config.name;
+      env.SIGLATCH_USER_ID = String(user.config.id);
+    }
   } else if (spec.kind === "deaddrop") {
     const drop = [...runtime.servers.values()].flatMap((s) => s.deadDrops)
       .find((d) => d.name === spec.drop && d.handlerId === a.id) ??
@@ -105,7 +122,7 @@ export function resolveRun(runtime: Runtime, spec: RunSpec): Parameters<typeof r
     env[name] = value;
   }
   return {
-    argv: a.command!,
+    argv: argv!,
     env,
     stdin: spec.stdin,
     uid,

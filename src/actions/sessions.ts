@@ -10,6 +10,7 @@ import { runExec } from "./exec.ts";
 import { FirewallGrants, type FirewallSettings, grantAddress, type GrantView } from "./firewall.ts";
 import { NftGrants, type NftGrantsOptions } from "../nft/grants.ts";
 import type { GrantsBackend } from "../nft/backend.ts";
+import type { ActionRunner } from "./runner.ts";
 import type { ReconcileStatus } from "../nft/reconcile.ts";
 import {
   type DestructorRunner,
@@ -98,6 +99,8 @@ export interface ActionSessionsOptions {
   nft?: NftGrantsOptions;
   /** Delete the grants chain and sets in {@linkcode ActionSessions.stop} (default false). */
   removeOnShutdown?: boolean;
+  /** Runs exec destructors by action name (the privileged part's, under privsep). */
+  runner?: ActionRunner;
   /** An nft backend to use instead of building one (the privileged part's, under privsep). */
   nftGrants?: GrantsBackend;
   /** Clock (epoch ms). */
@@ -116,6 +119,7 @@ export interface ActionSessionsOptions {
 export function destructorRunner(
   firewall: FirewallGrants | undefined,
   signal?: AbortSignal,
+  runner?: ActionRunner,
 ): DestructorRunner {
   return async (spec: DestructorSpec, info) => {
     const notes: string[] = [];
@@ -129,22 +133,45 @@ export function destructorRunner(
         notes.push("no firewall backend");
       }
     }
-    if (spec.exec) {
-      const res = await runExec({
-        argv: spec.exec.argv,
-        env: {
-          ...spec.exec.env,
-          SIGLATCH_DESTRUCTOR: "1",
-          SIGLATCH_DESTRUCTOR_REASON: info.reason,
-          SIGLATCH_DESTRUCTOR_ATTEMPT: String(info.attempt),
-        },
-        uid: spec.exec.uid,
-        gid: spec.exec.gid,
-        cwd: spec.exec.cwd,
-        timeoutMs: spec.exec.timeoutMs,
-        outputCap: spec.exec.outputCap,
-        signal,
-      });
+    if (spec.exec && runner && spec.exec.actionId === undefined) {
+      // A record that names no action (old format, or written by someone else): its argv
+      // is never trusted.
+      ok = false;
+      notes.push("the record names no action: not run");
+    } else if (spec.exec) {
+      const env = {
+        ...spec.exec.env,
+        SIGLATCH_DESTRUCTOR: "1",
+        SIGLATCH_DESTRUCTOR_REASON: info.reason,
+        SIGLATCH_DESTRUCTOR_ATTEMPT: String(info.attempt),
+      };
+      const res = runner && spec.exec.actionId !== undefined
+        // By name: argv and run_as come from the runner's config, not from the record.
+        ? await runner.run({
+          kind: "destructor",
+          actionId: spec.exec.actionId,
+          userId: spec.exec.userId,
+          env,
+          stdin: new Uint8Array(0),
+        }).catch((err) => ({
+          exitCode: -1,
+          stdout: new Uint8Array(0),
+          stderr: new Uint8Array(0),
+          truncated: false,
+          timedOut: false,
+          durationMs: 0,
+          spawnError: err instanceof Error ? err.message : String(err),
+        }))
+        : await runExec({
+          argv: spec.exec.argv,
+          env,
+          uid: spec.exec.uid,
+          gid: spec.exec.gid,
+          cwd: spec.exec.cwd,
+          timeoutMs: spec.exec.timeoutMs,
+          outputCap: spec.exec.outputCap,
+          signal,
+        });
       ok &&= res.exitCode === 0 && !res.spawnError;
       notes.push(
         res.spawnError
@@ -180,7 +207,7 @@ export class ActionSessions {
     this.grants = grants;
     this.#clock = opts.clock ?? Date.now;
     this.#removeOnShutdown = opts.removeOnShutdown ?? false;
-    this.timers = new TimerManager(store, destructorRunner(grants, opts.signal), {
+    this.timers = new TimerManager(store, destructorRunner(grants, opts.signal, opts.runner), {
       clock: opts.clock,
       onDone: opts.onDestructor,
     });
@@ -359,6 +386,8 @@ export class ActionSessions {
 
   #execSpec(req: SessionRequest, argv: string[]) {
     return {
+      actionId: req.action.id,
+      userId: req.userId,
       argv,
       env: req.env ?? {},
       uid: req.uid,

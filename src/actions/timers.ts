@@ -33,6 +33,10 @@ export const TIMERS_NAMESPACE = "timers";
 
 /** An exec destructor. */
 export interface ExecDestructor {
+  /** The action whose destructor this is (run by name through an `ActionRunner`). */
+  actionId?: number;
+  /** The user whose session it ends. */
+  userId?: number;
   /** argv. */
   argv: string[];
   /** The constructor's environment. */

@@ -65,7 +65,7 @@ actions:
 state:
   path: state
 admin:
-  socket: admin.sock
+  socket: run/admin.sock
 messages:
   - { level: notice, text: "welcome to the siglatch demo" }
 `;

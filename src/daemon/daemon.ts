@@ -101,6 +101,7 @@ export class Daemon {
   readonly #deadDrops: DeadDrops;
   readonly #load: LoadSignal;
   readonly #nftGrants?: GrantsBackend;
+  readonly #runner: ActionRunner;
   readonly #keySource?: () => Promise<KeyMaterial>;
   #pool?: OpenPool;
   readonly #nonces?: NonceBatcher;
@@ -159,6 +160,7 @@ export class Daemon {
     });
     const sessions = () => this.#sessions;
     const runner = opts.runner ?? localRunner(() => this.#runtime, this.#abort.signal);
+    this.#runner = runner;
     const dispatcher = new Dispatcher({
       handlers: {
         builtin: builtinHandler({
@@ -296,6 +298,7 @@ export class Daemon {
           onRepair: (m) =>
             this.#log.warn("nftables grants restored after {m} vanished", { m: m.join(", ") }),
           nftGrants: this.#nftGrants,
+          runner: this.#runner,
         },
       );
     }

@@ -102,7 +102,9 @@ export function encodeRunSpec(spec: RunSpec): Json {
 /** JSON → RunSpec (stdin at most 1 MiB, at most 16 environment entries). */
 export function decodeRunSpec(v: unknown): RunSpec {
   const r = record(v);
-  if (r.kind !== "action" && r.kind !== "deaddrop") throw new BadMessage("kind");
+  if (r.kind !== "action" && r.kind !== "destructor" && r.kind !== "deaddrop") {
+    throw new BadMessage("kind");
+  }
   const env: Record<string, string> = {};
   const envIn = record(r.env ?? {}, "env");
   const names = Object.keys(envIn);

@@ -133,8 +133,12 @@ export async function runPrivileged(opts: PrivilegedOptions): Promise<number> {
   await handOver(adminDir, to, /siglatch/.test(basename(adminDir)));
   const env: Record<string, string> = {};
   for (const name of KEPT_ENV) {
-    const v = Deno.env.get(name);
-    if (v !== undefined) env[name] = v;
+    try {
+      const v = Deno.env.get(name);
+      if (v !== undefined) env[name] = v;
+    } catch {
+      // not allowed to read it: the network part goes without
+    }
   }
   const argv = childArgv(opts.configPath, networkFlags(config, opts.files), to);
   if (opts.dryRun) argv.push("--dry-run");

@@ -117,14 +117,16 @@ export class PrivilegedOps {
         return await this.#grantsSetup(args);
       case "grants.grant": {
         const a = record(args);
+        const address = str(a.address, "address", 64);
         const p = this.#firewallPorts(ports(a.ports));
         const ttl = int(a.ttlMs, "ttl", 1, this.#maxTtl());
-        return await this.#grantsOrFail().grant(str(a.address, "address", 64), p, ttl);
+        return await this.#grantsOrFail().grant(address, p, ttl);
       }
       case "grants.revoke": {
         const a = record(args);
+        const address = str(a.address, "address", 64);
         const p = this.#firewallPorts(ports(a.ports));
-        return await this.#grantsOrFail().revoke(str(a.address, "address", 64), p);
+        return await this.#grantsOrFail().revoke(address, p);
       }
       case "grants.list":
         return await this.#grantsOrFail().list();

@@ -37,7 +37,9 @@ export class RemoteRunner implements ActionRunner {
   /** Asks the privileged part to run `spec`; its refusal rejects. */
   async run(spec: RunSpec): Promise<ExecResult> {
     try {
-      return decodeExecResult(await this.#channel.call("run", encodeRunSpec(spec)));
+      // The privileged part computes SIGLATCH_PAYLOAD_B64 from stdin itself.
+      const { SIGLATCH_PAYLOAD_B64: _, ...env } = spec.env;
+      return decodeExecResult(await this.#channel.call("run", encodeRunSpec({ ...spec, env })));
     } catch (err) {
       if (err instanceof RpcError && /queue is full/.test(err.message)) throw new QueueFullError();
       throw err;

@@ -32,7 +32,7 @@ const MESSAGES_ACTION = { id: 11, name: "messages", type: "builtin", builtin: "m
 const TOUCH_ACTION = { id: 12, name: "touch", type: "exec", command: ["$DIR/touch.sh", "arg1"] };
 const TOUCH_SCRIPT = { "touch.sh": 'touch "$(dirname "$0")/marker"' };
 
-async function setup(extra: { dryRun?: boolean } = {}): Promise<{
+async function setup(extra: { dryRun?: boolean; top?: Record<string, unknown> } = {}): Promise<{
   fx: Fixture;
   daemon: DaemonProcess;
   admin: AdminClient;
@@ -44,7 +44,7 @@ async function setup(extra: { dryRun?: boolean } = {}): Promise<{
     aliceActions: ["messages", "touch"],
     scripts: TOUCH_SCRIPT,
     writable: true,
-    top: FAST,
+    top: { ...FAST, ...extra.top },
   });
   const daemon = await startDaemon(fx.config, extra.dryRun ? ["--dry-run"] : []);
   const admin = await AdminClient.connect(`${fx.dir}/admin.sock`);
@@ -141,7 +141,9 @@ Deno.test("reload over the socket: a new user works at once, a removed one is re
 });
 
 Deno.test("limits.recv_buffer sizes the socket; status shows it and kernel drops; reload re-applies", async () => {
-  const { fx, run, done } = await setup();
+  // The socket buffer is set through libc (FFI), which the privilege-separated network part
+  // does not have: one process here.
+  const { fx, run, done } = await setup({ top: { privsep: { enabled: false } } });
   type Status = {
     sockets: { address: string; receive_buffer_bytes?: number; kernel_drops?: number }[];
     counters: Record<string, number>;
@@ -314,7 +316,9 @@ Deno.test("broadcast reaches the next reply and the messages command, then expir
 });
 
 Deno.test("control socket: mode 0600, non-root refused, removed at stop", async () => {
-  const fx = await makeFixture();
+  // One process: the socket belongs to the daemon's user (root here), nobody is refused.
+  // (Under privilege separation it belongs to the network part's user: tests/privsep/.)
+  const fx = await makeFixture({ top: { privsep: { enabled: false } } });
   const daemon = await startDaemon(fx.config);
   const sock = `${fx.dir}/admin.sock`;
   try {
