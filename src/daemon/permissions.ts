@@ -28,6 +28,11 @@ function unique(list: (string | undefined)[]): string[] {
   return [...new Set(list.filter((x): x is string => x !== undefined && x.length > 0))].sort();
 }
 
+/** Paths without those a listed directory already covers (a grant on a dir covers its tree). */
+function withoutCovered(paths: string[]): string[] {
+  return paths.filter((p) => !paths.some((d) => d !== p && (d === "/" || p.startsWith(`${d}/`))));
+}
+
 /**
  * Run from source, the open workers load their module (and what it imports) from `src/`;
  * a compiled binary embeds it (`deno compile --include src/daemon/open_worker.ts`).
@@ -74,7 +79,7 @@ function startsProcesses(config: Config): boolean {
 export function permissionFlags(config: Config, configPath: string): string[] {
   const kv = config.state.redis === undefined;
   const admin = config.admin.socket;
-  const read = unique([
+  const read = withoutCovered(unique([
     configPath,
     dirOf(configPath),
     "/etc/passwd",
@@ -89,8 +94,10 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     kv ? config.state.path : undefined,
     dirOf(admin),
     openWorkerSources(config),
-  ]);
-  const write = unique([kv ? config.state.path : undefined, config.logging.file, dirOf(admin)]);
+  ]));
+  const write = withoutCovered(
+    unique([kv ? config.state.path : undefined, config.logging.file, dirOf(admin)]),
+  );
   const net = netEntries(config);
   const run = unique([
     startsProcesses(config) ? "setsid" : undefined,

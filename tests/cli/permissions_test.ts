@@ -177,3 +177,33 @@ Deno.test({
     });
   },
 });
+
+Deno.test("permissions: one `deno run` line with the same flags; IPv6 listen → unrestricted net", async () => {
+  const fx = await makeFixture();
+  try {
+    const line = await runCli(["permissions", fx.config]);
+    assert.equal(line.code, 0, line.stderr);
+    const json = await runCli(["permissions", "--json", fx.config]);
+    const flags = JSON.parse(json.stdout) as string[];
+    const printed = line.stdout.trim();
+    assert.equal(printed.split("\n").length, 1, printed);
+    assert.ok(
+      printed.startsWith(`deno run ${flags.join(" ")} `) &&
+        printed.endsWith(`/main.ts serve --config ${fx.config}`),
+      printed,
+    );
+    assert.ok(
+      flags.includes(
+        "--allow-net=0.0.0.0/0,unix:" + `${fx.dir}/.admin.sock.bind/s,unix:${fx.dir}/admin.sock`,
+      ),
+    );
+    assert.ok(!flags.some((f) => f.startsWith("--allow-run")), "no action starts a process");
+    await editConfig(fx, (cfg) => {
+      (cfg.servers as { listen: string[] }[])[0].listen.push(`[::1]:${fx.port}`);
+    });
+    const v6 = JSON.parse((await runCli(["permissions", "--json", fx.config])).stdout);
+    assert.ok(v6.includes("--allow-net"), v6.join(" "));
+  } finally {
+    await fx.cleanup();
+  }
+});
