@@ -260,7 +260,13 @@ export interface NetnsDaemon {
 export async function startDaemonIn(
   ns: string,
   config: string,
-  opts: { readyMs?: number; root?: string; runFlags?: readonly string[] } = {},
+  opts: {
+    readyMs?: number;
+    root?: string;
+    runFlags?: readonly string[];
+    /** argv run before deno, e.g. `setpriv --nnp --bounding-set …` */
+    prefix?: readonly string[];
+  } = {},
 ): Promise<NetnsDaemon> {
   const root = opts.root ?? new URL("../../", import.meta.url).pathname;
   const child = new Deno.Command("ip", {
@@ -268,6 +274,7 @@ export async function startDaemonIn(
       "netns",
       "exec",
       ns,
+      ...(opts.prefix ?? []),
       Deno.execPath(),
       ...(opts.runFlags ?? RUN_FLAGS),
       // SIGLATCH_BENCH_CPU_PROF=DIR: a V8 CPU profile of the daemon (bench/knock_bench.ts).
