@@ -9,9 +9,10 @@
  * the access check.
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { type AdminControl, CommandError } from "./control.ts";
 import { COMMAND_NAMES } from "./protocol.ts";
+import { bindDir, bindPath } from "./socket_path.ts";
 
 /** Options of {@linkcode ControlServer.start}. */
 export interface ControlServerOptions {
@@ -66,8 +67,14 @@ async function bindPrivate(path: string): Promise<Deno.UnixListener> {
     if (live) throw new Error(`${path}: another daemon is listening on this admin socket`);
     await Deno.remove(path);
   }
-  const tmpDir = await Deno.makeTempDir({ dir, prefix: ".s" });
-  const tmpPath = join(tmpDir, "s");
+  // A fixed name (see socket_path.ts), made fresh: whatever is there (a stale one of ours,
+  // or something planted) is removed first, and mkdir fails if it reappears meanwhile.
+  const tmpDir = bindDir(path);
+  const tmpPath = bindPath(path);
+  await Deno.remove(tmpDir, { recursive: true }).catch((err) => {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  });
+  await Deno.mkdir(tmpDir, { mode: 0o700 });
   try {
     if (encoder.encode(tmpPath).length > MAX_SUN_PATH) {
       // The private directory makes the path too long: bind in place, then restrict.

@@ -1,14 +1,23 @@
 /**
  * The exact Deno permission flags a config needs: what `siglatch permissions` prints and
  * what the daemon should be started with, so the code that parses network input holds
- * only what the config uses.
+ * only what the config uses. `tests/cli/permissions_test.ts` starts the daemon with exactly
+ * these flags (KV and Redis state, admin socket, firewall action) and gets replies.
  * @module
  */
 import type { Config } from "../config/schema.ts";
+import { bindPath } from "../admin/socket_path.ts";
 import { libcPath } from "../net/sockopt.ts";
 
-/** Environment variables the daemon's own libraries read. */
-const ENV_VARS = ["NO_COLOR", "FORCE_COLOR", "TERM", "CLICOLOR_FORCE", "HOME", "XDG_CONFIG_HOME"];
+/**
+ * Environment variables read with the embedded (KV) store: the `yaml` parser looks at
+ * LOG_TOKENS and LOG_STREAM (debug switches) whenever it parses, and Deno throws on a read
+ * it may not make.
+ */
+const ENV_VARS = ["LOG_STREAM", "LOG_TOKENS"];
+
+/** Deno's IPv4 subnet form; the CLI of Deno 2.9 cannot parse an IPv6 subnet (`[::]/0`). */
+const ANY_IPV4 = "0.0.0.0/0";
 
 function dirOf(path: string): string {
   const i = path.lastIndexOf("/");
@@ -17,6 +26,11 @@ function dirOf(path: string): string {
 
 function unique(list: (string | undefined)[]): string[] {
   return [...new Set(list.filter((x): x is string => x !== undefined && x.length > 0))].sort();
+}
+
+/** Paths without those a listed directory already covers (a grant on a dir covers its tree). */
+function withoutCovered(paths: string[]): string[] {
+  return paths.filter((p) => !paths.some((d) => d !== p && (d === "/" || p.startsWith(`${d}/`))));
 }
 
 /**
@@ -29,9 +43,43 @@ function openWorkerSources(config: Config): string | undefined {
   return src.protocol === "file:" ? src.pathname.replace(/\/$/, "") : undefined;
 }
 
+/**
+ * Net entries. Deno checks the DESTINATION of every `DatagramConn.send`, and a reply goes to
+ * whatever address and port the client sent from, so replies need every address: `0.0.0.0/0`
+ * when every listen address is IPv4 (it also covers the binds), else unrestricted (returns
+ * undefined). Unix sockets are named by exact path: the admin socket and the path it is
+ * first bound at. Host names (Redis) are matched by name, so they are listed as given.
+ */
+function netEntries(config: Config): string[] | undefined {
+  const listens = config.servers.flatMap((s) => s.listen);
+  if (listens.some((l) => l.family === 6)) return undefined;
+  const hostPort = (h: { host: string; port: number; family?: number }) =>
+    h.family === 6 ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`;
+  let redis: string | undefined;
+  if (config.state.redis) {
+    const u = new URL(config.state.redis);
+    redis = `${u.hostname}:${u.port || "6379"}`;
+  }
+  return unique([
+    ANY_IPV4,
+    ...config.actions.flatMap((a) => (a.relay ? [hostPort(a.relay.to)] : [])),
+    redis,
+    `unix:${config.admin.socket}`,
+    `unix:${bindPath(config.admin.socket)}`,
+  ]);
+}
+
+/** Whether any action, destructor or dead drop starts a process (through `setsid`). */
+function startsProcesses(config: Config): boolean {
+  return config.deaddrops.length > 0 ||
+    config.actions.some((a) => a.type === "exec" || a.destructor !== undefined);
+}
+
 /** Computes the permission flags for serving `config` (read from `configPath`). */
 export function permissionFlags(config: Config, configPath: string): string[] {
-  const read = unique([
+  const kv = config.state.redis === undefined;
+  const admin = config.admin.socket;
+  const read = withoutCovered(unique([
     configPath,
     dirOf(configPath),
     "/etc/passwd",
@@ -43,47 +91,30 @@ export function permissionFlags(config: Config, configPath: string): string[] {
       a.relay?.key_file,
       a.relay?.server_public_key_file,
     ]),
-    config.state.path,
+    kv ? config.state.path : undefined,
+    dirOf(admin),
     openWorkerSources(config),
-  ]);
-  const write = unique([config.state.path, config.logging.file, dirOf(config.admin.socket)]);
-  const net = unique([
-    ...config.servers.filter((s) => s.enabled).flatMap((s) =>
-      s.listen.map((l) => (l.family === 6 ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`))
-    ),
-    ...config.actions.flatMap((a) =>
-      a.relay
-        ? [
-          `${
-            a.relay.to.family === 6 ? `[${a.relay.to.host}]` : a.relay.to.host
-          }:${a.relay.to.port}`,
-        ]
-        : []
-    ),
-    config.admin.web_listen,
-    config.state.redis ? new URL(config.state.redis).host : undefined,
-  ]);
+  ]));
+  const write = withoutCovered(
+    unique([kv ? config.state.path : undefined, config.logging.file, dirOf(admin)]),
+  );
+  const net = netEntries(config);
   const run = unique([
-    "setsid",
-    ...config.actions.flatMap((a) => [
-      a.command?.[0],
-      Array.isArray(a.destructor) ? a.destructor[0] : undefined,
-    ]),
-    config.actions.some((a) => a.type === "firewall") ||
-      config.rate_limit.nftables
+    startsProcesses(config) ? "setsid" : undefined,
+    config.actions.some((a) => a.type === "firewall") || config.rate_limit.nftables
       ? "nft"
       : undefined,
   ]);
   const ffi = libcPath();
   return [
     "--unstable-net",
-    "--unstable-kv",
+    ...(kv ? ["--unstable-kv"] : []),
     `--allow-read=${read.join(",")}`,
     `--allow-write=${write.join(",")}`,
-    `--allow-net=${net.join(",")}`,
-    `--allow-run=${run.join(",")}`,
-    `--allow-env=${ENV_VARS.join(",")}`,
-    "--allow-sys=uid,gid,hostname,osRelease",
+    net ? `--allow-net=${net.join(",")}` : "--allow-net",
+    ...(run.length > 0 ? [`--allow-run=${run.join(",")}`] : []),
+    // ioredis loads `debug`, which lists the whole environment (Object.keys(process.env)).
+    kv ? `--allow-env=${ENV_VARS.join(",")}` : "--allow-env",
     // libc only, for SO_RCVBUF (limits.recv_buffer) and the kernel's drop counters.
     ...(ffi ? [`--allow-ffi=${ffi}`] : []),
   ];

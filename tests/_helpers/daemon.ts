@@ -153,13 +153,17 @@ export interface DaemonProcess {
   stop(signal?: Deno.Signal): Promise<number>;
 }
 
-/** Starts `siglatch serve --config <config>` and waits until it is ready. */
+/**
+ * Starts `siglatch serve --config <config>` and waits until it is ready; `runFlags`
+ * replaces the `deno run` flags of the shipped task (e.g. what `siglatch permissions` prints).
+ */
 export async function startDaemon(
   config: string,
   extraArgs: string[] = [],
+  runFlags: readonly string[] = RUN_FLAGS,
 ): Promise<DaemonProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_FLAGS, `${ROOT}/main.ts`, "serve", "--config", config, ...extraArgs],
+    args: [...runFlags, `${ROOT}/main.ts`, "serve", "--config", config, ...extraArgs],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",

@@ -254,12 +254,19 @@ export interface NetnsDaemon {
 
 /**
  * Starts `siglatch serve --config CONFIG` inside namespace `ns` with the permission flags
- * the shipped unit uses, and waits for its ready line.
+ * the shipped unit uses (or `opts.runFlags`: the whole `deno run …` flag list), and waits
+ * for its ready line.
  */
 export async function startDaemonIn(
   ns: string,
   config: string,
-  opts: { readyMs?: number; root?: string } = {},
+  opts: {
+    readyMs?: number;
+    root?: string;
+    runFlags?: readonly string[];
+    /** argv run before deno, e.g. `setpriv --nnp --bounding-set …` */
+    prefix?: readonly string[];
+  } = {},
 ): Promise<NetnsDaemon> {
   const root = opts.root ?? new URL("../../", import.meta.url).pathname;
   const child = new Deno.Command("ip", {
@@ -267,8 +274,9 @@ export async function startDaemonIn(
       "netns",
       "exec",
       ns,
+      ...(opts.prefix ?? []),
       Deno.execPath(),
-      ...RUN_FLAGS,
+      ...(opts.runFlags ?? RUN_FLAGS),
       // SIGLATCH_BENCH_CPU_PROF=DIR: a V8 CPU profile of the daemon (bench/knock_bench.ts).
       ...(Deno.env.get("SIGLATCH_BENCH_CPU_PROF")
         ? ["--cpu-prof", `--cpu-prof-dir=${Deno.env.get("SIGLATCH_BENCH_CPU_PROF")}`]
