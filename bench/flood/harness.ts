@@ -231,7 +231,7 @@ async function startBenchDaemon(
     proc,
     target,
     async counters() {
-      const c = await AdminClient.connect(`${fx.dir}/admin.sock`);
+      const c = await AdminClient.connect(`${fx.dir}/run/admin.sock`);
       try {
         const res = await c.request("status", {}, 10_000) as unknown as Record<string, unknown>;
         const body = (res.result ?? res) as Record<string, unknown>;

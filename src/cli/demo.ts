@@ -5,6 +5,7 @@
  * @module
  */
 import type { Command } from "commander";
+import { createHash } from "node:crypto";
 import { isAbsolute, relative, resolve } from "node:path";
 import { serve } from "./serve.ts";
 import { CliError } from "./errors.ts";
@@ -133,7 +134,14 @@ export function register(program: Command): void {
       }
       const facts = launchFacts();
       const dirArg = o.dir === ".siglatch-demo" ? "" : ` --dir ${shellQuote(o.dir)}`;
-      const demo = await ensureDemo({ dir: o.dir, port });
+      // As root the daemon runs its network part as an unprivileged user, which must reach
+      // the state and socket directories: keep them under /run, not inside the checkout.
+      const runtimeDir = Deno.uid() === 0
+        ? `/run/siglatch-demo-${
+          createHash("sha256").update(resolve(o.dir)).digest("hex").slice(0, 12)
+        }`
+        : undefined;
+      const demo = await ensureDemo({ dir: o.dir, port, runtimeDir });
       if (!portFree(demo.port)) throw new CliError(busyPortMessage(facts, demo.port, dirArg));
       const userDir = Deno.env.get("INIT_CWD") ?? Deno.cwd();
       console.error(

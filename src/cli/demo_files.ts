@@ -17,6 +17,11 @@ export interface DemoOptions {
   dir: string;
   /** UDP port on 127.0.0.1; absent: the existing demo's port, else {@link DEFAULT_DEMO_PORT}. */
   port?: number;
+  /**
+   * Where state and the admin socket live when not in `dir` (as root: a directory the
+   * unprivileged network part can reach, which a checkout under /root is not).
+   */
+  runtimeDir?: string;
 }
 
 /** What {@link ensureDemo} found and did. */
@@ -37,7 +42,9 @@ export interface DemoFiles {
 const ACTIONS = { ping: 1, version: 2, list_actions: 3, messages: 4, list_grants: 5, echo: 10 };
 
 /** The server config of a demo listening on `port`. */
-export function demoConfig(port: number): string {
+export function demoConfig(port: number, runtimeDir?: string): string {
+  const state = runtimeDir ? `${runtimeDir}/state` : "state";
+  const socket = runtimeDir ? `${runtimeDir}/admin.sock` : "run/admin.sock";
   return `# Demo config written by \`siglatch demo\`: loopback only, throwaway keys.
 # Rewritten by the next \`siglatch demo\` run: copy it elsewhere to experiment.
 servers:
@@ -63,9 +70,9 @@ actions:
     command: ["/bin/cat"]
     timeout: 5s
 state:
-  path: state
+  path: ${state}
 admin:
-  socket: run/admin.sock
+  socket: ${socket}
 messages:
   - { level: notice, text: "welcome to the siglatch demo" }
 `;
@@ -152,6 +159,10 @@ export async function ensureDemo(opts: DemoOptions): Promise<DemoFiles> {
   const oldPort = oldConfig === null ? undefined : portOfConfig(oldConfig);
   const port = opts.port ?? oldPort ?? DEFAULT_DEMO_PORT;
   const keys = `${opts.dir}/keys`;
+  // The demo dir itself only needs to be passable: the network part (an unprivileged user
+  // when the demo runs as root) reaches its state and socket dirs through it.
+  await Deno.mkdir(opts.dir, { recursive: true, mode: 0o711 });
+  await Deno.chmod(opts.dir, 0o711);
   await Deno.mkdir(keys, { recursive: true, mode: 0o700 });
   const serverPublic = await serverKeys(keys);
   if ((await readOrNull(`${keys}/demo.hmac`)) === null) {
@@ -160,7 +171,7 @@ export async function ensureDemo(opts: DemoOptions): Promise<DemoFiles> {
   }
   const changes: string[] = [];
   const wantProfile = demoProfile(port, serverPublic);
-  const wantConfig = demoConfig(port);
+  const wantConfig = demoConfig(port, opts.runtimeDir);
   if (oldConfig !== null && oldConfig !== wantConfig) {
     changes.push(
       oldPort !== undefined && oldPort !== port

@@ -150,6 +150,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
         nftGrants: net.grants,
         nftBans: () => net.bans,
         keySource: () => net.reloadKeys(),
+        socketOptions: false,
       }
       : {}),
   });

@@ -64,6 +64,8 @@ export interface DaemonOptions {
   keySource?: () => Promise<KeyMaterial>;
   /** Open workers started beforehand (the network part starts them before it drops root). */
   pool?: OpenPool;
+  /** Set socket options through libc (default true; the network part has no FFI). */
+  socketOptions?: boolean;
 }
 
 /** The outcome of {@linkcode Daemon.reload}. */
@@ -208,6 +210,7 @@ export class Daemon {
     this.#listeners = new Listeners(
       (server, data, from, channel) => this.pipeline.handle(server, data, from, channel),
       count,
+      opts.socketOptions ?? true,
     );
   }
 

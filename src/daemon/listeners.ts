@@ -12,6 +12,9 @@ import type { ReplyChannel } from "./replies.ts";
 const RECEIVE_BUFFER_BYTES = 2048;
 /** Concurrent receive calls per socket. */
 const RECEIVE_LOOPS = 4;
+/** Why a privilege-separated network part leaves socket options alone. */
+const NO_SOCKET_OPTIONS = "the network part runs without FFI (privilege separation); " +
+  "raise net.core.rmem_default for a larger buffer";
 
 /** One listening socket as `status` shows it. */
 export interface ListenerStatus {
@@ -50,8 +53,11 @@ class Listener implements ReplyChannel {
     public server: string,
     readonly conn: Deno.DatagramConn,
     readonly count: (name: string) => void,
+    socketOptions: boolean,
   ) {
-    this.socket = UdpSocketHandle.find(conn.addr as Deno.NetAddr);
+    this.socket = socketOptions
+      ? UdpSocketHandle.find(conn.addr as Deno.NetAddr)
+      : NO_SOCKET_OPTIONS;
   }
 
   send(datagram: Uint8Array, to: Deno.NetAddr): void {
@@ -79,10 +85,16 @@ export class Listeners {
   readonly #count: (name: string) => void;
   readonly #log = logger("daemon");
 
-  /** Creates an empty set; `onDatagram` gets every datagram. */
-  constructor(onDatagram: DatagramHandler, count: (name: string) => void) {
+  readonly #socketOptions: boolean;
+
+  /**
+   * Creates an empty set; `onDatagram` gets every datagram. `socketOptions: false` leaves
+   * the kernel buffers alone (no FFI: the privilege-separated network part).
+   */
+  constructor(onDatagram: DatagramHandler, count: (name: string) => void, socketOptions = true) {
     this.#onDatagram = onDatagram;
     this.#count = count;
+    this.#socketOptions = socketOptions;
   }
 
   /**
@@ -119,7 +131,7 @@ export class Listeners {
           : String(err);
         throw new Error(`cannot listen on udp ${key} for server ${server.name}: ${why}`);
       }
-      const listener = new Listener(key, server.name, conn, this.#count);
+      const listener = new Listener(key, server.name, conn, this.#count, this.#socketOptions);
       opened.push(listener);
       this.#byKey.set(key, listener);
       this.#log.info("listening on udp {key} for server {server}", { key, server: server.name });
@@ -169,7 +181,8 @@ export class Listeners {
     if (wanted === undefined || wanted === l.recvBuffer) return;
     l.recvBuffer = wanted;
     if (typeof l.socket === "string") {
-      this.#log.warn("receive buffer of udp {key} left at the system default: {why}", {
+      const level = l.socket === NO_SOCKET_OPTIONS ? "info" : "warn";
+      this.#log[level]("receive buffer of udp {key} left at the system default: {why}", {
         key: l.key,
         why: l.socket,
       });

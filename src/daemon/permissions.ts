@@ -94,6 +94,8 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     kv ? config.state.path : undefined,
     dirOf(admin),
     openWorkerSources(config),
+    // Privilege separation: the privileged part starts the network part with this binary.
+    config.privsep.enabled ? Deno.execPath() : undefined,
   ]));
   const write = withoutCovered(
     unique([kv ? config.state.path : undefined, config.logging.file, dirOf(admin)]),
@@ -101,6 +103,9 @@ export function permissionFlags(config: Config, configPath: string): string[] {
   const net = netEntries(config);
   const run = unique([
     startsProcesses(config) ? "setsid" : undefined,
+    // The containment probe runs unshare itself (each action's own PID namespace).
+    startsProcesses(config) ? "unshare" : undefined,
+    config.privsep.enabled ? Deno.execPath() : undefined,
     config.actions.some((a) => a.type === "firewall") || config.rate_limit.nftables
       ? "nft"
       : undefined,
@@ -113,6 +118,8 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     `--allow-write=${write.join(",")}`,
     net ? `--allow-net=${net.join(",")}` : "--allow-net",
     ...(run.length > 0 ? [`--allow-run=${run.join(",")}`] : []),
+    // serve asks whether it runs as root (then it separates privileges).
+    "--allow-sys=uid,gid",
     // ioredis loads `debug`, which lists the whole environment (Object.keys(process.env)).
     kv ? `--allow-env=${ENV_VARS.join(",")}` : "--allow-env",
     // libc only, for SO_RCVBUF (limits.recv_buffer) and the kernel's drop counters.

@@ -108,7 +108,7 @@ export async function makeFixture(opts: FixtureOptions = {}): Promise<Fixture> {
       ...withDir(opts.actions ?? []),
     ],
     state: { path: "state" },
-    admin: { socket: "admin.sock" },
+    admin: { socket: "run/admin.sock" },
     logging: { level: "info", format: "json", drop_log_rate: 1000 },
     ...withDir(opts.top ?? {}),
   };

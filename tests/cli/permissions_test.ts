@@ -63,7 +63,7 @@ async function pingAndStatus(fx: Fixture): Promise<DaemonProcess> {
   assert.ok(run.answered, `no reply to the exec action:\n${daemon.logs()}`);
   assert.equal(run.status, 0, JSON.stringify(run));
   assert.match(run.body?.out ?? "", /^hello$/m);
-  assert.match(await adminStatus(`${fx.dir}/admin.sock`), /^config version\s+\d+/m);
+  assert.match(await adminStatus(`${fx.dir}/run/admin.sock`), /^config version\s+\d+/m);
   return daemon;
 }
 
@@ -167,7 +167,7 @@ Deno.test({
         assert.ok(grant.answered, `no reply to the grant:\n${daemon.logs()}`);
         assert.equal(grant.status, 0, JSON.stringify(grant));
         assert.equal(await open(), true, "open after the grant");
-        assert.match(await adminStatus(`${fx.dir}/admin.sock`), /^config version\s+\d+/m);
+        assert.match(await adminStatus(`${fx.dir}/run/admin.sock`), /^config version\s+\d+/m);
         assertNoPermissionErrors(daemon.logs());
       } finally {
         await kc?.close();
@@ -194,10 +194,14 @@ Deno.test("permissions: one `deno run` line with the same flags; IPv6 listen →
     );
     assert.ok(
       flags.includes(
-        "--allow-net=0.0.0.0/0,unix:" + `${fx.dir}/.admin.sock.bind/s,unix:${fx.dir}/admin.sock`,
+        "--allow-net=0.0.0.0/0,unix:" +
+          `${fx.dir}/run/.admin.sock.bind/s,unix:${fx.dir}/run/admin.sock`,
       ),
     );
-    assert.ok(!flags.some((f) => f.startsWith("--allow-run")), "no action starts a process");
+    // No action starts a process: only the network part's start (privilege separation).
+    assert.deepEqual(flags.filter((f) => f.startsWith("--allow-run")), [
+      `--allow-run=${Deno.execPath()}`,
+    ]);
     await editConfig(fx, (cfg) => {
       (cfg.servers as { listen: string[] }[])[0].listen.push(`[::1]:${fx.port}`);
     });

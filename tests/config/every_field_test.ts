@@ -213,6 +213,14 @@ const EFFECTS: Record<string, Effect> = {
     "a full action queue refuses with busy instead of queueing without bound",
   ),
   "execution.grace_period": gap("the SIGTERM test keeps the default"),
+  "privsep.enabled": t(
+    "privsep/privsep_test.ts",
+    "privsep.user names the network part's user; privsep.enabled: false keeps one root process",
+  ),
+  "privsep.user": t(
+    "privsep/privsep_test.ts",
+    "privsep.user names the network part's user; privsep.enabled: false keeps one root process",
+  ),
   "execution.default_run_as": t(RUN_AS, RUN_AS_DEFAULT),
   "execution.default_run_as.user": t(RUN_AS, RUN_AS_DEFAULT),
   "execution.default_run_as.group": t(RUN_AS, RUN_AS_DEFAULT),

@@ -90,7 +90,7 @@ Deno.test({
         const client = kc;
         const knock = (actionId: number) =>
           client.send({ actionId, bind: pair.clientIp, retries: 2, timeoutMs: 3000 });
-        admin = await AdminClient.connect(`${fx.dir}/admin.sock`);
+        admin = await AdminClient.connect(`${fx.dir}/run/admin.sock`);
 
         await t.step("a grant and a ban are in the kernel", async () => {
           const g = await knock(10);

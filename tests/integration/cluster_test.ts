@@ -32,7 +32,7 @@ Deno.test("cluster: a ban on one node reaches the other through the shared Redis
   const b = await makeFixture({ top: { state } });
   const nodeA = await startDaemon(a.config);
   const nodeB = await startDaemon(b.config);
-  const admin = await AdminClient.connect(`${a.dir}/admin.sock`);
+  const admin = await AdminClient.connect(`${a.dir}/run/admin.sock`);
   try {
     const source = "127.0.0.5";
     assert.equal((await pingFrom(b, source)).status, ReplyStatus.Ok, "node B serves it first");

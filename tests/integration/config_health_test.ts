@@ -18,7 +18,7 @@ Deno.test("lint warnings are logged and shown by status; a pending restart stays
     users: [{ id: 2, name: "bob", hmac_key_file: "alice.hmac", actions: [] }],
   });
   const daemon = await startDaemon(fx.config);
-  const admin = await AdminClient.connect(`${fx.dir}/admin.sock`);
+  const admin = await AdminClient.connect(`${fx.dir}/run/admin.sock`);
   const run = async (cmd: string) => {
     const r = await admin.request(cmd, {}, 15_000);
     if (!r.ok) throw new Error(r.error);

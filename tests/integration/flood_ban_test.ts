@@ -49,7 +49,7 @@ Deno.test("a flooding source is slowed, never banned on its word; a good client 
     await d.waitFor(/rejected reason=rate src=127\.0\.0\.2/);
     assert.doesNotMatch(d.logs(), /banned src=127\.0\.0\.2/);
     // An operator bans it.
-    const admin = await AdminClient.connect(`${fx.dir}/admin.sock`);
+    const admin = await AdminClient.connect(`${fx.dir}/run/admin.sock`);
     try {
       const r = await admin.request("ban", { addr: "127.0.0.2", for: "1h" });
       assert.ok(r.ok, JSON.stringify(r));

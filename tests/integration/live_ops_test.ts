@@ -47,7 +47,7 @@ async function setup(extra: { dryRun?: boolean; top?: Record<string, unknown> } 
     top: { ...FAST, ...extra.top },
   });
   const daemon = await startDaemon(fx.config, extra.dryRun ? ["--dry-run"] : []);
-  const admin = await AdminClient.connect(`${fx.dir}/admin.sock`);
+  const admin = await AdminClient.connect(`${fx.dir}/run/admin.sock`);
   const run = async (cmd: string, args: Record<string, unknown> = {}) => {
     const r = await admin.request(cmd, args, 15_000);
     if (!r.ok) throw new Error(r.error);
@@ -320,7 +320,7 @@ Deno.test("control socket: mode 0600, non-root refused, removed at stop", async 
   // (Under privilege separation it belongs to the network part's user: tests/privsep/.)
   const fx = await makeFixture({ top: { privsep: { enabled: false } } });
   const daemon = await startDaemon(fx.config);
-  const sock = `${fx.dir}/admin.sock`;
+  const sock = `${fx.dir}/run/admin.sock`;
   try {
     const st = await Deno.stat(sock);
     assert.equal(st.isSocket, true);
@@ -428,7 +428,7 @@ Deno.test("without dry run the same action does create the marker (control for t
 
 Deno.test("logs --follow streams decisions from the running daemon", async () => {
   const { fx, done } = await setup();
-  const follower = await AdminClient.connect(`${fx.dir}/admin.sock`);
+  const follower = await AdminClient.connect(`${fx.dir}/run/admin.sock`);
   try {
     const seen: string[] = [];
     await follower.follow({ decisions: true }, (e) => seen.push(e.message));
