@@ -95,9 +95,7 @@ export class KvStateStore implements StateStore {
 
   /** Writes one record (committed together with the other writes of the same turn). */
   set<T>(namespace: string, key: string, value: T, expiresAt?: number): Promise<void> {
-    const envelope: Envelope = expiresAt === undefined
-      ? { v: value }
-      : { v: value, e: expiresAt };
+    const envelope: Envelope = expiresAt === undefined ? { v: value } : { v: value, e: expiresAt };
     return new Promise((resolve, reject) => {
       this.#writes.push({ key: ["rec", namespace, key], value: envelope, resolve, reject });
       if (!this.#writeScheduled) {

@@ -89,4 +89,3 @@ export async function readRedisPassword(file: string): Promise<string> {
   if (line.length === 0) throw new Error(`state.redis_password_file ${file}: empty`);
   return line;
 }
-
