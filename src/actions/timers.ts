@@ -4,8 +4,10 @@
  * A session starts when an action with `keepalive` (or `max_lifetime`) and a destructor
  * first runs: the constructor (the action itself) runs, then a timer is armed. Each request
  * for the same user + action + source renews it (deadline = now + keepalive, never past the
- * max lifetime). When the deadline passes the destructor runs: an exec argv (with the
- * constructor's environment plus `SIGLATCH_DESTRUCTOR_*`), a firewall revoke, or both.
+ * max lifetime). When the deadline passes the destructor runs: the action's configured
+ * destructor argv (with `SIGLATCH_USER`, `_USER_ID`, `_ACTION`, `_ACTION_ID`, `_SOURCE_IP`,
+ * `_SERVER`, `_SOURCE_PORT`, `_REQUEST_ID`, `_GRANT_IP` and `SIGLATCH_DESTRUCTOR_*`, rebuilt
+ * from the record and the config; not the payload), a firewall revoke, or both.
  *
  * The stored record names the action, user and source, never what to run (see
  * {@linkcode DestructorSpec}); it is validated when read ({@linkcode readTimerRecord}).

@@ -46,13 +46,16 @@ export class RedisStateStore implements StateStore {
     const o = typeof opts === "string" ? { prefix: opts } : opts;
     const redis = new Redis(redisOptions(url, o));
     // ioredis emits "error" on every failed reconnect; failures surface through commands.
-    redis.on("error", () => {});
+    // The first one is kept: it says why (NOAUTH, WRONGPASS, a certificate) where the
+    // rejected connect only says "Connection is closed".
+    let cause: Error | undefined;
+    redis.on("error", (err: Error) => cause ??= err);
     try {
       await redis.connect();
       await redis.ping();
     } catch (err) {
       redis.disconnect();
-      throw err;
+      throw cause ?? err;
     }
     return new RedisStateStore(redis, o.prefix ?? "siglatch:", o.audit ?? new RecordAudit());
   }
