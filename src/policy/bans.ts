@@ -53,6 +53,7 @@ export function readStoredBan(source: string, value: unknown): Ban | string {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return "not an object";
   const v = value as Record<string, unknown>;
   for (const k of Object.keys(v)) if (!BAN_FIELDS.has(k)) return `unknown field ${k}`;
+  // deno-lint-ignore no-control-regex
   if (typeof v.reason !== "string" || v.reason.length > 128 || /[\x00-\x1f\x7f]/.test(v.reason)) {
     return "bad reason";
   }
