@@ -21,17 +21,20 @@ export interface ExecDeps {
   sessions: () => ActionSessions | undefined;
 }
 
-/** The session view of a request (keepalive timers, destructor env). */
-export function sessionRequest(req: ActionRequest, env: Record<string, string>): SessionRequest {
+/**
+ * The session view of a request (keepalive timers). What a destructor runs is not in it:
+ * the timer names action, user and source, and the config gives the rest when it fires.
+ */
+export function sessionRequest(req: ActionRequest): SessionRequest {
   return {
     action: req.action.config,
     userId: req.user.config.id,
     user: req.user.config.name,
     source: req.ip,
     payload: req.payload,
-    env,
-    uid: req.action.runAs?.uid,
-    gid: req.action.runAs?.gid,
+    server: req.server,
+    sourcePort: req.from.port,
+    requestId: /^[0-9a-f]{32}$/.test(req.requestId) ? req.requestId : undefined,
   };
 }
 
@@ -50,7 +53,7 @@ export function execHandler(deps: ExecDeps): ActionHandler {
     async run(req) {
       const a = req.action.config;
       const env = requestEnv(req);
-      const sreq = sessionRequest(req, env);
+      const sreq = sessionRequest(req);
       const sessions = deps.sessions();
       const renewed = await sessions?.renew(sreq);
       if (renewed) {

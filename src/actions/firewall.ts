@@ -151,6 +151,69 @@ export function isGrantable(ip: IpAddress): boolean {
 export interface FirewallGrantsOptions {
   /** Clock (epoch ms). */
   clock?: () => number;
+  /**
+   * The ports a stored grant may open, from the config loaded now, or why it may not be
+   * restored (see `grantPorts` in `sessions.ts`). Without it every stored grant is restored
+   * with its stored ports (tests of this class alone).
+   */
+  ports?: (rec: GrantRecord) => PortSpec[] | string;
+}
+
+const GRANT_FIELDS = new Set([
+  "key",
+  "userId",
+  "user",
+  "action",
+  "address",
+  "source",
+  "ports",
+  "createdAt",
+  "renewedAt",
+  "expiresAt",
+]);
+const GRANT_NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+const MAX_TIME = 9_999_999_999_999;
+
+function canonical(v: unknown): v is string {
+  if (typeof v !== "string" || !/^[0-9a-f:.]{2,45}$/.test(v)) return false;
+  const ip = parseIp(v);
+  return ip !== undefined && formatIp(ip) === v;
+}
+function isTime(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_TIME;
+}
+
+/**
+ * Validates a grant record read from the store under `key`: types, ranges, canonical
+ * addresses (a grantable one), at most 64 ports, no unknown field, the key rebuilt from its
+ * fields. Returns the record, or why it is refused.
+ */
+export function readGrantRecord(key: string, value: unknown): GrantRecord | string {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "not an object";
+  const r = value as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!GRANT_FIELDS.has(k)) return `unknown field ${k}`;
+  if (
+    typeof r.userId !== "number" || !Number.isInteger(r.userId) || r.userId < 1 ||
+    r.userId > 0xffffffff
+  ) return "userId out of range";
+  if (typeof r.user !== "string" || !GRANT_NAME.test(r.user)) return "bad user name";
+  if (typeof r.action !== "string" || !GRANT_NAME.test(r.action)) return "bad action name";
+  if (!canonical(r.address)) return "address is not a canonical IP address";
+  if (!isGrantable(parseIp(r.address)!)) return "address may not be granted";
+  if (!canonical(r.source)) return "source is not a canonical IP address";
+  if (r.key !== key || key !== FirewallGrants.key(r.userId, r.action, r.address)) {
+    return "key does not match the record";
+  }
+  if (!Array.isArray(r.ports) || r.ports.length === 0 || r.ports.length > 64) return "bad ports";
+  for (const p of r.ports) {
+    if (
+      typeof p !== "object" || p === null || Object.keys(p).length !== 2 ||
+      (p.proto !== "tcp" && p.proto !== "udp") || !Number.isInteger(p.port) || p.port < 1 ||
+      p.port > 65535
+    ) return "bad ports";
+  }
+  if (!isTime(r.createdAt) || !isTime(r.renewedAt) || !isTime(r.expiresAt)) return "bad times";
+  return r as unknown as GrantRecord;
 }
 
 /** Grants in the store and the kernel; see the module doc. */
@@ -158,6 +221,7 @@ export class FirewallGrants {
   readonly #store: StateStore;
   readonly #nft: GrantsBackend;
   readonly #clock: () => number;
+  readonly #ports?: (rec: GrantRecord) => PortSpec[] | string;
   readonly #records = new GrantIndex<GrantRecord>();
 
   /** Creates the manager over a store and an nft backend (not set up yet). */
@@ -165,6 +229,7 @@ export class FirewallGrants {
     this.#store = store;
     this.#nft = nft;
     this.#clock = opts.clock ?? Date.now;
+    this.#ports = opts.ports;
   }
 
   /** The nft backend. */
@@ -172,11 +237,21 @@ export class FirewallGrants {
     return this.#nft;
   }
 
-  /** Loads unexpired grants from the store and (re)builds the kernel sets from them. */
+  /**
+   * Loads unexpired grants from the store and (re)builds the kernel sets from them. Each
+   * record is validated first, and opens only the ports its action has in the config now;
+   * a refused record is skipped, counted and logged (`store.audit`).
+   */
   async start(): Promise<void> {
     const now = this.#clock();
-    for (const r of await this.#store.list<GrantRecord>(GRANTS_NAMESPACE, now)) {
-      if (r.value.expiresAt > now) this.#records.set(r.value);
+    for (const stored of await this.#store.list<unknown>(GRANTS_NAMESPACE, now)) {
+      const rec = readGrantRecord(stored.key, stored.value);
+      const ports = typeof rec === "string" ? rec : this.#ports?.(rec) ?? rec.ports;
+      if (typeof rec === "string" || typeof ports === "string") {
+        this.#store.audit.reject(GRANTS_NAMESPACE, stored.key, ports as string);
+        continue;
+      }
+      if (rec.expiresAt > now) this.#records.set({ ...rec, ports });
     }
     await this.#nft.setup([...this.#records.values()]);
   }

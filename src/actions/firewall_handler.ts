@@ -8,7 +8,7 @@ import { ReplyStatus } from "../wire/mod.ts";
 import { grantAddress } from "./firewall.ts";
 import type { ActionSessions } from "./sessions.ts";
 import { sessionRequest } from "./exec_handler.ts";
-import { type ActionHandler, type ActionRequest, requestEnv } from "./handler.ts";
+import type { ActionHandler, ActionRequest } from "./handler.ts";
 
 /**
  * The address a grant may go to: the one sealed in the request, else the source when this
@@ -42,7 +42,7 @@ export function firewallHandler(sessions: () => ActionSessions | undefined): Act
       if (!s) return { status: ReplyStatus.Error, body: { reason: "firewall_unavailable" } };
       const base = boundAddress(req);
       if (!base) return { status: ReplyStatus.Denied, body: { reason: "address_not_proven" } };
-      const r = await s.firewall(sessionRequest({ ...req, ip: base }, requestEnv(req)));
+      const r = await s.firewall(sessionRequest({ ...req, ip: base }));
       return r.ok
         ? { status: ReplyStatus.Ok, body: { data: r.data } }
         : { status: ReplyStatus.Denied, body: { reason: r.reason } };

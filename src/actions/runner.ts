@@ -47,6 +47,7 @@ const ENV_NAMES = new Set([
   "SIGLATCH_DESTRUCTOR",
   "SIGLATCH_DESTRUCTOR_REASON",
   "SIGLATCH_DESTRUCTOR_ATTEMPT",
+  "SIGLATCH_GRANT_IP",
 ]);
 /** Longest stdin of a dead drop (one datagram). */
 const MAX_DROP_STDIN = 2048;
@@ -115,7 +116,9 @@ export function resolveRun(runtime: Runtime, spec: RunSpec): Parameters<typeof r
     if (typeof value !== "string" || value.length > 256 || value.includes("\0")) {
       refuse(`environment variable ${name} is malformed`);
     }
-    if (name === "SIGLATCH_SOURCE_IP" && !parseIp(value)) refuse("source address malformed");
+    if (
+      (name === "SIGLATCH_SOURCE_IP" || name === "SIGLATCH_GRANT_IP") && !parseIp(value)
+    ) refuse("address malformed");
     if (name === "SIGLATCH_SOURCE_PORT" && !/^\d{1,5}$/.test(value)) refuse("port malformed");
     if (name === "SIGLATCH_REQUEST_ID" && !/^[0-9a-f]{32}$/.test(value)) refuse("id malformed");
     if (name === "SIGLATCH_SERVER" && !runtime.servers.has(value)) refuse("unknown server");

@@ -1,16 +1,24 @@
 /**
  * The daemon-facing façade over firewall grants and keepalive/destructor timers, so the
  * daemon's accept path needs a few calls only (see {@linkcode ActionSessions}).
+ *
+ * The state store is not trusted with what runs: a timer record names an action, a user and
+ * addresses, and when it fires the command, `run_as`, working directory, limits and
+ * environment are rebuilt from the config loaded at that moment ({@linkcode SessionCatalog},
+ * {@linkcode destructorCommand}). An action that left the config, was renamed or changed
+ * type runs nothing (logged and counted); a revoke still happens, since it only closes.
  * @module
  */
 import type { StateStore } from "../state/store.ts";
 import type { Cidr, IpAddress } from "../util/ip.ts";
 import { formatIp, parseIp } from "../util/ip.ts";
-import { runExec } from "./exec.ts";
-import { FirewallGrants, type FirewallSettings, grantAddress, type GrantView } from "./firewall.ts";
-import { NftGrants, type NftGrantsOptions } from "../nft/grants.ts";
-import type { GrantsBackend } from "../nft/backend.ts";
+import { logger } from "../util/log.ts";
+import type { RecordAudit } from "../state/audit.ts";
+import { type ExecResult, type ExecSpec, runExec } from "./exec.ts";
 import type { ActionRunner } from "./runner.ts";
+import type { GrantsBackend } from "../nft/backend.ts";
+import { FirewallGrants, type FirewallSettings, grantAddress, type GrantView } from "./firewall.ts";
+import { NftGrants, type NftGrantsOptions, type PortSpec } from "../nft/grants.ts";
 import type { ReconcileStatus } from "../nft/reconcile.ts";
 import {
   type DestructorRunner,
@@ -19,6 +27,7 @@ import {
   TimerManager,
   timerPlan,
   type TimerRecord,
+  TIMERS_NAMESPACE,
 } from "./timers.ts";
 
 /** The parts of an action's config this module reads (as in `ActionConfig`). */
@@ -61,13 +70,30 @@ export interface SessionRequest {
   source: IpAddress;
   /** Request payload. */
   payload: Uint8Array;
-  /** The environment the constructor runs (ran) with; the exec destructor gets the same. */
-  env?: Record<string, string>;
-  /** uid/gid the action runs as (the exec destructor runs the same way). */
-  uid?: number;
-  /** gid. */
-  gid?: number;
+  /** Server the request arrived on. */
+  server?: string;
+  /** Source port. */
+  sourcePort?: number;
+  /** Hex request id. */
+  requestId?: string;
 }
+
+/**
+ * The config a timer is resolved against when it fires (the daemon's `Runtime` fits):
+ * actions with their resolved `run_as`, and users by id.
+ */
+export interface SessionCatalog {
+  /** Actions by id. */
+  actions: ReadonlyMap<number, { config: SessionAction; runAs?: { uid: number; gid: number } }>;
+  /** Users by id (with the ids of the actions each may run, when known). */
+  users: ReadonlyMap<
+    number,
+    { config: { id: number; name: string }; actionIds?: ReadonlySet<number> }
+  >;
+}
+
+/** A catalog with nothing in it: every exec destructor is refused. */
+export const EMPTY_CATALOG: SessionCatalog = { actions: new Map(), users: new Map() };
 
 /** The reply data of a firewall request. */
 export interface FirewallReply {
@@ -99,9 +125,7 @@ export interface ActionSessionsOptions {
   nft?: NftGrantsOptions;
   /** Delete the grants chain and sets in {@linkcode ActionSessions.stop} (default false). */
   removeOnShutdown?: boolean;
-  /** Runs exec destructors by action name (the privileged part's, under privsep). */
-  runner?: ActionRunner;
-  /** An nft backend to use instead of building one (the privileged part's, under privsep). */
+  /** An nft backend to use instead of building one. */
   nftGrants?: GrantsBackend;
   /** Clock (epoch ms). */
   clock?: () => number;
@@ -113,47 +137,120 @@ export interface ActionSessionsOptions {
   onError?: (message: string) => void;
   /** Called after the grant table was repaired (default: through `onError`, so it is logged). */
   onRepair?: (missing: string[]) => void;
+  /**
+   * The config loaded now (called when a timer fires and at start); without it no exec
+   * destructor runs and no stored grant is restored.
+   */
+  catalog?: () => SessionCatalog;
+  /** Runs exec destructors by action name (the privileged part's, under privsep). */
+  runner?: ActionRunner;
 }
 
-/** Builds the runner that executes destructor specs: revoke first, then exec. */
+/** What a destructor spec resolves to in the current config. */
+export type DestructorPlan =
+  | { run: Omit<ExecSpec, "signal" | "stdin"> }
+  | { none: true }
+  | { refused: string };
+
+/**
+ * Rebuilds the exec destructor of `spec` from `catalog` (the config loaded now): the
+ * action must still exist under the same id, name and type and have a destructor command,
+ * and the user must still exist. argv, run_as, working directory, timeout and output cap
+ * come from the config; the environment is the documented `SIGLATCH_*` set.
+ */
+export function destructorCommand(
+  catalog: SessionCatalog,
+  spec: DestructorSpec,
+  info: { reason: string; attempt: number },
+): DestructorPlan {
+  const a = catalog.actions.get(spec.actionId);
+  if (!a) return { refused: `action ${spec.actionId} (${spec.action}) is no longer in the config` };
+  if (a.config.name !== spec.action) {
+    return { refused: `action ${spec.actionId} is now ${a.config.name}, not ${spec.action}` };
+  }
+  if (a.config.type !== spec.kind) {
+    return { refused: `action ${spec.action} is now of type ${a.config.type}, not ${spec.kind}` };
+  }
+  const argv = a.config.destructor;
+  if (!Array.isArray(argv)) {
+    return spec.kind === "exec"
+      ? { refused: `action ${spec.action} has no destructor command any more` }
+      : { none: true };
+  }
+  const user = catalog.users.get(spec.userId);
+  if (!user) return { refused: `user ${spec.userId} is no longer in the config` };
+  const env: Record<string, string> = {
+    SIGLATCH_USER: user.config.name,
+    SIGLATCH_USER_ID: String(spec.userId),
+    SIGLATCH_ACTION: a.config.name,
+    SIGLATCH_ACTION_ID: String(a.config.id),
+    SIGLATCH_SOURCE_IP: spec.source,
+    SIGLATCH_DESTRUCTOR: "1",
+    SIGLATCH_DESTRUCTOR_REASON: info.reason,
+    SIGLATCH_DESTRUCTOR_ATTEMPT: String(info.attempt),
+  };
+  if (spec.server !== undefined) env.SIGLATCH_SERVER = spec.server;
+  if (spec.sourcePort !== undefined) env.SIGLATCH_SOURCE_PORT = String(spec.sourcePort);
+  if (spec.requestId !== undefined) env.SIGLATCH_REQUEST_ID = spec.requestId;
+  if (spec.grantAddress !== undefined) env.SIGLATCH_GRANT_IP = spec.grantAddress;
+  return {
+    run: {
+      argv: [...argv],
+      env,
+      uid: a.runAs?.uid,
+      gid: a.runAs?.gid,
+      cwd: a.config.working_dir,
+      timeoutMs: a.config.timeout,
+      outputCap: a.config.output_cap,
+    },
+  };
+}
+
+/**
+ * Builds the runner that executes destructor specs: revoke the session's grant first (it
+ * only closes, so it happens whatever the config says now), then the exec destructor as the
+ * current config describes it (see {@linkcode destructorCommand}); a refused one is logged
+ * and counted in `audit`, never run.
+ */
 export function destructorRunner(
   firewall: FirewallGrants | undefined,
+  catalog: () => SessionCatalog,
+  audit?: RecordAudit,
   signal?: AbortSignal,
   runner?: ActionRunner,
 ): DestructorRunner {
+  const log = logger("actions");
   return async (spec: DestructorSpec, info) => {
     const notes: string[] = [];
     let ok = true;
-    if (spec.revokeGrant !== undefined) {
+    if (spec.kind === "firewall" && spec.grantAddress !== undefined) {
       if (firewall) {
-        const gone = await firewall.revoke({ key: spec.revokeGrant });
+        const gone = await firewall.revoke({
+          key: FirewallGrants.key(spec.userId, spec.action, spec.grantAddress),
+        });
         notes.push(`revoked ${gone.length}`);
       } else {
         ok = false;
         notes.push("no firewall backend");
       }
     }
-    if (spec.exec && runner && spec.exec.actionId === undefined) {
-      // A record that names no action (old format, or written by someone else): its argv
-      // is never trusted.
+    const plan = destructorCommand(catalog(), spec, info);
+    if ("refused" in plan) {
       ok = false;
-      notes.push("the record names no action: not run");
-    } else if (spec.exec) {
-      const env = {
-        ...spec.exec.env,
-        SIGLATCH_DESTRUCTOR: "1",
-        SIGLATCH_DESTRUCTOR_REASON: info.reason,
-        SIGLATCH_DESTRUCTOR_ATTEMPT: String(info.attempt),
-      };
-      const res = runner && spec.exec.actionId !== undefined
-        // By name: argv and run_as come from the runner's config, not from the record.
+      notes.push(`destructor not run: ${plan.refused}`);
+      log.warn("destructor of {key} not run: {why}", { key: info.key, why: plan.refused });
+      audit?.reject(TIMERS_NAMESPACE, info.key, `destructor not run: ${plan.refused}`);
+    } else if ("run" in plan) {
+      // Under privilege separation the privileged part runs it, by name: argv and run_as
+      // come from its own config again.
+      const res = runner
         ? await runner.run({
           kind: "destructor",
-          actionId: spec.exec.actionId,
-          userId: spec.exec.userId,
-          env,
+          actionId: spec.actionId,
+          userId: spec.userId,
+          env: plan.run.env,
           stdin: new Uint8Array(0),
-        }).catch((err) => ({
+        }).catch((err): ExecResult => ({
           exitCode: -1,
           stdout: new Uint8Array(0),
           stderr: new Uint8Array(0),
@@ -162,16 +259,7 @@ export function destructorRunner(
           durationMs: 0,
           spawnError: err instanceof Error ? err.message : String(err),
         }))
-        : await runExec({
-          argv: spec.exec.argv,
-          env,
-          uid: spec.exec.uid,
-          gid: spec.exec.gid,
-          cwd: spec.exec.cwd,
-          timeoutMs: spec.exec.timeoutMs,
-          outputCap: spec.exec.outputCap,
-          signal,
-        });
+        : await runExec({ ...plan.run, signal });
       ok &&= res.exitCode === 0 && !res.spawnError;
       notes.push(
         res.spawnError
@@ -198,6 +286,7 @@ export class ActionSessions {
   readonly timers: TimerManager;
   readonly #clock: () => number;
   readonly #removeOnShutdown: boolean;
+  readonly #catalog: () => SessionCatalog;
 
   private constructor(
     grants: FirewallGrants | undefined,
@@ -207,7 +296,9 @@ export class ActionSessions {
     this.grants = grants;
     this.#clock = opts.clock ?? Date.now;
     this.#removeOnShutdown = opts.removeOnShutdown ?? false;
-    this.timers = new TimerManager(store, destructorRunner(grants, opts.signal, opts.runner), {
+    this.#catalog = opts.catalog ?? (() => EMPTY_CATALOG);
+    const runner = destructorRunner(grants, this.#catalog, store.audit, opts.signal, opts.runner);
+    this.timers = new TimerManager(store, runner, {
       clock: opts.clock,
       onDone: opts.onDestructor,
     });
@@ -233,7 +324,11 @@ export class ActionSessions {
           onError: opts.onError,
           clock: opts.clock,
         });
-      grants = new FirewallGrants(store, nft, { clock: opts.clock });
+      const catalog = opts.catalog ?? (() => EMPTY_CATALOG);
+      grants = new FirewallGrants(store, nft, {
+        clock: opts.clock,
+        ports: (rec) => grantPorts(catalog(), rec),
+      });
       await grants.start();
     }
     const s = new ActionSessions(grants, store, opts);
@@ -263,10 +358,7 @@ export class ActionSessions {
       notAfter: renewed?.maxDeadline ?? plan?.maxDeadline,
     });
     if (plan && !renewed) {
-      await this.timers.arm(key, {
-        revokeGrant: rec.key,
-        exec: Array.isArray(a.destructor) ? this.#execSpec(req, a.destructor) : undefined,
-      }, { ...plan, labels: this.#labels(req) });
+      await this.timers.arm({ ...this.#spec(req, "firewall"), grantAddress: rec.address }, plan);
     }
     return {
       ok: true,
@@ -295,12 +387,8 @@ export class ActionSessions {
   async armAfterConstructor(req: SessionRequest): Promise<TimerRecord | undefined> {
     const a = req.action;
     const plan = timerPlan(a, this.#clock());
-    if (!plan || !Array.isArray(a.destructor)) return undefined;
-    return await this.timers.arm(
-      timerKey(req.userId, a.id, req.source),
-      { exec: this.#execSpec(req, a.destructor) },
-      { ...plan, labels: this.#labels(req) },
-    );
+    if (!plan || !Array.isArray(a.destructor) || a.type !== "exec") return undefined;
+    return await this.timers.arm(this.#spec(req, "exec"), plan);
   }
 
   /**
@@ -311,9 +399,9 @@ export class ActionSessions {
     userId: number,
     address?: string,
   ): Promise<{ grants: number; sessions: number }> {
-    const canon = address === undefined
-      ? undefined
-      : formatIp(parseIp(address) ?? { family: 4, value: 0n });
+    const ip = address === undefined ? undefined : parseIp(address);
+    if (address !== undefined && ip === undefined) return { grants: 0, sessions: 0 };
+    const canon = ip === undefined ? undefined : formatIp(ip);
     // Session destructors revoke their own grants; count those too.
     const live = this.grants?.list({ userId, address: canon }) ?? [];
     let sessions = 0;
@@ -360,7 +448,11 @@ export class ActionSessions {
         state: r.state,
         deadline: r.deadline,
         remainingMs: Math.max(0, r.deadline - now),
-        labels: r.labels,
+        labels: {
+          user: this.#catalog().users.get(r.spec.userId)?.config.name ?? `#${r.spec.userId}`,
+          action: r.spec.action,
+          source: r.spec.source,
+        },
       }));
     return { grants, sessions };
   }
@@ -384,21 +476,41 @@ export class ActionSessions {
     return this.grants?.nft.reconcileStatus();
   }
 
-  #execSpec(req: SessionRequest, argv: string[]) {
+  #spec(req: SessionRequest, kind: "exec" | "firewall"): DestructorSpec {
     return {
       actionId: req.action.id,
+      action: req.action.name,
+      kind,
       userId: req.userId,
-      argv,
-      env: req.env ?? {},
-      uid: req.uid,
-      gid: req.gid,
-      cwd: req.action.working_dir,
-      timeoutMs: req.action.timeout,
-      outputCap: req.action.output_cap,
+      source: formatIp(req.source),
+      ...(req.server === undefined ? {} : { server: req.server }),
+      ...(req.sourcePort === undefined ? {} : { sourcePort: req.sourcePort }),
+      ...(req.requestId === undefined ? {} : { requestId: req.requestId }),
     };
   }
+}
 
-  #labels(req: SessionRequest): Record<string, string> {
-    return { user: req.user, action: req.action.name, source: formatIp(req.source) };
+/**
+ * The ports a stored grant may open: those of the firewall action it names, as the config
+ * says now (the stored ports are ignored), and only while the user exists and may still
+ * run that action; otherwise why it is refused.
+ */
+export function grantPorts(
+  catalog: SessionCatalog,
+  rec: { userId: number; action: string },
+): PortSpec[] | string {
+  const user = catalog.users.get(rec.userId);
+  if (!user) return `user ${rec.userId} is no longer in the config`;
+  for (const a of catalog.actions.values()) {
+    if (a.config.name !== rec.action) continue;
+    if (a.config.type !== "firewall" || !a.config.firewall) {
+      return `action ${rec.action} is not a firewall action`;
+    }
+    const allowed = user.actionIds;
+    if (allowed && !allowed.has(a.config.id)) {
+      return `user ${rec.userId} may no longer run ${rec.action}`;
+    }
+    return a.config.firewall.ports.map((p) => ({ proto: p.proto, port: p.port }));
   }
+  return `action ${rec.action} is no longer in the config`;
 }

@@ -4,8 +4,13 @@
  * A session starts when an action with `keepalive` (or `max_lifetime`) and a destructor
  * first runs: the constructor (the action itself) runs, then a timer is armed. Each request
  * for the same user + action + source renews it (deadline = now + keepalive, never past the
- * max lifetime). When the deadline passes the destructor runs: an exec argv (with the
- * constructor's environment plus `SIGLATCH_DESTRUCTOR_*`), a firewall revoke, or both.
+ * max lifetime). When the deadline passes the destructor runs: the action's configured
+ * destructor argv (with `SIGLATCH_USER`, `_USER_ID`, `_ACTION`, `_ACTION_ID`, `_SOURCE_IP`,
+ * `_SERVER`, `_SOURCE_PORT`, `_REQUEST_ID`, `_GRANT_IP` and `SIGLATCH_DESTRUCTOR_*`, rebuilt
+ * from the record and the config; not the payload), a firewall revoke, or both.
+ *
+ * The stored record names the action, user and source, never what to run (see
+ * {@linkcode DestructorSpec}); it is validated when read ({@linkcode readTimerRecord}).
  *
  * Durability and "exactly once": every timer is a record in the state store (namespace
  * `timers`) with a state. Before the destructor starts its record is durably marked
@@ -26,46 +31,49 @@
  */
 import type { StateStore } from "../state/store.ts";
 import type { IpAddress } from "../util/ip.ts";
-import { formatIp } from "../util/ip.ts";
+import { formatIp, parseIp } from "../util/ip.ts";
 
 /** Store namespace of timers. */
 export const TIMERS_NAMESPACE = "timers";
 
-/** An exec destructor. */
-export interface ExecDestructor {
-  /** The action whose destructor this is (run by name through an `ActionRunner`). */
-  actionId?: number;
-  /** The user whose session it ends. */
-  userId?: number;
-  /** argv. */
-  argv: string[];
-  /** The constructor's environment. */
-  env: Record<string, string>;
-  /** uid to run as. */
-  uid?: number;
-  /** gid to run as. */
-  gid?: number;
-  /** Working directory. */
-  cwd?: string;
-  /** Kill after (ms). */
-  timeoutMs: number;
-  /** Output cap (bytes). */
-  outputCap: number;
-}
-
-/** What a destructor does: revoke a firewall grant, run a command, or both (revoke first). */
+/**
+ * What a timer's destructor is about, as stored: names of config entries and addresses,
+ * never a command, uid, gid or environment. When it fires, what to run is rebuilt from the
+ * config loaded then (see `sessions.ts`): an action that is gone, renamed or of another type
+ * runs nothing. So whoever can write the store can at most make a configured destructor run
+ * early, as its configured user, not run a command of their own.
+ */
 export interface DestructorSpec {
-  /** Key of the grant to revoke (see `FirewallGrants.key`). */
-  revokeGrant?: string;
-  /** Command to run. */
-  exec?: ExecDestructor;
+  /** Config id of the action that armed it. */
+  actionId: number;
+  /** Its name when armed (another name under that id at fire time is another action). */
+  action: string;
+  /** Its type when armed. */
+  kind: "exec" | "firewall";
+  /** User id. */
+  userId: number;
+  /** Request source (canonical address). */
+  source: string;
+  /** The address a firewall session granted (canonical); its grant is revoked first. */
+  grantAddress?: string;
+  /** Server the request arrived on (for `SIGLATCH_SERVER`). */
+  server?: string;
+  /** Source port (for `SIGLATCH_SOURCE_PORT`). */
+  sourcePort?: number;
+  /** Hex request id of the request that armed it (for `SIGLATCH_REQUEST_ID`). */
+  requestId?: string;
 }
 
 /** Why a destructor runs. */
 export type DestructorReason = "keepalive_lapsed" | "max_lifetime" | "revoked" | "recovered";
 
+/** Format version of stored timer records; records without it are from before issue 14. */
+export const TIMER_FORMAT = 2;
+
 /** A timer as stored. */
 export interface TimerRecord {
+  /** Format version ({@linkcode TIMER_FORMAT}). */
+  v: typeof TIMER_FORMAT;
   /** Session key (see {@linkcode timerKey}). */
   key: string;
   /** Unique per arming (a re-armed key is a new session). */
@@ -96,8 +104,6 @@ export interface TimerRecord {
   ok?: boolean;
   /** Short result text. */
   detail?: string;
-  /** Free-form labels for list output (user, action, source). */
-  labels?: Record<string, string>;
 }
 
 /** Runs a destructor; resolves with how it went (must not throw, but may). */
@@ -126,13 +132,138 @@ export interface ArmOptions {
   deadline: number;
   /** Hard end (epoch ms). */
   maxDeadline?: number;
-  /** Labels for list output. */
-  labels?: Record<string, string>;
 }
 
 /** The session key: user + action + source address. */
 export function timerKey(userId: number, actionId: number, source: IpAddress): string {
   return `${userId}|${actionId}|${formatIp(source)}`;
+}
+
+/** The session key a spec belongs to (a firewall session's is its granted address). */
+export function specKey(spec: DestructorSpec): string {
+  return `${spec.userId}|${spec.actionId}|${spec.grantAddress ?? spec.source}`;
+}
+
+/** Longest `detail` kept in a record. */
+const MAX_DETAIL = 512;
+/** Latest plausible timestamp (year ~2286): anything later is junk. */
+const MAX_TIME = 9_999_999_999_999;
+const NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const STATES = new Set(["armed", "running", "done"]);
+const REASONS = new Set(["keepalive_lapsed", "max_lifetime", "revoked", "recovered"]);
+const SPEC_FIELDS = new Set([
+  "actionId",
+  "action",
+  "kind",
+  "userId",
+  "source",
+  "grantAddress",
+  "server",
+  "sourcePort",
+  "requestId",
+]);
+const RECORD_FIELDS = new Set([
+  "v",
+  "key",
+  "id",
+  "state",
+  "spec",
+  "keepaliveMs",
+  "deadline",
+  "maxDeadline",
+  "armedAt",
+  "renewedAt",
+  "renewals",
+  "attempts",
+  "reason",
+  "doneAt",
+  "ok",
+  "detail",
+]);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) &&
+    Object.getPrototypeOf(v) === Object.prototype;
+}
+function isInt(v: unknown, min: number, max: number): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= min && v <= max;
+}
+function isTime(v: unknown): v is number {
+  return isInt(v, 0, MAX_TIME);
+}
+function optional(v: unknown, check: (v: unknown) => boolean): boolean {
+  return v === undefined || check(v);
+}
+
+/** Checks a stored spec; returns why it is refused, or undefined when it is fine. */
+function specProblem(spec: unknown): string | undefined {
+  if (!isObject(spec)) return "spec is not an object";
+  if ("exec" in spec || "revokeGrant" in spec || "argv" in spec) {
+    return "old format (a stored command): re-arm it with a new request";
+  }
+  for (const k of Object.keys(spec)) if (!SPEC_FIELDS.has(k)) return `unknown spec field ${k}`;
+  if (!isInt(spec.actionId, 1, 65535)) return "actionId out of range";
+  if (typeof spec.action !== "string" || !NAME.test(spec.action)) return "bad action name";
+  if (spec.kind !== "exec" && spec.kind !== "firewall") return "bad kind";
+  if (!isInt(spec.userId, 1, 0xffffffff)) return "userId out of range";
+  if (!isCanonicalAddress(spec.source)) return "source is not a canonical address";
+  if (!optional(spec.grantAddress, isCanonicalAddress)) {
+    return "grantAddress is not a canonical address";
+  }
+  if (spec.kind === "exec" && spec.grantAddress !== undefined) {
+    return "an exec session grants nothing";
+  }
+  if (!optional(spec.server, (v) => typeof v === "string" && NAME.test(v))) return "bad server";
+  if (!optional(spec.sourcePort, (v) => isInt(v, 0, 65535))) return "bad sourcePort";
+  if (!optional(spec.requestId, (v) => typeof v === "string" && /^[0-9a-f]{32}$/.test(v))) {
+    return "bad requestId";
+  }
+  return undefined;
+}
+
+/** True for one canonical IP address (the only form that may reach nft or an env var). */
+export function isCanonicalAddress(v: unknown): v is string {
+  if (typeof v !== "string" || !/^[0-9a-f:.]{2,45}$/.test(v)) return false;
+  const ip = parseIp(v);
+  return ip !== undefined && formatIp(ip) === v;
+}
+
+/**
+ * Validates a timer record read from the store under `key`: every field's type and range,
+ * no unknown field, the key rebuilt from the spec. Returns the record, or why it is refused.
+ */
+export function readTimerRecord(key: string, value: unknown): TimerRecord | string {
+  if (!isObject(value)) return "not an object";
+  if (value.v !== TIMER_FORMAT) {
+    return isObject(value.spec) && ("exec" in value.spec || "revokeGrant" in value.spec)
+      ? "old format (a stored command): skipped, re-arm it with a new request"
+      : "unknown format version";
+  }
+  for (const k of Object.keys(value)) if (!RECORD_FIELDS.has(k)) return `unknown field ${k}`;
+  const why = specProblem(value.spec);
+  if (why) return why;
+  if (value.key !== key || key !== specKey(value.spec as DestructorSpec)) {
+    return "key does not match its spec";
+  }
+  if (typeof value.id !== "string" || !UUID.test(value.id)) return "bad id";
+  if (typeof value.state !== "string" || !STATES.has(value.state)) return "bad state";
+  if (!optional(value.keepaliveMs, (v) => isInt(v, 1, MAX_TIME))) return "bad keepaliveMs";
+  for (const f of ["deadline", "armedAt", "renewedAt"]) {
+    if (!isTime(value[f])) return `bad ${f}`;
+  }
+  if (!optional(value.maxDeadline, isTime) || !optional(value.doneAt, isTime)) {
+    return "bad maxDeadline or doneAt";
+  }
+  if (!isInt(value.renewals, 0, 2 ** 31) || !isInt(value.attempts, 0, 1000)) {
+    return "bad renewals or attempts";
+  }
+  if (!optional(value.reason, (v) => typeof v === "string" && REASONS.has(v))) return "bad reason";
+  if (!optional(value.ok, (v) => typeof v === "boolean")) return "bad ok";
+  if (!optional(value.detail, (v) => typeof v === "string" && v.length <= MAX_DETAIL)) {
+    return "bad detail";
+  }
+  return value as unknown as TimerRecord;
 }
 
 /** The timing an action's config asks for, from `now`; `undefined` when it has no timer. */
@@ -189,7 +320,12 @@ export class TimerManager {
   /** Loads stored timers: schedules armed ones (overdue: at once), re-runs interrupted ones. */
   async start(): Promise<void> {
     const now = this.#clock();
-    for (const { value: rec } of await this.#store.list<TimerRecord>(TIMERS_NAMESPACE, now)) {
+    for (const stored of await this.#store.list<unknown>(TIMERS_NAMESPACE, now)) {
+      const rec = readTimerRecord(stored.key, stored.value);
+      if (typeof rec === "string") {
+        this.#store.audit.reject(TIMERS_NAMESPACE, stored.key, rec);
+        continue;
+      }
       if (rec.state === "done") continue;
       if (rec.state === "running") {
         // Died while the destructor ran: at-least-once (see module doc).
@@ -203,10 +339,14 @@ export class TimerManager {
     }
   }
 
-  /** Arms (or re-arms, as a new session) the timer for `key`. */
-  async arm(key: string, spec: DestructorSpec, opts: ArmOptions): Promise<TimerRecord> {
+  /** Arms (or re-arms, as a new session) the timer of the spec's session key; returns it. */
+  async arm(spec: DestructorSpec, opts: ArmOptions): Promise<TimerRecord> {
+    const why = specProblem(spec);
+    if (why) throw new Error(`timer spec refused: ${why}`);
+    const key = specKey(spec);
     const now = this.#clock();
     const rec: TimerRecord = {
+      v: TIMER_FORMAT,
       key,
       id: crypto.randomUUID(),
       state: "armed",
@@ -220,7 +360,6 @@ export class TimerManager {
       renewedAt: now,
       renewals: 0,
       attempts: 0,
-      labels: opts.labels,
     };
     const old = this.#entries.get(key);
     if (old?.handle !== undefined) clearTimeout(old.handle);
@@ -325,7 +464,10 @@ export class TimerManager {
         await this.#store.set(TIMERS_NAMESPACE, rec.key, rec);
       } catch (err) {
         // Cannot make it durable: run anyway (closing access matters more than bookkeeping).
-        rec.detail = `state store: ${err instanceof Error ? err.message : err}`;
+        rec.detail = `state store: ${err instanceof Error ? err.message : err}`.slice(
+          0,
+          MAX_DETAIL,
+        );
       }
       try {
         result = await this.#run(rec.spec, {
@@ -340,7 +482,7 @@ export class TimerManager {
     rec.state = "done";
     rec.doneAt = this.#clock();
     rec.ok = result.ok;
-    rec.detail = result.detail;
+    rec.detail = result.detail?.slice(0, MAX_DETAIL);
     if (this.#entries.get(rec.key) === entry) {
       this.#entries.delete(rec.key);
       try {

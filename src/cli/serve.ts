@@ -15,6 +15,7 @@ import { connectNetworkPart } from "../privsep/network.ts";
 import { dropPrivileges } from "../privsep/drop.ts";
 import { Daemon } from "../daemon/daemon.ts";
 import type { StateStore } from "../state/store.ts";
+import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
 
 /** Options of `serve`. */
@@ -72,13 +73,20 @@ export async function openStateStore(config: Config): Promise<StateStore> {
   try {
     if (config.state.redis) {
       const { RedisStateStore } = await import("../state/redis.ts");
-      return await RedisStateStore.connect(config.state.redis, config.state.key_prefix);
+      const file = config.state.redis_password_file;
+      return await RedisStateStore.connect(config.state.redis, {
+        prefix: config.state.key_prefix,
+        password: file === undefined ? undefined : await readRedisPassword(file),
+        ca: config.state.redis_ca_file === undefined
+          ? undefined
+          : await Deno.readTextFile(config.state.redis_ca_file),
+      });
     }
     const { KvStateStore } = await import("../state/kv.ts");
     return await KvStateStore.open(config.state.path);
   } catch (err) {
     const where = config.state.redis
-      ? `state.redis ${config.state.redis}`
+      ? `state.redis ${redactRedisUrl(config.state.redis)}`
       : `state.path ${config.state.path}`;
     throw new CliError(
       `cannot open the state store (${where}): ${err instanceof Error ? err.message : err}`,

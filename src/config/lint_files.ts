@@ -107,6 +107,12 @@ export function lintFiles(r: Reporter, config: Config, opts: LintOptions): void 
       checkKeyFile(r, ["users", i, "ed25519_public_key_file"], u.ed25519_public_key_file, "public");
     }
   });
+  if (config.state.redis_password_file) {
+    checkKeyFile(r, ["state", "redis_password_file"], config.state.redis_password_file, "secret");
+  }
+  if (config.state.redis_ca_file) {
+    checkKeyFile(r, ["state", "redis_ca_file"], config.state.redis_ca_file, "public");
+  }
   const passwd = readDb(opts.passwdFile ?? "/etc/passwd");
   const group = readDb(opts.groupFile ?? "/etc/group");
   config.actions.forEach((a, i) => {

@@ -47,6 +47,8 @@ export function resolveConfigPaths(config: Config, dirOf: DirOf): Config {
     }
   });
   config.state.path = abs(config.state.path, dirOf(["state"]))!;
+  config.state.redis_password_file = abs(config.state.redis_password_file, dirOf(["state"]));
+  config.state.redis_ca_file = abs(config.state.redis_ca_file, dirOf(["state"]));
   config.admin.socket = abs(config.admin.socket, dirOf(["admin"]))!;
   config.admin.token_file = abs(config.admin.token_file, dirOf(["admin"]));
   config.logging.file = abs(config.logging.file, dirOf(["logging"]));

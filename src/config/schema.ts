@@ -384,9 +384,31 @@ export const DeadDropSchema = z.strictObject({
 export const StateSchema = z.strictObject({
   path: z.string().min(1).default("/var/lib/siglatch")
     .meta({ description: "Directory for the embedded store (Deno KV)." }),
-  redis: z.string().regex(/^rediss?:\/\//, "expected redis://HOST:PORT/DB").optional()
-    .meta({ description: "Redis URL for cluster state shared by several daemons." }),
+  redis: z.string().regex(
+    /^rediss?:\/\/([^@/?#\s]+@)?[^@/?#\s]+(\/\d{1,5})?$/,
+    "expected redis://[USER[:PASSWORD]@]HOST:PORT/DB (rediss:// for TLS), no query string",
+  ).optional()
+    .meta({
+      description: "Redis URL for cluster state shared by several daemons: " +
+        "`redis://user:password@host:port/db` (ACL user and password; `rediss://` for TLS).",
+    }),
+  redis_password_file: z.string().min(1).optional().meta({
+    description: "File whose first line is the Redis password (secret: mode 0600); " +
+      "instead of a password in `redis`.",
+  }),
+  redis_ca_file: z.string().min(1).optional().meta({
+    description: "PEM CA certificate(s) that a `rediss://` server's certificate must chain to " +
+      "(default: the system roots).",
+  }),
   key_prefix: z.string().default("siglatch:"),
+}).superRefine((s, ctx) => {
+  if (s.redis_password_file !== undefined && s.redis !== undefined && /:[^@/]*@/.test(s.redis)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["redis_password_file"],
+      message: "the redis URL already carries a password: give it in one place only",
+    });
+  }
 });
 
 /** Admin control surfaces. */

@@ -290,6 +290,8 @@ export class Daemon {
             guard: firewall.guard_ports,
           },
           removeOnShutdown: firewall.remove_on_shutdown,
+          // Timers and stored grants are resolved against the config running now.
+          catalog: () => this.#runtime,
           clock: this.#clock,
           signal: this.#abort.signal,
           onDestructor: (r) =>

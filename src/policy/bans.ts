@@ -9,6 +9,7 @@
  */
 import type { StateStore } from "../state/store.ts";
 import type { Ban } from "./ratelimit.ts";
+import { nftSource } from "../nft/address.ts";
 
 /** The state-store namespace of bans. */
 export const BANS_NAMESPACE = "bans";
@@ -34,19 +35,55 @@ export function toStored(ban: Ban): StoredBan {
     : { reason: ban.reason, until: ban.until, count: ban.count, created: ban.created };
 }
 
-/** Converts a stored record back to a ban; `undefined` when the record is malformed. */
-export function fromStored(source: string, value: StoredBan): Ban | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const until = value.permanent === true ? null : value.until;
-  if (until !== null && (typeof until !== "number" || !Number.isFinite(until))) return undefined;
+const BAN_FIELDS = new Set(["reason", "until", "permanent", "count", "created"]);
+const MAX_TIME = 9_999_999_999_999;
+
+/**
+ * Converts a stored record back to a ban after checking it: the source (the record key)
+ * must be a canonical address or a canonical prefix with clear host bits (the only forms
+ * nft takes), `reason` a short printable string, times and count in range, no unknown
+ * field. Returns the ban, or why the record is refused.
+ */
+export function readStoredBan(source: string, value: unknown): Ban | string {
+  try {
+    nftSource(source);
+  } catch {
+    return "source is not a canonical address or prefix";
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return "not an object";
+  const v = value as Record<string, unknown>;
+  for (const k of Object.keys(v)) if (!BAN_FIELDS.has(k)) return `unknown field ${k}`;
+  // deno-lint-ignore no-control-regex
+  if (typeof v.reason !== "string" || v.reason.length > 128 || /[\x00-\x1f\x7f]/.test(v.reason)) {
+    return "bad reason";
+  }
+  const until = v.permanent === true ? null : v.until;
+  if (v.permanent !== undefined && v.permanent !== true) return "bad permanent";
+  if (
+    until !== null &&
+    (typeof until !== "number" || !Number.isInteger(until) || until < 0 || until > MAX_TIME)
+  ) return "bad until";
+  if (typeof v.count !== "number" || !Number.isInteger(v.count) || v.count < 1 || v.count > 1e9) {
+    return "bad count";
+  }
+  if (
+    typeof v.created !== "number" || !Number.isInteger(v.created) || v.created < 0 ||
+    v.created > MAX_TIME
+  ) return "bad created";
   return {
     source,
     family: source.includes(":") ? 6 : 4,
-    reason: typeof value.reason === "string" ? value.reason : "unknown",
-    created: typeof value.created === "number" ? value.created : 0,
+    reason: v.reason,
+    created: v.created,
     until,
-    count: typeof value.count === "number" && value.count > 0 ? value.count : 1,
+    count: v.count,
   };
+}
+
+/** Converts a stored record back to a ban; `undefined` when the record is malformed. */
+export function fromStored(source: string, value: unknown): Ban | undefined {
+  const ban = readStoredBan(source, value);
+  return typeof ban === "string" ? undefined : ban;
 }
 
 /** What changed in the store since the last look. */
@@ -77,9 +114,12 @@ export class BanList {
   /** Every unexpired ban in the store (expired ones are dropped from the store as met). */
   async load(now: number): Promise<Ban[]> {
     const out: Ban[] = [];
-    for (const rec of await this.#store.list<StoredBan>(BANS_NAMESPACE, now)) {
-      const ban = fromStored(rec.key, rec.value);
-      if (!ban) continue;
+    for (const rec of await this.#store.list<unknown>(BANS_NAMESPACE, now)) {
+      const ban = readStoredBan(rec.key, rec.value);
+      if (typeof ban === "string") {
+        this.#store.audit.reject(BANS_NAMESPACE, rec.key, ban);
+        continue;
+      }
       if (ban.until !== null && ban.until <= now) continue;
       out.push(ban);
     }
@@ -94,10 +134,14 @@ export class BanList {
 
   /** Reads one ban. */
   async get(source: string, now: number): Promise<Ban | undefined> {
-    const rec = await this.#store.get<StoredBan>(BANS_NAMESPACE, source);
+    const rec = await this.#store.get<unknown>(BANS_NAMESPACE, source);
     if (!rec) return undefined;
-    const ban = fromStored(source, rec.value);
-    return ban && (ban.until === null || ban.until > now) ? ban : undefined;
+    const ban = readStoredBan(source, rec.value);
+    if (typeof ban === "string") {
+      this.#store.audit.reject(BANS_NAMESPACE, source, ban);
+      return undefined;
+    }
+    return ban.until === null || ban.until > now ? ban : undefined;
   }
 
   /** Writes (or replaces) a ban; it expires from the store when it ends. */

@@ -39,6 +39,7 @@ import {
 /** State-store namespace of recently authenticated sources (`{until}`, expiring then). */
 const PROVEN_NAMESPACE = "proven";
 import { BanList } from "./bans.ts";
+import { nftSource } from "../nft/address.ts";
 import { NftBans, type NftBansOptions } from "../nft/bans.ts";
 import type { BansBackend } from "../nft/backend.ts";
 import type { ReconcileStatus } from "../nft/reconcile.ts";
@@ -102,12 +103,19 @@ export class SourceDefense {
     for (const b of bans) this.gate.addBan(b, now);
     if (bans.length > 0) this.#log.info("restored {n} bans", { n: bans.length });
     let proven = 0;
-    for (const r of await this.#store.list<{ until: number }>(PROVEN_NAMESPACE, now)) {
-      if (
-        typeof r.value?.until === "number" && this.gate.restoreProven(r.key, r.value.until, now)
-      ) {
-        proven++;
+    for (const r of await this.#store.list<unknown>(PROVEN_NAMESPACE, now)) {
+      const until = (r.value as { until?: unknown } | null)?.until;
+      let ok = typeof until === "number" && Number.isFinite(until);
+      try {
+        nftSource(r.key); // a canonical address or v6 prefix, as the gate writes them
+      } catch {
+        ok = false;
       }
+      if (!ok) {
+        this.#store.audit.reject(PROVEN_NAMESPACE, r.key, "not a canonical source with an end");
+        continue;
+      }
+      if (this.gate.restoreProven(r.key, until as number, now)) proven++;
     }
     if (proven > 0) this.#log.info("restored {n} recently authenticated sources", { n: proven });
     if (this.gate.config.nftables) await this.#startNft();

@@ -2,12 +2,15 @@
  * Embedded state store on Deno KV (SQLite underneath), one file under the state directory.
  * @module
  */
-import { type NonceClaim, nonceKey, type StateStore, type StoredRecord } from "./store.ts";
-
-interface Envelope<T> {
-  v: T;
-  e?: number;
-}
+import {
+  checkEnvelope,
+  type Envelope,
+  type NonceClaim,
+  nonceKey,
+  type StateStore,
+  type StoredRecord,
+} from "./store.ts";
+import { RecordAudit } from "./audit.ts";
 
 /** Most mutations Deno KV takes in one atomic commit. */
 const MAX_MUTATIONS = 500;
@@ -22,6 +25,8 @@ interface PendingWrite {
 /** A {@linkcode StateStore} in a Deno KV database file. */
 export class KvStateStore implements StateStore {
   readonly #kv: Deno.Kv;
+  /** Records this store or its readers refused. */
+  readonly audit: RecordAudit;
   /**
    * Writes made in the same event-loop turn go to SQLite in one commit: each commit costs
    * about 2 ms here, so one per grant capped a burst of firewall grants near 500/s.
@@ -31,14 +36,15 @@ export class KvStateStore implements StateStore {
   #writeScheduled = false;
   #flushed: Promise<void> = Promise.resolve();
 
-  private constructor(kv: Deno.Kv) {
+  private constructor(kv: Deno.Kv, audit: RecordAudit) {
     this.#kv = kv;
+    this.audit = audit;
   }
 
   /** Opens (creating) the store at `dir/state.kv`; the directory is created 0700. */
-  static async open(dir: string): Promise<KvStateStore> {
+  static async open(dir: string, audit = new RecordAudit()): Promise<KvStateStore> {
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    return new KvStateStore(await Deno.openKv(`${dir}/state.kv`));
+    return new KvStateStore(await Deno.openKv(`${dir}/state.kv`), audit);
   }
 
   /** Nonces are remembered by this process's replay guard; here they are made durable. */
@@ -59,26 +65,37 @@ export class KvStateStore implements StateStore {
 
   /** Yields every nonce that has not expired yet. */
   async *loadNonces(now: number): AsyncIterable<NonceClaim> {
-    for await (const entry of this.#kv.list<number>({ prefix: ["nonce"] })) {
+    for await (const entry of this.#kv.list<unknown>({ prefix: ["nonce"] })) {
       const expiresAt = entry.value;
+      const hex = entry.key[1];
+      if (
+        typeof expiresAt !== "number" || !Number.isFinite(expiresAt) ||
+        typeof hex !== "string" || !/^[0-9a-f]{32}$/.test(hex) || entry.key.length !== 2
+      ) {
+        this.audit.reject("nonce", String(hex), "not a 16-byte hex nonce with a numeric expiry");
+        continue;
+      }
       if (expiresAt <= now) continue;
-      yield { nonce: Uint8Array.fromHex(String(entry.key[1])), expiresAt };
+      yield { nonce: Uint8Array.fromHex(hex), expiresAt };
     }
   }
 
   /** Reads one record, treating expired ones as absent. */
   async get<T>(namespace: string, key: string): Promise<StoredRecord<T> | undefined> {
-    const entry = await this.#kv.get<Envelope<T>>(["rec", namespace, key]);
-    if (!entry.value) return undefined;
-    if (entry.value.e !== undefined && entry.value.e <= Date.now()) return undefined;
-    return { key, value: entry.value.v, expiresAt: entry.value.e };
+    const entry = await this.#kv.get<unknown>(["rec", namespace, key]);
+    if (entry.versionstamp === null) return undefined;
+    const env = checkEnvelope(entry.value);
+    if (typeof env === "string") {
+      this.audit.reject(namespace, key, env);
+      return undefined;
+    }
+    if (env.e !== undefined && env.e <= Date.now()) return undefined;
+    return { key, value: env.v as T, expiresAt: env.e };
   }
 
   /** Writes one record (committed together with the other writes of the same turn). */
   set<T>(namespace: string, key: string, value: T, expiresAt?: number): Promise<void> {
-    const envelope: Envelope<T> = expiresAt === undefined
-      ? { v: value }
-      : { v: value, e: expiresAt };
+    const envelope: Envelope = expiresAt === undefined ? { v: value } : { v: value, e: expiresAt };
     return new Promise((resolve, reject) => {
       this.#writes.push({ key: ["rec", namespace, key], value: envelope, resolve, reject });
       if (!this.#writeScheduled) {
@@ -118,13 +135,22 @@ export class KvStateStore implements StateStore {
   /** Lists unexpired records of a namespace, removing expired ones it meets. */
   async list<T>(namespace: string, now: number): Promise<StoredRecord<T>[]> {
     const out: StoredRecord<T>[] = [];
-    for await (const entry of this.#kv.list<Envelope<T>>({ prefix: ["rec", namespace] })) {
-      const env = entry.value;
+    for await (const entry of this.#kv.list<unknown>({ prefix: ["rec", namespace] })) {
+      const key = entry.key[2];
+      const env = checkEnvelope(entry.value);
+      if (typeof key !== "string" || entry.key.length !== 3) {
+        this.audit.reject(namespace, String(key), "key is not a string");
+        continue;
+      }
+      if (typeof env === "string") {
+        this.audit.reject(namespace, key, env);
+        continue;
+      }
       if (env.e !== undefined && env.e <= now) {
         await this.#kv.delete(entry.key);
         continue;
       }
-      out.push({ key: String(entry.key[2]), value: env.v, expiresAt: env.e });
+      out.push({ key, value: env.v as T, expiresAt: env.e });
     }
     return out;
   }

@@ -2,33 +2,62 @@
  * Cluster state store on Redis: several daemons behind anycast share replay nonces (one
  * `SET NX PX` each, pipelined), bans, grants, timers and counters, so a packet replayed to
  * another node is refused there too.
+ *
+ * Whoever can write this Redis can write what the daemons read back, so the connection is
+ * authenticated (`redis://user:password@host:port/db`, an ACL user, or a password from
+ * `state.redis_password_file`) and, with `rediss://`, encrypted and the server verified (TLS,
+ * against the system roots or `state.redis_ca_file`). What is read back is validated anyway.
  * @module
  */
 import { Redis } from "ioredis";
-import { type NonceClaim, nonceKey, type StateStore, type StoredRecord } from "./store.ts";
+import { type RedisConnectOptions, redisOptions } from "./redis_url.ts";
+import {
+  type NonceClaim,
+  nonceKey,
+  parseEnvelope,
+  type StateStore,
+  type StoredRecord,
+} from "./store.ts";
+import { RecordAudit } from "./audit.ts";
+
+export { type RedisConnectOptions, redisOptions } from "./redis_url.ts";
 
 /** A {@linkcode StateStore} in Redis. */
 export class RedisStateStore implements StateStore {
   readonly #redis: Redis;
   readonly #prefix: string;
+  /** Records this store or its readers refused. */
+  readonly audit: RecordAudit;
 
-  private constructor(redis: Redis, prefix: string) {
+  private constructor(redis: Redis, prefix: string, audit: RecordAudit) {
     this.#redis = redis;
     this.#prefix = prefix;
+    this.audit = audit;
   }
 
-  /** Connects to `url` (redis://host:port/db); keys start with `prefix`. */
-  static async connect(url: string, prefix = "siglatch:"): Promise<RedisStateStore> {
-    const redis = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 2,
-      connectTimeout: 3000,
-      enableOfflineQueue: false,
-    });
+  /**
+   * Connects to `url` (see {@linkcode redisOptions}: credentials, TLS); keys start with
+   * `opts.prefix`. Fails when the server refuses the credentials (no half-open store).
+   */
+  static async connect(
+    url: string,
+    opts: RedisConnectOptions | string = {},
+  ): Promise<RedisStateStore> {
+    const o = typeof opts === "string" ? { prefix: opts } : opts;
+    const redis = new Redis(redisOptions(url, o));
     // ioredis emits "error" on every failed reconnect; failures surface through commands.
-    redis.on("error", () => {});
-    await redis.connect();
-    return new RedisStateStore(redis, prefix);
+    // The first one is kept: it says why (NOAUTH, WRONGPASS, a certificate) where the
+    // rejected connect only says "Connection is closed".
+    let cause: Error | undefined;
+    redis.on("error", (err: Error) => cause ??= err);
+    try {
+      await redis.connect();
+      await redis.ping();
+    } catch (err) {
+      redis.disconnect();
+      throw cause ?? err;
+    }
+    return new RedisStateStore(redis, o.prefix ?? "siglatch:", o.audit ?? new RecordAudit());
   }
 
   #k(...parts: string[]): string {
@@ -61,11 +90,17 @@ export class RedisStateStore implements StateStore {
 
   /** Reads one record. */
   async get<T>(namespace: string, key: string): Promise<StoredRecord<T> | undefined> {
-    const raw = await this.#redis.hget(this.#k("rec", namespace), key);
+    const raw = await this.#redis.hget(this.#k("rec", namespace), key).catch((err) =>
+      this.#wrongType(namespace, err)
+    );
     if (raw === null) return undefined;
-    const env = JSON.parse(raw) as { v: T; e?: number };
+    const env = parseEnvelope(raw);
+    if (typeof env === "string") {
+      this.audit.reject(namespace, key, env);
+      return undefined;
+    }
     if (env.e !== undefined && env.e <= Date.now()) return undefined;
-    return { key, value: env.v, expiresAt: env.e };
+    return { key, value: env.v as T, expiresAt: env.e };
   }
 
   /** Writes one record. */
@@ -84,16 +119,26 @@ export class RedisStateStore implements StateStore {
 
   /** Lists unexpired records, removing expired ones. */
   async list<T>(namespace: string, now: number): Promise<StoredRecord<T>[]> {
-    const all = await this.#redis.hgetall(this.#k("rec", namespace));
+    const all = await this.#redis.hgetall(this.#k("rec", namespace)).catch((err) =>
+      this.#wrongType(namespace, err) ?? {}
+    );
     const out: StoredRecord<T>[] = [];
     const expired: string[] = [];
     for (const [key, raw] of Object.entries(all)) {
-      const env = JSON.parse(raw) as { v: T; e?: number };
-      if (env.e !== undefined && env.e <= now) expired.push(key);
-      else out.push({ key, value: env.v, expiresAt: env.e });
+      const env = parseEnvelope(raw);
+      if (typeof env === "string") this.audit.reject(namespace, key, env);
+      else if (env.e !== undefined && env.e <= now) expired.push(key);
+      else out.push({ key, value: env.v as T, expiresAt: env.e });
     }
     if (expired.length > 0) await this.#redis.hdel(this.#k("rec", namespace), ...expired);
     return out;
+  }
+
+  /** A namespace key that is not a hash (someone wrote over it): refused as empty. */
+  #wrongType(namespace: string, err: unknown): null {
+    if (!(err instanceof Error) || !err.message.startsWith("WRONGTYPE")) throw err;
+    this.audit.reject(namespace, "*", "the namespace key is not a Redis hash");
+    return null;
   }
 
   /** Atomic counter. */

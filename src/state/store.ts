@@ -4,6 +4,7 @@
  * a shared one.
  * @module
  */
+import type { RecordAudit } from "./audit.ts";
 
 /** A namespaced record with an optional expiry (epoch ms). */
 export interface StoredRecord<T> {
@@ -23,8 +24,17 @@ export interface NonceClaim {
   expiresAt: number;
 }
 
-/** Persistent state shared by the daemon's stages. */
+/**
+ * Persistent state shared by the daemon's stages.
+ *
+ * What comes back from `get` and `list` is input, not trusted data: the type parameter is
+ * what the caller hopes for, and every reader validates each value before using it (see
+ * `audit`). The store itself skips envelopes it cannot read (not JSON, not an object,
+ * oversized, a non-numeric expiry) and reports them to `audit`.
+ */
 export interface StateStore {
+  /** Where this store and its readers report records they refused. */
+  readonly audit: RecordAudit;
   /**
    * Records nonces; returns, per nonce, `true` when this is its first sighting anywhere this
    * store reaches (for a cluster store: across nodes), `false` when it was seen before.
@@ -44,6 +54,41 @@ export interface StateStore {
   increment(namespace: string, key: string, delta: number): Promise<number>;
   /** Releases the store. */
   close(): Promise<void>;
+}
+
+/** Largest stored envelope read back (bytes of JSON); larger ones are refused unparsed. */
+export const MAX_ENVELOPE_BYTES = 16 * 1024;
+
+/** A stored value with its optional expiry, as both stores keep it. */
+export interface Envelope {
+  /** The value. */
+  v: unknown;
+  /** Expiry (epoch ms). */
+  e?: number;
+}
+
+/** Checks an envelope read from a store; returns it, or why it is refused. */
+export function checkEnvelope(raw: unknown): Envelope | string {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return "not an envelope";
+  const env = raw as Record<string, unknown>;
+  if (!("v" in env)) return "envelope without a value";
+  for (const k of Object.keys(env)) if (k !== "v" && k !== "e") return "unknown envelope field";
+  if (env.e !== undefined && (typeof env.e !== "number" || !Number.isFinite(env.e))) {
+    return "expiry is not a number";
+  }
+  return env as unknown as Envelope;
+}
+
+/** Parses a JSON envelope (the Redis form); returns it, or why it is refused. */
+export function parseEnvelope(text: string): Envelope | string {
+  if (text.length > MAX_ENVELOPE_BYTES) return `oversized (${text.length} bytes)`;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return "not JSON";
+  }
+  return checkEnvelope(raw);
 }
 
 /** Hex form of a nonce, as used in keys. */

@@ -69,7 +69,12 @@ function parseIpv4(text: string): bigint | undefined {
 function parseIpv6(text: string): bigint | undefined {
   let body = text;
   const zone = body.indexOf("%");
-  if (zone >= 0) body = body.slice(0, zone);
+  if (zone >= 0) {
+    // A zone is an interface name or index (IFNAMSIZ 16), nothing else: `fe80::1%x } ; …` is
+    // not an address.
+    if (!/^[0-9A-Za-z_.-]{1,15}$/.test(body.slice(zone + 1))) return undefined;
+    body = body.slice(0, zone);
+  }
   if (body.length === 0 || body.length > 45) return undefined;
   let tailV4: bigint | undefined;
   const lastColon = body.lastIndexOf(":");

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { KvStateStore } from "../../src/state/kv.ts";
 import {
   type DestructorSpec,
+  specKey,
   timerKey,
   TimerManager,
   timerPlan,
@@ -15,6 +16,17 @@ import {
 import { parseIp } from "../../src/util/ip.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A distinct session per name: user 1, action 1, a source address of its own. */
+const NAMES = ["a", "m", "c", "f", "due", "later", "ran"];
+function spec(name: string): DestructorSpec {
+  const i = NAMES.indexOf(name);
+  assert.ok(i >= 0, name);
+  return { actionId: 1, action: "act", kind: "exec", userId: 1, source: `192.0.2.${i + 1}` };
+}
+/** The session key of {@linkcode spec}. */
+const key = (name: string) => specKey(spec(name));
+const named = (k: string) => NAMES[Number(k.split(".").pop()) - 1];
 
 async function withStore<T>(fn: (store: KvStateStore, dir: string) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "siglatch-timers-" });
@@ -63,10 +75,10 @@ Deno.test("timers: destructor runs once when no keepalive arrives; renewals exte
     const t = new TimerManager(store, run);
     await t.start();
     const start = Date.now();
-    await t.arm("a", {}, { keepaliveMs: 300, deadline: start + 300 });
+    await t.arm(spec("a"), { keepaliveMs: 300, deadline: start + 300 });
     for (let i = 0; i < 4; i++) {
       await sleep(150);
-      assert.ok(await t.renew("a"), "renewed while armed");
+      assert.ok(await t.renew(key("a")), "renewed while armed");
     }
     assert.equal(runs.length, 0, "renewals kept it alive past the first deadline");
     await sleep(500);
@@ -74,8 +86,8 @@ Deno.test("timers: destructor runs once when no keepalive arrives; renewals exte
     assert.equal(runs.length, 1);
     assert.equal(runs[0].reason, "keepalive_lapsed");
     assert.ok(runs[0].at - start >= 600 + 300 - 20, `ran at +${runs[0].at - start} ms`);
-    assert.equal(await t.renew("a"), undefined, "a finished session is not renewed");
-    const stored = await store.get<TimerRecord>("timers", "a");
+    assert.equal(await t.renew(key("a")), undefined, "a finished session is not renewed");
+    const stored = await store.get<TimerRecord>("timers", key("a"));
     assert.equal(stored?.value.state, "done");
     assert.equal(stored?.value.ok, true);
     await t.stop();
@@ -88,10 +100,10 @@ Deno.test("timers: max_lifetime ends a session that keeps renewing", async () =>
     const t = new TimerManager(store, run);
     const start = Date.now();
     // Keepalive well above the renew period, so a loaded machine cannot lapse it by accident.
-    await t.arm("m", {}, { keepaliveMs: 600, deadline: start + 600, maxDeadline: start + 900 });
+    await t.arm(spec("m"), { keepaliveMs: 600, deadline: start + 600, maxDeadline: start + 900 });
     const until = start + 1500;
     while (Date.now() < until) {
-      await t.renew("m");
+      await t.renew(key("m"));
       await sleep(50);
     }
     await t.idle();
@@ -106,15 +118,15 @@ Deno.test("timers: cancel never runs; fire runs now, once", async () => {
   await withStore(async (store) => {
     const { runs, run } = recorder();
     const t = new TimerManager(store, run);
-    await t.arm("c", {}, { deadline: Date.now() + 200 });
-    await t.arm("f", {}, { deadline: Date.now() + 60_000 });
-    assert.equal(await t.cancel("c"), true);
-    assert.equal(await t.fire("f"), true);
-    assert.equal(await t.fire("f"), false);
+    await t.arm(spec("c"), { deadline: Date.now() + 200 });
+    await t.arm(spec("f"), { deadline: Date.now() + 60_000 });
+    assert.equal(await t.cancel(key("c")), true);
+    assert.equal(await t.fire(key("f")), true);
+    assert.equal(await t.fire(key("f")), false);
     await sleep(300);
     await t.idle();
-    assert.deepEqual(runs.map((r) => [r.key, r.reason]), [["f", "revoked"]]);
-    assert.equal(await store.get("timers", "c"), undefined);
+    assert.deepEqual(runs.map((r) => [named(r.key), r.reason]), [["f", "revoked"]]);
+    assert.equal(await store.get("timers", key("c")), undefined);
     await t.stop();
   });
 });
@@ -123,13 +135,13 @@ Deno.test("timers: restart loads armed timers, runs overdue at once, skips done"
   await withStore(async (store) => {
     const first = recorder();
     const t1 = new TimerManager(store, first.run);
-    await t1.arm("due", {}, { deadline: Date.now() + 100 });
-    await t1.arm("later", {}, { deadline: Date.now() + 600 });
-    await t1.arm("ran", {}, { deadline: Date.now() + 10 });
+    await t1.arm(spec("due"), { deadline: Date.now() + 100 });
+    await t1.arm(spec("later"), { deadline: Date.now() + 600 });
+    await t1.arm(spec("ran"), { deadline: Date.now() + 10 });
     await sleep(50);
     await t1.idle();
     await t1.stop(); // "process" gone; due and later still armed in the store
-    assert.deepEqual(first.runs.map((r) => r.key), ["ran"]);
+    assert.deepEqual(first.runs.map((r) => named(r.key)), ["ran"]);
     await sleep(200);
     const second = recorder();
     const t2 = new TimerManager(store, second.run);
@@ -137,11 +149,11 @@ Deno.test("timers: restart loads armed timers, runs overdue at once, skips done"
     await t2.start();
     await sleep(30);
     await t2.idle();
-    assert.deepEqual(second.runs.map((r) => r.key), ["due"], "overdue runs at once");
+    assert.deepEqual(second.runs.map((r) => named(r.key)), ["due"], "overdue runs at once");
     assert.ok(second.runs[0].at - restarted < 100);
     await sleep(600);
     await t2.idle();
-    assert.deepEqual(second.runs.map((r) => r.key), ["due", "later"]);
+    assert.deepEqual(second.runs.map((r) => named(r.key)), ["due", "later"]);
     await t2.stop();
   });
 });

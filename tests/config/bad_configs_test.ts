@@ -237,7 +237,14 @@ const CASES: Case[] = [
     yaml: `state:\n  redis: http://127.0.0.1:6379\n`,
     at: "2:10",
     path: "state.redis",
-    message: /expected redis:\/\/HOST:PORT\/DB/,
+    message: /expected redis:\/\/\[USER\[:PASSWORD\]@\]HOST:PORT\/DB \(rediss:\/\/ for TLS\)/,
+  },
+  {
+    name: "redis URL with a query string (ioredis would take it as options)",
+    yaml: `state:\n  redis: redis://127.0.0.1:6379/0?tls=false\n`,
+    at: "2:10",
+    path: "state.redis",
+    message: /no query string/,
   },
   {
     name: "bad timestamp",

@@ -196,6 +196,14 @@ const EFFECTS: Record<string, Effect> = {
   ),
   "state.path": t(DAEMON, "a replayed datagram is rejected, also after a daemon restart"),
   "state.redis": t("integration/cluster_test.ts", CLUSTER),
+  "state.redis_password_file": t(
+    "state/redis_auth_test.ts",
+    "Redis AUTH: requirepass, an ACL user, a password file; a wrong password is refused",
+  ),
+  "state.redis_ca_file": t(
+    "state/redis_auth_test.ts",
+    "Redis TLS: rediss:// to a TLS-only server verified against state.redis_ca_file",
+  ),
   "state.key_prefix": gap("the cluster test uses one prefix; none shows two prefixes apart"),
   "admin.socket": t(LIVE, "control socket: mode 0600, non-root refused, removed at stop"),
   "admin.web_listen": REFUSED,

@@ -224,3 +224,28 @@ execution:
   assert.match(a.message, /action "a" runs as root/);
   assert.match(dflt.message, /without its own run_as runs as root/);
 });
+
+Deno.test("lint files: state.redis_password_file is a secret (0600), state.redis_ca_file must exist", async () => {
+  await withTempDir(async (dir) => {
+    await writeKey(`${dir}/server.key`, 0o600);
+    await writeKey(`${dir}/alice.key`, 0o600);
+    await Deno.writeTextFile(`${dir}/redis.pass`, "pw\n", { mode: 0o644 });
+    await Deno.chmod(`${dir}/redis.pass`, 0o644);
+    await Deno.writeTextFile(
+      `${dir}/c.yaml`,
+      `${BASE}state:\n  redis: rediss://siglatch@127.0.0.1:6380/0\n` +
+        `  redis_password_file: redis.pass\n  redis_ca_file: ca.pem\n`,
+    );
+    let res = await loadConfig(`${dir}/c.yaml`, { checkFiles: true });
+    assert.equal(res.ok, false);
+    assert.deepEqual(codes(res.findings), [
+      "error lint.key_mode state.redis_password_file",
+      "error lint.key_missing state.redis_ca_file",
+    ]);
+    assert.ok(res.findings.every((f) => !f.message.includes("pw\n")), "the secret is not shown");
+    await Deno.chmod(`${dir}/redis.pass`, 0o600);
+    await Deno.writeTextFile(`${dir}/ca.pem`, "-----BEGIN CERTIFICATE-----\n");
+    res = await loadConfig(`${dir}/c.yaml`, { checkFiles: true });
+    assert.ok(res.ok, JSON.stringify(res.findings));
+  });
+});

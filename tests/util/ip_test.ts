@@ -77,3 +77,18 @@ Deno.test("parseIp reads IPv4 exactly as the reference does, on any string of di
     { numRuns: 20_000 },
   );
 });
+
+Deno.test("parseIp: a zone is an interface name or index, nothing else", () => {
+  assert.equal(formatIp(parseIp("fe80::1%eth0")!), "fe80::1");
+  assert.equal(formatIp(parseIp("fe80::1%3")!), "fe80::1");
+  for (
+    const bad of [
+      "fe80::1%x } ; flush ruleset",
+      "fe80::1%",
+      "fe80::1%a b",
+      "fe80::1%" + "x".repeat(16),
+    ]
+  ) {
+    assert.equal(parseIp(bad), undefined, bad);
+  }
+});
