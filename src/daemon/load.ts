@@ -21,12 +21,15 @@ export interface LoadSignalOptions {
   maxDepth?: number;
   /** How often the lag is sampled (ms). */
   periodMs?: number;
+  /** How long the signal stays on after its cause was last seen (ms). */
+  holdMs?: number;
 }
 
 /** Says whether to ask unproven sources for a cookie instead of opening their datagrams. */
 export class LoadSignal {
   readonly #o: Required<LoadSignalOptions>;
   #lastLagMs = 0;
+  #until = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #expected = 0;
 
@@ -36,6 +39,7 @@ export class LoadSignal {
       queueDepth: () => 0,
       maxDepth: 256,
       periodMs: 100,
+      holdMs: 2000,
       ...opts,
     };
   }
@@ -58,9 +62,17 @@ export class LoadSignal {
     this.#timer = undefined;
   }
 
-  /** True while loaded. */
+  /**
+   * True while loaded, and for `holdMs` after: measured under a spoofed flood, a signal
+   * that followed the queue depth datagram by datagram flapped, and a third of the flood
+   * was still opened between two readings.
+   */
   get loaded(): boolean {
-    return this.#o.pressure() || this.#o.queueDepth() >= this.#o.maxDepth;
+    const now = performance.now();
+    if (this.#o.pressure() || this.#o.queueDepth() >= this.#o.maxDepth) {
+      this.#until = now + this.#o.holdMs;
+    }
+    return now < this.#until;
   }
 
   /** The last event-loop lag sampled (ms), for `status`. */

@@ -69,10 +69,11 @@ export class RetryCache {
     }
     // Mark it running before any await, so a retry arriving meanwhile waits.
     this.#entries.set(key, { running: true, expiresAt });
-    const stored = await this.#store.get<CachedReply>(NAMESPACE, key);
-    if (stored) {
-      this.#entries.set(key, { running: false, expiresAt, reply: stored.value });
-      return { kind: "done", reply: stored.value };
+    const stored = await this.#store.get<unknown>(NAMESPACE, key);
+    const reply = stored ? readCachedReply(stored.value) : undefined;
+    if (reply) {
+      this.#entries.set(key, { running: false, expiresAt, reply });
+      return { kind: "done", reply };
     }
     // Across a cluster: the first node to claim the id runs it.
     const [first] = await this.#store.claimNonces([{ nonce: Uint8Array.fromHex(key), expiresAt }]);
@@ -110,6 +111,34 @@ export class RetryCache {
       over--;
     }
   }
+}
+
+/** Longest stored body or output (base64) a cached reply may carry. */
+const MAX_CACHED_TEXT = 8192;
+
+/**
+ * A stored reply read back, or undefined when it is not one (the store is input: a record
+ * someone else wrote must not become a forged answer of any size or shape).
+ */
+export function readCachedReply(v: unknown): CachedReply | undefined {
+  if (typeof v !== "object" || v === null) return undefined;
+  const r = v as Record<string, unknown>;
+  const small = (n: unknown, min: number, max: number) =>
+    typeof n === "number" && Number.isInteger(n) && n >= min && n <= max;
+  if (!small(r.status, 0, 255) || !small(r.exitCode, -2147483648, 2147483647)) return undefined;
+  if (typeof r.body !== "object" || r.body === null || Array.isArray(r.body)) return undefined;
+  if (JSON.stringify(r.body).length > MAX_CACHED_TEXT) return undefined;
+  if (r.output !== undefined) {
+    if (typeof r.output !== "string" || r.output.length > MAX_CACHED_TEXT) return undefined;
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(r.output)) return undefined;
+  }
+  const reply: CachedReply = {
+    status: r.status as number,
+    exitCode: r.exitCode as number,
+    body: r.body as Record<string, unknown>,
+  };
+  if (r.output !== undefined) reply.output = r.output as string;
+  return reply;
 }
 
 /** The 16-byte key of a user's retry id (hex). */

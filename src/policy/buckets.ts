@@ -51,3 +51,29 @@ export class BucketMap {
     return true;
   }
 }
+
+/** One token bucket: `rate` tokens per second, at most `burst` saved. */
+export class TokenBucket {
+  readonly #rate: number;
+  readonly #burst: number;
+  #tokens: number;
+  #at = 0;
+
+  /** Creates a full bucket. */
+  constructor(rate: number, burst: number) {
+    this.#rate = rate;
+    this.#burst = burst;
+    this.#tokens = burst;
+  }
+
+  /** Takes `cost` tokens at `now` (ms); false when there are not enough. */
+  take(now: number, cost = 1): boolean {
+    if (now > this.#at) {
+      this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#rate / 1000);
+      this.#at = now;
+    }
+    if (this.#tokens < cost) return false;
+    this.#tokens -= cost;
+    return true;
+  }
+}

@@ -225,3 +225,25 @@ Deno.test("an old (v1) client is told to upgrade in a reply it can read; nothing
     await p.fx.cleanup();
   }
 });
+
+Deno.test("attack: a spoofed flood under load gets at most the daemon-wide cookie budget", async () => {
+  const p = await inProcess({ top: { rate_limit: { pressure_fail_rate: 1 } } });
+  try {
+    for (let i = 0; i < 20; i++) p.deliver(badAuth(p.fx.serverPublic).datagram, spoofed());
+    assert.ok(p.daemon.defense.pressure);
+    const datagram = badAuth(p.fx.serverPublic).datagram;
+    const before = p.daemon.counters.cookie_replies ?? 0;
+    const start = performance.now();
+    for (let i = 0; i < 6000; i++) p.deliver(datagram, spoofed());
+    const seconds = (performance.now() - start) / 1000;
+    const c = p.daemon.counters;
+    assert.ok((c.cookie_budget_spent ?? 0) > 0, JSON.stringify(c));
+    // Burst of 4,000, refilled at 2,000/s while the loop ran.
+    const bound = 4000 + Math.ceil(2000 * seconds) + 1;
+    const sent = (c.cookie_replies ?? 0) - before;
+    assert.ok(sent <= bound, `cookie replies: ${sent} > ${bound}`);
+  } finally {
+    await p.close();
+    await p.fx.cleanup();
+  }
+});

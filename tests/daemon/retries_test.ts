@@ -57,3 +57,19 @@ Deno.test("retry cache: memory is bounded; a dropped entry is found in the store
     const r = await cache.begin(1, id(0), later);
     assert.deepEqual(r, { kind: "done", reply: { ...REPLY, body: { data: 0 } } });
   }));
+
+Deno.test("retry cache: a record someone else wrote into the store is no answer", () =>
+  withStore(async (_dir, store) => {
+    const cache = new RetryCache(store, 16);
+    const later = Date.now() + 30_000;
+    // Find the key the cache uses by finishing one request, then overwrite it with junk.
+    await cache.begin(1, id(3), later);
+    await cache.finish(1, id(3), REPLY);
+    const [rec] = await store.list<unknown>("retry", Date.now());
+    for (const junk of [{ status: "ok" }, { status: 0, exitCode: 0, body: "x".repeat(9000) }, 42]) {
+      await store.set("retry", rec.key, junk, later);
+      const fresh = new RetryCache(store, 16);
+      const r = await fresh.begin(1, id(3), later);
+      assert.notEqual(r.kind, "done", JSON.stringify(junk));
+    }
+  }));
