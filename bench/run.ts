@@ -20,6 +20,7 @@
  * Issue 13 (`bench/flood/spoofed.ts`, root): mac1-valid datagrams from spoofed random 10/8
  * sources at 50k/s, 100k/s and the sender's max, each with cookies on (the default) and off,
  * in network namespaces; skipped with a note when not root or ip/python3 are missing.
+ * `--spoof-rates 10000,50000,0` replaces the three rates (0 = the sender's max).
  * @module
  */
 import {
@@ -552,7 +553,11 @@ async function main(): Promise<void> {
   }
   if (!quick) {
     const skip = spoofedSkipReason();
-    if (skip === undefined) scenarios.push(...spoofedScenarios(seconds));
+    const rates = flags.get("spoof-rates")?.split(",").map(Number);
+    if (rates?.some((x) => !Number.isFinite(x) || x < 0 || x > 1e6)) {
+      throw new Error("--spoof-rates: datagrams/s, 0 (max) to 1,000,000, comma-separated");
+    }
+    if (skip === undefined) scenarios.push(...spoofedScenarios(seconds, rates));
     else {
       notes[SPOOFED_MAC1] = `SKIPPED spoofed mac1-valid floods (issue 13): ${skip}`;
       console.error(notes[SPOOFED_MAC1]);

@@ -57,10 +57,16 @@ export function spoofedSkipReason(): string | undefined {
   return missing.length > 0 ? `${missing.join(", ")} missing` : undefined;
 }
 
-/** 50k/s, 100k/s and the sender's max, each with cookies on (the default) and off. */
-export function spoofedScenarios(seconds: number): FloodScenario[] {
+/**
+ * 50k/s, 100k/s and the sender's max (or `rates`, 0 = max), each with cookies on (the
+ * default) and off.
+ */
+export function spoofedScenarios(
+  seconds: number,
+  rates: readonly number[] = [50_000, 100_000, 0],
+): FloodScenario[] {
   const out: FloodScenario[] = [];
-  for (const rate of [50_000, 100_000, 0]) {
+  for (const rate of rates) {
     for (const cookies of [true, false]) {
       out.push({
         name: `${SPOOFED_MAC1}-${rate === 0 ? "max" : `${rate / 1000}k`}-${
