@@ -105,3 +105,23 @@ export async function readUdpDrops(port: number): Promise<number> {
   for (const s of await readUdpSockets(port)) sum += s.drops;
   return sum;
 }
+
+/**
+ * {@linkcode readUdpDrops} for a socket inside network namespace `ns` (whose `/proc/net/udp`
+ * only `ip netns exec NS cat` sees); 0 when unreadable.
+ */
+export async function readUdpDropsIn(ns: string, port: number): Promise<number> {
+  try {
+    const out = await new Deno.Command("ip", {
+      args: ["netns", "exec", ns, "/bin/cat", "/proc/net/udp"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!out.success) return 0;
+    let sum = 0;
+    for (const s of parseProcNetUdp(new TextDecoder().decode(out.stdout), 4, port)) sum += s.drops;
+    return sum;
+  } catch {
+    return 0;
+  }
+}

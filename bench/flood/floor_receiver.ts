@@ -1,5 +1,5 @@
 /**
- * The floor: a bare UDP receiver on 127.0.0.1 (`--port`, 0 = any) with `--loops` (default
+ * The floor: a bare UDP receiver on `--host` (default 127.0.0.1; `--port`, 0 = any) with `--loops` (default
  * 4, as the daemon) concurrent receive calls that only count datagrams. As the daemon, each
  * loop reuses one 2 KiB buffer (`receive(buf)`) and `--recv-buffer BYTES` sizes the socket
  * (`SO_RCVBUF`); with `--alloc` Deno allocates a fresh 64 KiB buffer per datagram instead
@@ -15,7 +15,7 @@ const flags = parseFlags(Deno.args);
 const loops = numFlag(flags, "loops", 4);
 const conn = Deno.listenDatagram({
   transport: "udp",
-  hostname: "127.0.0.1",
+  hostname: flags.get("host") ?? "127.0.0.1",
   port: numFlag(flags, "port", 0),
 });
 const recvBuffer = numFlag(flags, "recv-buffer", 0);

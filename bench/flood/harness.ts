@@ -25,8 +25,13 @@ export interface FloodScenario {
   size: number;
   /** Offered datagrams/s in total (0 = as fast as the senders go). */
   rate: number;
-  /** `many` (127.0.0.2–254), `one` (127.0.0.2) or `spoofed` (hping3 --rand-source). */
-  sources: "many" | "one" | "spoofed";
+  /**
+   * `many` (127.0.0.2–254), `one` (127.0.0.2), `spoofed` (hping3 --rand-source) or
+   * `spoofed-mac1` (mac1-valid datagrams from random 10/8 sources, `spoofed.ts`: netns).
+   */
+  sources: "many" | "one" | "spoofed" | "spoofed-mac1";
+  /** `servers[].challenge_under_load` of the daemon (default: the daemon's default, on). */
+  cookies?: boolean;
   /** Seconds. */
   seconds: number;
 }
@@ -104,7 +109,7 @@ export interface ThroughputResult {
 }
 
 /** A spawned child with the ready/go/result protocol. */
-interface ChildRun {
+export interface ChildRun {
   proc: Deno.ChildProcess;
   lines: AsyncIterator<string>;
   go(): Promise<void>;
@@ -124,7 +129,8 @@ async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<st
   if (buf) yield buf;
 }
 
-function spawnChild(cmd: string, args: string[]): ChildRun {
+/** Spawns a child of the ready/go/result protocol (stdout lines, stdin go line). */
+export function spawnChild(cmd: string, args: string[]): ChildRun {
   const proc = new Deno.Command(cmd, {
     args,
     stdin: "piped",
@@ -147,7 +153,8 @@ function spawnChild(cmd: string, args: string[]): ChildRun {
   };
 }
 
-async function expectLine(c: ChildRun, what: string): Promise<string> {
+/** The child's next stdout line; throws when it exited first. */
+export async function expectLine(c: ChildRun, what: string): Promise<string> {
   const n = await c.lines.next();
   if (n.done) throw new Error(`child exited before ${what}`);
   return n.value;
@@ -158,7 +165,7 @@ function denoChild(script: string, args: string[]): ChildRun {
 }
 
 /** A daemon subprocess whose log goes to a file after `ready`. */
-interface BenchDaemon {
+export interface BenchDaemon {
   pid: number;
   port: number;
   dir: string;
@@ -168,11 +175,26 @@ interface BenchDaemon {
   stop(): Promise<void>;
 }
 
-async function startBenchDaemon(
+/** Where and how {@linkcode startBenchDaemon} runs the daemon (default: host, 127.0.0.1). */
+export interface BenchDaemonPlace {
+  /** Network namespace to run it in (`ip netns exec`). */
+  netns?: string;
+  /** Its address there (listen and target host); the port stays the fixture's. */
+  host?: string;
+  /** `servers[].challenge_under_load` (default: the daemon's default). */
+  cookies?: boolean;
+}
+
+/** Starts a bench daemon (fixture config, default drop-log rate) and waits for `ready`. */
+export async function startBenchDaemon(
   raisedLimits: boolean,
   recvBuffer?: number,
+  place: BenchDaemonPlace = {},
 ): Promise<BenchDaemon> {
-  const server = recvBuffer !== undefined ? { limits: { recv_buffer: recvBuffer } } : {};
+  const server: Record<string, unknown> = recvBuffer !== undefined
+    ? { limits: { recv_buffer: recvBuffer } }
+    : {};
+  if (place.cookies !== undefined) server.challenge_under_load = place.cookies;
   const raised = raisedLimits
     ? {
       limits: { reply_rate: 1_000_000 },
@@ -190,14 +212,24 @@ async function startBenchDaemon(
       privsep: { enabled: false },
     },
   });
+  if (place.host) {
+    // The fixture picked a free port on the host's loopback; in a fresh namespace it is free too.
+    const text = await Deno.readTextFile(fx.config);
+    await Deno.writeTextFile(
+      fx.config,
+      text.replace(`127.0.0.1:${fx.port}`, `${place.host}:${fx.port}`),
+    );
+  }
   // SIGLATCH_BENCH_CPU_PROF=DIR writes a V8 CPU profile of every daemon into DIR.
   const prof = Deno.env.get("SIGLATCH_BENCH_CPU_PROF");
   const profFlags = prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [];
   // SIGLATCH_BENCH_V8_FLAGS=... passes V8 flags to every daemon (GC experiments).
   const v8 = Deno.env.get("SIGLATCH_BENCH_V8_FLAGS");
   if (v8) profFlags.push(`--v8-flags=${v8}`);
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_FLAGS, ...profFlags, `${ROOT}/main.ts`, "serve", "--config", fx.config],
+  const argv = [...RUN_FLAGS, ...profFlags, `${ROOT}/main.ts`, "serve", "--config", fx.config];
+  // `ip netns exec` execs the program: the child's pid is the daemon's.
+  const proc = new Deno.Command(place.netns ? "ip" : Deno.execPath(), {
+    args: place.netns ? ["netns", "exec", place.netns, Deno.execPath(), ...argv] : argv,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -219,6 +251,7 @@ async function startBenchDaemon(
   const target = `${fx.dir}/target.json`;
   await writeTarget(target, {
     port: fx.port,
+    host: place.host,
     serverPublic: fx.serverPublic,
     userId: 1,
     hmacKey: fx.aliceKey,
@@ -230,16 +263,7 @@ async function startBenchDaemon(
     dir: fx.dir,
     proc,
     target,
-    async counters() {
-      const c = await AdminClient.connect(`${fx.dir}/run/admin.sock`);
-      try {
-        const res = await c.request("status", {}, 10_000) as unknown as Record<string, unknown>;
-        const body = (res.result ?? res) as Record<string, unknown>;
-        return (body.counters ?? {}) as Record<string, number>;
-      } finally {
-        c.close?.();
-      }
-    },
+    counters: () => daemonCounters(`${fx.dir}/run/admin.sock`),
     async stop() {
       try {
         proc.kill("SIGTERM");
@@ -259,6 +283,18 @@ async function startBenchDaemon(
       await fx.cleanup();
     },
   };
+}
+
+/** The daemon's counters through its admin socket (`status`). */
+export async function daemonCounters(socket: string): Promise<Record<string, number>> {
+  const c = await AdminClient.connect(socket);
+  try {
+    const res = await c.request("status", {}, 10_000) as unknown as Record<string, unknown>;
+    const body = (res.result ?? res) as Record<string, unknown>;
+    return (body.counters ?? {}) as Record<string, number>;
+  } finally {
+    c.close?.();
+  }
 }
 
 const MB = 1048576;
@@ -347,7 +383,7 @@ async function garbageSenders(s: FloodScenario, port: number): Promise<Senders> 
 }
 
 /** Samples a process every 250 ms (keeps the last sample and the RSS series; detects exit). */
-function watch(
+export function watch(
   pid: number,
 ): { stop(): Promise<ProcSample | undefined>; alive(): boolean; rss: number[] } {
   let last: ProcSample | undefined;
@@ -380,7 +416,8 @@ function watch(
   };
 }
 
-function figures(
+/** One target's figures from the senders' count, its own count and two /proc samples. */
+export function figures(
   sent: { sent: number; seconds: number },
   received: number,
   before: ProcSample,
@@ -448,10 +485,13 @@ export async function floodDaemon(
   }
 }
 
-function pick(c: Record<string, number>): Record<string, number> {
+const PICKED = new Set(["received", "accepted", "replies", "cookie_gate", "cookie_replies"]);
+
+/** The daemon counters a flood result keeps. */
+export function pick(c: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(c)) {
-    if (k === "received" || k === "accepted" || k === "replies" || k.startsWith("drop")) out[k] = v;
+    if (PICKED.has(k) || k.startsWith("drop")) out[k] = v;
   }
   return out;
 }

@@ -7,11 +7,15 @@
  * - `--sequential N`: N requests one after another (the unloaded latency figure).
  *
  * Requests rotate over the `--sources` addresses so that the default per-source limits
- * (50 datagrams/s, 20 replies/s per address) are not what is being measured.
+ * (50 datagrams/s, 20 replies/s per address) are not what is being measured. Each source
+ * address keeps its own cookie jar, as a separate client would (a cookie is bound to the
+ * address it was sent to). `--host` (default the target's host, else 127.0.0.1) is the
+ * daemon's address; a 10.213.x.y host allows 10.213.x.y sources (the bench's netns veth).
  * Prints `ready`, waits for a stdin line, runs, prints one JSON line (see {@linkcode PingReport}).
  * @module
  */
 import { sendRequest } from "../../src/client/send.ts";
+import { CookieJar } from "../../src/client/cookies.ts";
 import { expandAddresses, numFlag, parseFlags, quantile, readyAndWait, sleep } from "./common.ts";
 import { readTarget } from "./target.ts";
 
@@ -44,7 +48,12 @@ const seconds = Math.min(numFlag(flags, "seconds", 5), 120);
 const sequential = numFlag(flags, "sequential", 0);
 const retries = numFlag(flags, "retries", 3);
 const timeoutMs = numFlag(flags, "timeout", 250);
-const sources = expandAddresses(flags.get("sources") ?? "127.0.1.1-127.0.1.20");
+const host = flags.get("host") ?? target.host ?? "127.0.0.1";
+const sources = expandAddresses(
+  flags.get("sources") ?? "127.0.1.1-127.0.1.20",
+  host.startsWith("10.213."),
+);
+const jars = new Map(sources.map((s) => [s, new CookieJar()]));
 
 interface Sample {
   ok: boolean;
@@ -60,13 +69,14 @@ async function one(): Promise<void> {
   const t = performance.now();
   try {
     const r = await sendRequest({
-      host: "127.0.0.1",
+      host,
       port: target.port,
       serverPublic: target.serverPublic,
       userId: target.userId,
       auth: { kind: "hmac", key: target.hmacKey },
       actionId: target.actionId,
       bind,
+      jar: jars.get(bind),
       wait: true,
       timeoutMs,
       retries,

@@ -6,8 +6,10 @@
 
 /** A daemon and a user allowed to run `actionId`. */
 export interface Target {
-  /** UDP port on 127.0.0.1. */
+  /** UDP port on `host`. */
   port: number;
+  /** Daemon address (default 127.0.0.1). */
+  host?: string;
   /** Server X25519 public key, base64. */
   serverPublic: string;
   /** User id. */
@@ -20,8 +22,10 @@ export interface Target {
 
 /** Decoded target. */
 export interface LoadedTarget {
-  /** UDP port on 127.0.0.1. */
+  /** UDP port on `host`. */
   port: number;
+  /** Daemon address (default 127.0.0.1). */
+  host?: string;
   /** Server X25519 public key. */
   serverPublic: Uint8Array;
   /** User id. */
