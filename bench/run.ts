@@ -535,6 +535,23 @@ async function main(): Promise<void> {
     notes["exec_bench.ts"] =
       (ex.code === 0 ? ex.stdout : `exit ${ex.code}\n${ex.stdout}\n${ex.stderr}`)
         .trim();
+    console.error("privsep_exec_bench.ts …");
+    const pe = await run(
+      [
+        "run",
+        "--allow-run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-sys",
+        "--allow-env",
+        "--allow-net",
+        `${BENCH_DIR}privsep_exec_bench.ts`,
+      ],
+      120_000,
+    );
+    notes["privsep_exec_bench.ts"] =
+      (pe.code === 0 ? pe.stdout : `exit ${pe.code}\n${pe.stdout}\n${pe.stderr}`)
+        .trim();
     console.error("open_pool_bench.ts …");
     const op = await run(
       ["run", "--allow-read", "--allow-sys", `${BENCH_DIR}open_pool_bench.ts`],
