@@ -151,7 +151,7 @@ export class Pipeline {
     // rate-limited cookie reply (a spoofed source never sees it) and is never opened.
     if (!proven && server.config.challenge_under_load && o.load.loaded) {
       o.count("cookie_gate");
-      this.#askForCookie(cookies, data, from, channel);
+      this.#askForCookie(cookies, data, from, channel, ip);
       return;
     }
 
@@ -280,7 +280,7 @@ export class Pipeline {
     // then goes to the proven source, never to whoever resent a copied packet).
     if (!proven && this.#wantsProof(user.config, decision.action.config, request)) {
       o.count("challenges");
-      this.#askForCookie(cookies, data, from, channel);
+      this.#askForCookie(cookies, data, from, channel, ip);
       return;
     }
 
@@ -304,16 +304,21 @@ export class Pipeline {
 
   /**
    * Sends a cookie reply: within a daemon-wide budget (a spoofed flood from random sources
-   * would otherwise get one each: measured 9 % of the receive loop at 50k/s), then the
-   * per-destination reply rate; nothing when mac1 is not ours.
+   * would otherwise get one each: measured 9 % of the receive loop at 50k/s) unless the source
+   * authenticated recently, then the per-destination reply rate; nothing when mac1 is not ours.
    */
   #askForCookie(
     cookies: CookieChecker,
     data: Uint8Array,
     from: Deno.NetAddr,
     channel: ReplyChannel,
+    ip: IpAddress,
   ): void {
-    if (!this.#cookieBudget.take(this.#o.clock())) {
+    // A source that authenticated recently is answered outside the budget: a spoofed flood
+    // must not use up the cookies of the users we know.
+    const now = this.#o.clock();
+    const known = this.#o.defense.gate.provenUntil(ip) > now;
+    if (!known && !this.#cookieBudget.take(now)) {
       this.#o.count("cookie_budget_spent");
       return;
     }
