@@ -133,8 +133,10 @@ export class Pipeline {
     // Work after this turn (replies, exec stdin, dead drops) may keep views of it.
     const data = received.slice();
 
-    // size and mac1: one hash, before any public-key work
-    const unfit = server.opener.prefilter(data);
+    // size and mac1: one hash, before any public-key work (under load, the newest version's
+    // only: no old-client or wrong-mode diagnosis for a flood)
+    const loaded = server.config.challenge_under_load && o.load.loaded;
+    const unfit = server.opener.prefilter(data, loaded);
     if (unfit !== null) {
       if (server.deadDrops.length > 0 && o.deadDrops.take(server, data, from)) {
         // Nothing proves who sent it: it costs its source tokens, like any failure.
@@ -149,7 +151,7 @@ export class Pipeline {
 
     // Under load, an unproven datagram costs no public-key work: it gets at most a
     // rate-limited cookie reply (a spoofed source never sees it) and is never opened.
-    if (!proven && server.config.challenge_under_load && o.load.loaded) {
+    if (!proven && loaded) {
       o.count("cookie_gate");
       this.#askForCookie(cookies, data, from, channel, ip);
       return;
