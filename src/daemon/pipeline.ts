@@ -334,7 +334,11 @@ export class Pipeline {
     const name = server.config.name;
     const had = this.#cookies.get(name);
     const key = server.publicKey;
+    // Same array: the common case, per datagram. After a reload, the same key in a new
+    // array keeps its checker (and its cookies); the array is remembered for next time.
+    if (had?.key === key) return had.checker;
     if (had && had.key.length === key.length && had.key.every((b, i) => b === key[i])) {
+      had.key = key;
       return had.checker;
     }
     const checker = new CookieChecker(key, {
