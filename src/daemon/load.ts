@@ -23,6 +23,8 @@ export interface LoadSignalOptions {
   periodMs?: number;
   /** How long the signal stays on after its cause was last seen (ms). */
   holdMs?: number;
+  /** Unproven datagrams per second answered with a cookie that keep the signal on. */
+  gatedPerSecond?: number;
 }
 
 /** Says whether to ask unproven sources for a cookie instead of opening their datagrams. */
@@ -30,6 +32,8 @@ export class LoadSignal {
   readonly #o: Required<LoadSignalOptions>;
   #lastLagMs = 0;
   #until = 0;
+  #windowStart = 0;
+  #gatedInWindow = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #expected = 0;
 
@@ -40,6 +44,7 @@ export class LoadSignal {
       maxDepth: 256,
       periodMs: 100,
       holdMs: 2000,
+      gatedPerSecond: 500,
       ...opts,
     };
   }
@@ -73,6 +78,22 @@ export class LoadSignal {
       this.#until = now + this.#o.holdMs;
     }
     return now < this.#until;
+  }
+
+  /**
+   * Notes one unproven datagram answered with a cookie instead of being opened. A flood
+   * that is no longer opened no longer fails, so the gate's pressure would fade and the
+   * flood reach the workers again (measured: the signal flapped, a third of a spoofed flood
+   * was opened); while such datagrams keep coming faster than `gatedPerSecond`, the signal
+   * stays on.
+   */
+  noteGated(): void {
+    const now = performance.now();
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now;
+      this.#gatedInWindow = 0;
+    }
+    if (++this.#gatedInWindow > this.#o.gatedPerSecond) this.#until = now + this.#o.holdMs;
   }
 
   /** The last event-loop lag sampled (ms), for `status`. */

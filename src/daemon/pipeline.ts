@@ -153,6 +153,7 @@ export class Pipeline {
     // rate-limited cookie reply (a spoofed source never sees it) and is never opened.
     if (!proven && loaded) {
       o.count("cookie_gate");
+      o.load.noteGated();
       this.#askForCookie(cookies, data, from, channel, ip);
       return;
     }
