@@ -126,7 +126,9 @@ export class Pipeline {
     let proven: boolean | undefined;
     if (!gate.ok) {
       if (gate.reason !== "pressure") return drops.drop(gate.reason, from);
-      proven = cookies.checkMac2(received, from.hostname, from.port);
+      // mac1 first (one hash): random garbage never costs the mac2 HMACs.
+      proven = server.opener.prefilter(received, true) === null &&
+        cookies.checkMac2(received, from.hostname, from.port);
       if (!proven) return drops.drop(gate.reason, from);
     }
     if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);

@@ -7,11 +7,19 @@
  * @module
  */
 import { createHmac } from "node:crypto";
+import { hmacSha256 } from "../crypto/hkdf.ts";
 import { COOKIE_LEN, MAC1_LEN, MAC2_LEN } from "./types.ts";
+
+/**
+ * Inputs up to this length are MACed in JS (no node:crypto Hmac object, a stream, per
+ * datagram: under a flood those allocations were the largest share of the receive loop).
+ */
+const JS_HMAC_MAX = 384;
 
 /** mac2 of `data` (everything before the mac2 field) under a 16-byte cookie. */
 export function computeMac2(cookie: Uint8Array, data: Uint8Array): Uint8Array {
   if (cookie.length !== COOKIE_LEN) throw new RangeError("cookie must be 16 bytes");
+  if (data.length <= JS_HMAC_MAX) return hmacSha256(cookie, data).subarray(0, MAC2_LEN);
   const d = createHmac("sha256", cookie).update(data).digest();
   return new Uint8Array(d.buffer, d.byteOffset, MAC2_LEN);
 }
