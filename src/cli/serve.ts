@@ -8,8 +8,8 @@ import { CliError } from "./errors.ts";
 import { formatFinding, loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
 import { logger, setupLogging } from "../util/log.ts";
-import { buildRuntime, openerKeys, type Runtime } from "../daemon/runtime.ts";
-import { OpenPool } from "../daemon/open_pool.ts";
+import { buildRuntime, startOpenPool } from "../daemon/runtime.ts";
+import type { OpenPool } from "../daemon/open_pool.ts";
 import { runPrivileged } from "../privsep/monitor.ts";
 import { connectNetworkPart } from "../privsep/network.ts";
 import { dropPrivileges } from "../privsep/drop.ts";
@@ -98,17 +98,6 @@ export async function openStateStore(config: Config): Promise<StateStore> {
 async function preloadStateStore(config: Config): Promise<void> {
   if (config.state.redis) await import("../state/redis.ts");
   else await import("../state/kv.ts");
-}
-
-/** Starts the open workers the config asks for (none with `limits.open_workers: 0`). */
-async function startOpenPool(runtime: Runtime): Promise<OpenPool | undefined> {
-  const workers = runtime.config.limits.open_workers ?? navigator.hardwareConcurrency;
-  if (workers <= 0) return undefined;
-  return await OpenPool.start({
-    workers,
-    ...openerKeys(runtime),
-    queueLimit: runtime.config.limits.open_queue,
-  });
 }
 
 /** Runs the daemon until a stop signal; resolves with the exit status. */

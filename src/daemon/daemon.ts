@@ -20,10 +20,10 @@ import { type ActionRunner, localRunner } from "../actions/runner.ts";
 import type { SystemMessage } from "../wire/reply_body.ts";
 import { Reassembler, ReplayGuard } from "../wire/mod.ts";
 import type { Config } from "../config/schema.ts";
-import { type KeyMaterial, openerKeys, type Runtime } from "./runtime.ts";
+import { type KeyMaterial, openerKeys, type Runtime, startOpenPool } from "./runtime.ts";
 import type { BansBackend, GrantsBackend } from "../nft/backend.ts";
 import type { NftBansOptions } from "../nft/bans.ts";
-import { OpenPool } from "./open_pool.ts";
+import type { OpenPool } from "./open_pool.ts";
 import { NonceBatcher } from "./nonces.ts";
 import { type ConfigChanges, prepareReload } from "./reload.ts";
 import { Listeners, type ListenerStatus } from "./listeners.ts";
@@ -312,20 +312,13 @@ export class Daemon {
   }
 
   /**
-   * Starts the open workers (once; `start` calls it). The network part calls it before it
-   * drops root, so the workers load their code while they still can read it.
+   * Starts the open workers the config asks for, unless the caller handed some over
+   * (`DaemonOptions.pool`: the network part starts them before it drops root, so they load
+   * their code while they still can read it).
    */
   async startWorkers(): Promise<void> {
-    if (this.#pool) return;
-    const workers = this.#runtime.config.limits.open_workers ?? navigator.hardwareConcurrency;
-    if (workers <= 0) return;
-    this.#pool = await OpenPool.start({
-      workers,
-      ...openerKeys(this.#runtime),
-      queueLimit: this.#runtime.config.limits.open_queue,
-      clock: this.#clock,
-    });
-    this.#log.info("opening requests in {workers} workers", { workers });
+    this.#pool ??= await startOpenPool(this.#runtime, this.#clock);
+    if (this.#pool) this.#log.info("opening requests in {n} workers", { n: this.#pool.size });
   }
 
   /** The addresses being listened on (`host:port`). */

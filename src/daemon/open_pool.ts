@@ -154,6 +154,11 @@ function checkKeys(servers: PoolServer[]): void {
 /** A pool of Workers that open request datagrams, proven ones first. */
 export class OpenPool {
   readonly #slots: Slot[];
+
+  /** Number of workers. */
+  get size(): number {
+    return this.#slots.length;
+  }
   readonly #url: URL;
   readonly #clock: () => number;
   readonly #queueLimit: number;

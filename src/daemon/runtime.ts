@@ -9,6 +9,7 @@ import { readEd25519Public, readHmacKey, readServerKey } from "../crypto/keyfile
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
 import { resolveRunAs, type RunAs, type RunAsIds } from "../util/sysdb.ts";
 import type { PoolServer, PoolUser } from "./open_worker.ts";
+import { OpenPool } from "./open_pool.ts";
 
 /** A user as the daemon needs it. */
 export interface UserRuntime {
@@ -248,6 +249,11 @@ export async function buildRuntime(
   return { config, servers, users, actions, actionIdsByName };
 }
 
+/** How many open workers a config asks for: `limits.open_workers`, else one per CPU. */
+export function openWorkers(config: Config): number {
+  return config.limits.open_workers ?? navigator.hardwareConcurrency;
+}
+
 /** The keys the open workers need: every server's key pair and every user's verifier. */
 export function openerKeys(runtime: Runtime): { servers: PoolServer[]; users: PoolUser[] } {
   return {
@@ -264,4 +270,22 @@ export function openerKeys(runtime: Runtime): { servers: PoolServer[]; users: Po
       ed25519Public: u.verifier.ed25519Public,
     })),
   };
+}
+
+/**
+ * Starts the open workers a runtime's config asks for (`undefined` with
+ * `limits.open_workers: 0`).
+ */
+export async function startOpenPool(
+  runtime: Runtime,
+  clock?: () => number,
+): Promise<OpenPool | undefined> {
+  const workers = openWorkers(runtime.config);
+  if (workers <= 0) return undefined;
+  return await OpenPool.start({
+    workers,
+    ...openerKeys(runtime),
+    queueLimit: runtime.config.limits.open_queue,
+    clock,
+  });
 }
