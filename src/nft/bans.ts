@@ -36,7 +36,15 @@
 import { type NftRun, runNft, Serial } from "./run.ts";
 import { nftSource } from "./address.ts";
 import { Reconciler, type ReconcileStatus } from "./reconcile.ts";
-import { missingFrom, nftTimeout, removeOwned, T, TABLE, viewTable } from "./table.ts";
+import {
+  missingFrom,
+  type NftBackendOptions,
+  nftTimeout,
+  removeOwned,
+  T,
+  TABLE,
+  viewTable,
+} from "./table.ts";
 
 /** Name of the shared table. */
 export const NFT_TABLE = TABLE;
@@ -54,23 +62,11 @@ export interface BanElement {
 }
 
 /** Options for {@linkcode NftBans}. */
-export interface NftBansOptions {
-  /** The nft command (argv prefix), e.g. `["ip", "netns", "exec", "ns1", "nft"]`. Default `["nft"]`. */
-  command?: string[];
+export interface NftBansOptions extends NftBackendOptions {
   /** `ports` (default): drop only to `ports`; `all`: drop everything from a banned source. */
   scope?: "ports" | "all";
   /** UDP ports the daemon listens on (for scope `ports`). */
   ports?: number[];
-  /** Clock (epoch ms) used to compute remaining ban time. */
-  clock?: () => number;
-  /** Most element changes per nft process. Default 5000. */
-  maxBatch?: number;
-  /** Called when a batch fails (the error text from nft) or a source is refused. */
-  onError?: (message: string) => void;
-  /** Probe period (ms) for reconciliation; 0 (default) = only after a failed batch. */
-  reconcileMs?: number;
-  /** Called after a reconcile repair with what was missing. */
-  onRepair?: (missing: string[]) => void;
 }
 
 /** Counters of the mirror. */

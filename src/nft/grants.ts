@@ -40,7 +40,15 @@
 import { type NftRun, runNft, Serial } from "./run.ts";
 import { nftAddress } from "./address.ts";
 import { Reconciler, type ReconcileStatus } from "./reconcile.ts";
-import { missingFrom, nftTimeout, removeOwned, T, TABLE, viewTable } from "./table.ts";
+import {
+  missingFrom,
+  type NftBackendOptions,
+  nftTimeout,
+  removeOwned,
+  T,
+  TABLE,
+  viewTable,
+} from "./table.ts";
 
 export { nftTimeout };
 
@@ -78,27 +86,15 @@ export interface NftElement {
 }
 
 /** Options for {@linkcode NftGrants}. */
-export interface NftGrantsOptions {
-  /** Run nft inside this network namespace (`ip netns exec NS nft`). */
+export interface NftGrantsOptions extends NftBackendOptions {
+  /** Run nft inside this network namespace (`ip netns exec NS nft`; `command` overrides). */
   netns?: string;
-  /** The nft argv prefix (overrides `netns`); default `["nft"]`. */
-  command?: string[];
   /** Chain priority; default -10. */
   priority?: number;
   /** Mark bit(s) OR-ed into granted packets; 0 = no mark. Default 0x20000000. */
   mark?: number;
   /** Ports siglatch itself closes to new connections not covered by a grant ("guard" mode). */
   guard?: PortSpec[];
-  /** Most element changes per nft process; default 4000. */
-  maxBatch?: number;
-  /** Clock (epoch ms). */
-  clock?: () => number;
-  /** Called with nft's message when a change could not be applied. */
-  onError?: (message: string) => void;
-  /** Probe period (ms) for reconciliation; 0 (default) = only after a failed batch. */
-  reconcileMs?: number;
-  /** Called after a reconcile repair with what was missing. */
-  onRepair?: (missing: string[]) => void;
 }
 
 /** Counters of the backend. */

@@ -121,3 +121,19 @@ export function missingFrom(
   else if ((view.rules.get(chain) ?? 0) !== rules) out.push(`rules:${chain}`);
   return out;
 }
+
+/** Options every nftables backend here takes (grants and bans). */
+export interface NftBackendOptions {
+  /** The nft argv prefix, e.g. `["ip", "netns", "exec", "ns1", "nft"]`; default `["nft"]`. */
+  command?: string[];
+  /** Clock (epoch ms). */
+  clock?: () => number;
+  /** Most element changes per nft process. */
+  maxBatch?: number;
+  /** Called with nft's message when a change could not be applied (or a source is refused). */
+  onError?: (message: string) => void;
+  /** Probe period (ms) for reconciliation; 0 (default) = only after a failed batch. */
+  reconcileMs?: number;
+  /** Called after a reconcile repair with what was missing. */
+  onRepair?: (missing: string[]) => void;
+}
