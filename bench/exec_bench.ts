@@ -1,6 +1,6 @@
 /**
  * Exec spawn cost through `runExec`, per containment mode in the same run: the process group
- * alone (before) against the PID namespace (`unshare` + `setpriv`, after), each running
+ * alone (before) against the PID namespace (`unshare`, which also switches the ids, after), each running
  * `/bin/true` as `nobody` (as root; as itself otherwise, group mode only).
  *
  * Run: `deno run --allow-run --allow-read --allow-write --allow-sys bench/exec_bench.ts [SECONDS] [CONCURRENCY]`

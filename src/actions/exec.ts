@@ -15,6 +15,7 @@ import {
   launch,
   machineContainment,
   makeRunCgroup,
+  namespaceInit,
   removeCgroup,
 } from "./contain.ts";
 
@@ -101,6 +102,14 @@ function killGroup(pid: number, sig: Deno.Signal): void {
   }
 }
 
+function killPid(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
 /** Runs one command as specified; never throws. */
 export async function runExec(spec: ExecSpec): Promise<ExecResult> {
   const started = performance.now();
@@ -152,12 +161,25 @@ export async function runExec(spec: ExecSpec): Promise<ExecResult> {
   })();
   let timedOut = false;
   let killTimer: ReturnType<typeof setTimeout> | undefined;
-  const kill = () => {
+  // pidns: the namespace's first process may have left the group (setsid); killing it kills
+  // the whole namespace. Looked up before the first signal, while `unshare` is its parent.
+  let init: number | undefined;
+  const findInit = async () => {
+    if (mode === "pidns") init ??= await namespaceInit(pid);
+  };
+  let finished = false; // after it, the pid may belong to someone else: no more signals
+  const kill = async () => {
+    await findInit();
+    if (finished) return;
     killGroup(pid, "SIGKILL");
+    if (init !== undefined) killPid(init, "SIGKILL");
     if (cgroupDir !== undefined) killCgroup(cgroupDir);
   };
-  const terminate = () => {
+  const terminate = async () => {
+    await findInit();
+    if (finished) return;
     killGroup(pid, "SIGTERM");
+    if (init !== undefined) killPid(init, "SIGTERM");
     killTimer = setTimeout(kill, spec.killGraceMs ?? 2000);
   };
   const timer = setTimeout(() => {
@@ -172,6 +194,7 @@ export async function runExec(spec: ExecSpec): Promise<ExecResult> {
   // The leader is gone; make sure nothing it left behind lives on (in PID-namespace mode the
   // kernel already killed the namespace when its first process died).
   killGroup(pid, "SIGKILL");
+  finished = true;
   if (cgroupDir !== undefined) await removeCgroup(cgroupDir);
   if (killTimer !== undefined) clearTimeout(killTimer);
   const [out, err] = await Promise.all([stdoutP, stderrP]);

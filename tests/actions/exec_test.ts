@@ -70,6 +70,41 @@ Deno.test("a child that calls setsid and double-forks dies at the timeout with i
   }
 });
 
+Deno.test("pidns: a first process that itself calls setsid dies at the timeout", {
+  ignore: !root || typeof nobody === "string",
+}, async () => {
+  // The namespace's first process leaves unshare's process group (no fork: it is not a group
+  // leader), so neither the group signal nor a parent-death signal reaches it.
+  const marker = `${30 + Math.floor(Math.random() * 1e5) / 1e6}`;
+  const dir = await Deno.makeTempDir({ prefix: "siglatch-exec-" });
+  await Deno.chmod(dir, 0o777);
+  try {
+    const ids = nobody as { uid: number; gid: number };
+    const res = await runExec({
+      argv: [
+        "/bin/sh",
+        "-c",
+        `read -r p _ < /proc/self/stat; echo "$p" > ${dir}/pid; exec setsid sleep ${marker}`,
+      ],
+      env: {},
+      uid: ids.uid,
+      gid: ids.gid,
+      timeoutMs: 1000,
+      killGraceMs: 300,
+      outputCap: 1024,
+      containment: "pidns",
+    });
+    assert.ok(res.timedOut, JSON.stringify({ ...res, stderr: dec(res.stderr) }));
+    const pid = Number(Deno.readTextFileSync(`${dir}/pid`).trim());
+    assert.ok(pid > 1, "the first process wrote its host pid");
+    const survived = alive(pid, marker);
+    if (survived) Deno.kill(pid, "SIGKILL");
+    assert.equal(survived, false, `namespace init ${pid} outlived its action`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 const MODES: Containment[] = root ? ["group", "pidns"] : ["group"];
 
 for (const mode of MODES) {
@@ -130,7 +165,7 @@ Deno.test("probe: no cgroup v2 falls back to a PID namespace as root, to the gro
   }
 });
 
-Deno.test("launch: setpriv drops to the run_as ids inside the namespace; the group mode lets Deno", () => {
+Deno.test("launch: unshare drops to the run_as ids inside the namespace; the group mode lets Deno", () => {
   assert.deepEqual(launch("pidns", ["/bin/x", "a"], 65534, 65534), {
     cmd: "setsid",
     args: [
@@ -138,12 +173,8 @@ Deno.test("launch: setpriv drops to the run_as ids inside the namespace; the gro
       "--pid",
       "--fork",
       "--kill-child",
-      "--",
-      "setpriv",
-      "--reuid=65534",
-      "--regid=65534",
-      "--clear-groups",
-      "--pdeathsig=SIGKILL",
+      "--setgid=65534",
+      "--setuid=65534",
       "--",
       "/bin/x",
       "a",
