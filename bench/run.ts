@@ -2,7 +2,8 @@
  * `deno task bench`: the micro benchmarks (`deno bench --json` on every bench file), the
  * firewall bench, then the flood benchmark (garbage floods against the daemon and against
  * the bare-receiver floor, valid throughput, unloaded latency, receive-buffer sysctl),
- * the exec spawn bench (process group against PID namespace, `exec_bench.ts`),
+ * the exec spawn bench (process group against PID namespace, `exec_bench.ts`), an exec action
+ * end to end through a real daemon against a ping (`exec_daemon_bench.ts`),
  * checked against the goals. The micro part also runs `open_pool_bench.ts` (opens in 1 and
  * 2 workers against in-thread). Writes `flood-<date>.json`, `latest.json` and `latest.md`
  * into `--out` (default `bench/results/`; with `--quick` a temp dir unless `--out` is
@@ -551,6 +552,11 @@ async function main(): Promise<void> {
     );
     notes["privsep_exec_bench.ts"] =
       (pe.code === 0 ? pe.stdout : `exit ${pe.code}\n${pe.stdout}\n${pe.stderr}`)
+        .trim();
+    console.error("exec_daemon_bench.ts …");
+    const ed = await run(["run", "-A", `${BENCH_DIR}exec_daemon_bench.ts`], 180_000);
+    notes["exec_daemon_bench.ts"] =
+      (ed.code === 0 ? ed.stdout : `exit ${ed.code}\n${ed.stdout}\n${ed.stderr}`)
         .trim();
     console.error("open_pool_bench.ts …");
     const op = await run(
