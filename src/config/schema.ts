@@ -250,7 +250,10 @@ export const UserSchema = z.strictObject({
   allow_cidrs: CidrList.optional(),
   not_before: Timestamp.optional(),
   not_after: Timestamp.optional(),
-  max_uses: z.number().int().positive().optional(),
+  max_uses: z.number().int().positive().optional()
+    .meta({ description: "Most requests that run, ever (cluster-wide; reset in admin `usage`)." }),
+  max_uses_per_day: z.number().int().positive().optional()
+    .meta({ description: "Most requests that run per UTC day (cluster-wide)." }),
   require_challenge: z.boolean().default(false),
 }).refine((u) => u.hmac_key_file !== undefined || u.ed25519_public_key_file !== undefined, {
   message: "a user needs hmac_key_file or ed25519_public_key_file",

@@ -87,7 +87,14 @@ const EFFECTS: Record<string, Effect> = {
   "users[].allow_cidrs": t(DAEMON, "CIDR: user allowed from 127.0.0.2 only; 127.0.0.3 is refused"),
   "users[].not_before": t(POLICY, REFUSALS),
   "users[].not_after": t(POLICY, REFUSALS),
-  "users[].max_uses": gap("no test runs a user past max_uses"),
+  "users[].max_uses": t(
+    "daemon/usage_test.ts",
+    "usage: only requests that ran count; max_uses refuses, admin shows and resets",
+  ),
+  "users[].max_uses_per_day": t(
+    "daemon/usage_test.ts",
+    "usage: max_uses_per_day refuses the day's extra use; a dry run counts nothing",
+  ),
   "users[].require_challenge": t(DAEMON, CHALLENGE),
   "actions[].id": t(DAEMON, PING),
   "actions[].name": t(
