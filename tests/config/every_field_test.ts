@@ -58,6 +58,22 @@ const EFFECTS: Record<string, Effect> = {
   "servers[].mode": gap("insecure mode is tested in wire/request_test.ts, not through a config"),
   "servers[].key_file": t(DAEMON, PING),
   "servers[].identity_key_file": REFUSED,
+  "servers[].key_command": t(
+    "crypto/key_at_rest_test.ts",
+    "keys at rest: key_command reads a real pass store at start; a failing command keeps the old key on reload",
+  ),
+  "servers[].key_passphrase.file": t(
+    "crypto/key_at_rest_test.ts",
+    "keys at rest: siglatchd with a wrong passphrase exits 1 with a clear error; the right one serves",
+  ),
+  "servers[].key_passphrase.env": t(
+    "crypto/key_at_rest_test.ts",
+    "keys at rest: keygen --encrypt, passphrase file/env, wrong passphrase is clear and secret-free",
+  ),
+  "servers[].key_passphrase.credential": t(
+    "crypto/key_at_rest_test.ts",
+    "keys at rest: the passphrase from a real systemd-creds credential ($CREDENTIALS_DIRECTORY)",
+  ),
   "servers[].allow_cidrs": t(DAEMON, "CIDR: server allow_cidrs drops other sources silently"),
   "servers[].deaddrops": t(DAEMON, DEADDROP),
   "servers[].knock": REFUSED,
