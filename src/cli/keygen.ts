@@ -11,6 +11,7 @@ import { CliError, UsageError } from "./errors.ts";
 import { formatHmacKey, KeyFileError, writeKeyFile } from "../crypto/keyfile.ts";
 import { UserSchema } from "../config/schema.ts";
 import { encryptedPem } from "../crypto/key_at_rest.ts";
+import { registerCert } from "./keycert.ts";
 
 /** Mode of private key files. */
 export const PRIVATE_MODE = 0o600;
@@ -250,8 +251,8 @@ function serverText(r: ServerKeygenResult): string {
     "",
     "# siglatchd.yaml, in your entry under servers:",
     `    key_file: ${yamlString(f.x25519_private)}`,
-    "    # identity_key_file: not implemented yet (issue 16); keep the key for it:",
-    `    # identity_key_file: ${yamlString(f.ed25519_private)}`,
+    `    identity_key_file: ${yamlString(f.ed25519_private)}`,
+    "# then `siglatch keygen cert --config siglatchd.yaml` prints the identity pin",
     "",
     "# client profiles (siglatch send --profile), the server's public key:",
     `server_public_key: ${r.public_keys.x25519}`,
@@ -318,6 +319,8 @@ Exit status: 0 ok, 1 failure (e.g. a file exists), 2 usage error.`,
     },
   );
 
+  registerCert(keygen);
+
   keygen.command("server")
     .summary("make the server's X25519 sealing key and Ed25519 identity key")
     .argument("<dir>", "directory for the key files (created 0700 if missing)")
@@ -333,9 +336,9 @@ Exit status: 0 ok, 1 failure (e.g. a file exists), 2 usage error.`,
     .addHelpText(
       "after",
       `
-Prints the key_file line for siglatchd.yaml (identity_key_file commented out: signed
-replies are not implemented yet, issue 16) and the server's public key (base64) for
-client profiles.
+Prints the key_file and identity_key_file lines for siglatchd.yaml and the server's
+public key (base64) for client profiles; \`keygen cert\` then signs the key with the
+identity for profiles that pin it.
 
 Examples:
   siglatch keygen server /etc/siglatch/keys

@@ -245,7 +245,10 @@ export const ServerSchema = z.strictObject({
   }),
   key_passphrase: PassphraseSchema.optional()
     .meta({ description: "Passphrase of an encrypted PKCS#8 key (from key_file or key_command)." }),
-  identity_key_file: notImplemented(z.string().min(1), "issue 16: nothing signs replies"),
+  identity_key_file: z.string().min(1).optional().meta({
+    description: "Server Ed25519 identity key (PEM, PKCS#8; encrypted with key_passphrase " +
+      "too): `keygen cert` signs the X25519 key with it for profiles that pin it.",
+  }),
   allow_cidrs: CidrList.default(() => [parseCidr("0.0.0.0/0")!, parseCidr("::/0")!]),
   deaddrops: z.boolean().default(false)
     .meta({ description: "Hand datagrams that do not open to matching dead drops." }),

@@ -57,7 +57,10 @@ const EFFECTS: Record<string, Effect> = {
   "servers[].listen": t(DAEMON, PING),
   "servers[].mode": gap("insecure mode is tested in wire/request_test.ts, not through a config"),
   "servers[].key_file": t(DAEMON, PING),
-  "servers[].identity_key_file": REFUSED,
+  "servers[].identity_key_file": t(
+    "crypto/keycert_test.ts",
+    "server identity: keygen cert pins the identity; the client refuses a key the identity did not sign",
+  ),
   "servers[].key_command": t(
     "crypto/key_at_rest_test.ts",
     "keys at rest: key_command reads a real pass store at start; a failing command keeps the old key on reload",
