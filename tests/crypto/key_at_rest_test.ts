@@ -176,6 +176,7 @@ Deno.test("keys at rest: key_command reads a real pass store at start; a failing
   const saved = {
     GNUPGHOME: Deno.env.get("GNUPGHOME"),
     PASSWORD_STORE_DIR: Deno.env.get("PASSWORD_STORE_DIR"),
+    HOME: Deno.env.get("HOME"),
   };
   try {
     await Deno.chmod(gnupg, 0o700);
@@ -220,7 +221,6 @@ Deno.test("keys at rest: key_command reads a real pass store at start; a failing
       if (v === undefined) Deno.env.delete(k);
       else Deno.env.set(k, v);
     }
-    Deno.env.delete("HOME");
     await fx.cleanup();
     await Deno.remove(gnupg, { recursive: true }).catch(() => {});
     await Deno.remove(store, { recursive: true });
