@@ -29,6 +29,10 @@ export interface ControlExtensions {
   unban?(addr: string): Promise<boolean>;
   /** Current firewall grants. */
   listGrants?(): Promise<unknown[]>;
+  /** Use counts of every user, or of `user`. */
+  usage?(user?: string): Promise<unknown[]>;
+  /** Sets `user`'s use counts to 0. */
+  resetUsage?(user: string): Promise<void>;
 }
 
 /** Names disabled at runtime, per kind. */
@@ -286,6 +290,17 @@ export class AdminControl {
       case "logs": {
         const lines = typeof args.lines === "number" ? Math.min(args.lines, 500) : 50;
         return this.recentLogs(lines, args.decisions === true);
+      }
+      case "usage": {
+        const user = typeof args.user === "string" ? args.user : undefined;
+        if (args.reset === true) {
+          if (!this.#ext.resetUsage) throw new CommandError(notAvailable("usage --reset"));
+          if (user === undefined) throw new CommandError("usage: --reset needs a user");
+          await this.#ext.resetUsage(user);
+          return { message: `usage of ${user} reset to 0` };
+        }
+        if (!this.#ext.usage) throw new CommandError(notAvailable("usage"));
+        return jsonSafe(await this.#ext.usage(user)) as unknown[];
       }
       case "help":
         return helpText(typeof args.command === "string" ? args.command : undefined);

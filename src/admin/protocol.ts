@@ -135,6 +135,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "recent log records (--decisions: accept/reject/dry-run only); --follow streams",
     flags: ["--follow", "--lines", "--decisions"],
   },
+  {
+    name: "usage",
+    usage: "[USER] [--reset]",
+    summary: "requests each user ran (ever, today) against its limits; --reset sets USER's to 0",
+    flags: ["--reset"],
+  },
   { name: "help", usage: "[COMMAND]", summary: "list commands, or show one command", flags: [] },
 ];
 
@@ -342,6 +348,16 @@ export function parseCommand(words: string[]): ParsedCommand {
       }
       return { ok: true, cmd, args };
     }
+    case "usage": {
+      const p = parseFlags(cmd, rest, ["--reset"], []);
+      if (typeof p === "string") return fail(p);
+      if (p.positional.length > 1) return fail(`usage: expected ${usage}`);
+      if (p.flags["--reset"] && p.positional.length === 0) return fail("usage: --reset needs USER");
+      const args: Record<string, unknown> = {};
+      if (p.positional.length) args.user = p.positional[0];
+      if (p.flags["--reset"]) args.reset = true;
+      return { ok: true, cmd, args };
+    }
     case "help": {
       if (rest.length > 1) return fail("help: expected [COMMAND]");
       return { ok: true, cmd, args: rest.length ? { command: rest[0] } : {} };
@@ -480,6 +496,9 @@ export function formatResult(cmd: string, args: Record<string, unknown>, result:
       const list = Array.isArray(result) ? result : [];
       return list.map((e) => formatLogEntry(e as LogEntry)).join("\n");
     }
+    case "usage":
+      if (args.reset) return str(r.message);
+      return formatList("usage", Array.isArray(result) ? result : []);
     case "help":
       return str(result);
   }

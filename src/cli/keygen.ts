@@ -10,6 +10,8 @@ import { resolve } from "node:path";
 import { CliError, UsageError } from "./errors.ts";
 import { formatHmacKey, KeyFileError, writeKeyFile } from "../crypto/keyfile.ts";
 import { UserSchema } from "../config/schema.ts";
+import { encryptedPem } from "../crypto/key_at_rest.ts";
+import { registerCert } from "./keycert.ts";
 
 /** Mode of private key files. */
 export const PRIVATE_MODE = 0o600;
@@ -130,7 +132,11 @@ async function writeAll(plans: KeyFilePlan[], force: boolean): Promise<void> {
 }
 
 /** Generates and writes the server's X25519 and Ed25519 key pairs into `dir`. */
-export async function keygenServer(dir: string, force = false): Promise<ServerKeygenResult> {
+export async function keygenServer(
+  dir: string,
+  force = false,
+  passphrase?: string,
+): Promise<ServerKeygenResult> {
   const base = resolve(dir);
   const x = generateKeyPairSync("x25519");
   const e = generateKeyPairSync("ed25519");
@@ -141,9 +147,9 @@ export async function keygenServer(dir: string, force = false): Promise<ServerKe
     ed25519_public: `${base}/server.ed25519.pub.pem`,
   };
   await writeAll([
-    { path: files.x25519_private, text: pem(x.privateKey, "pkcs8"), mode: PRIVATE_MODE },
+    { path: files.x25519_private, text: secretPem(x.privateKey, passphrase), mode: PRIVATE_MODE },
     { path: files.x25519_public, text: pem(x.publicKey, "spki"), mode: PUBLIC_MODE },
-    { path: files.ed25519_private, text: pem(e.privateKey, "pkcs8"), mode: PRIVATE_MODE },
+    { path: files.ed25519_private, text: secretPem(e.privateKey, passphrase), mode: PRIVATE_MODE },
     { path: files.ed25519_public, text: pem(e.publicKey, "spki"), mode: PUBLIC_MODE },
   ], force);
   return {
@@ -151,6 +157,34 @@ export async function keygenServer(dir: string, force = false): Promise<ServerKe
     public_keys: { x25519: rawPublic(x.publicKey), ed25519: rawPublic(e.publicKey) },
   };
 }
+
+/** A private key as PKCS#8 PEM, encrypted when a passphrase is given. */
+function secretPem(key: KeyObject, passphrase: string | undefined): string {
+  return passphrase === undefined ? pem(key, "pkcs8") : encryptedPem(key, passphrase);
+}
+
+/**
+ * The passphrase of `keygen server --encrypt`: from `--passphrase-file`, else the
+ * environment variable SIGLATCH_KEY_PASSPHRASE. Never from an argument (it would show in
+ * `ps`).
+ */
+async function encryptPassphrase(file: string | undefined): Promise<string> {
+  const text = file !== undefined
+    ? await Deno.readTextFile(file).catch(() => {
+      throw new CliError(`--passphrase-file ${file}: cannot read it`);
+    })
+    : Deno.env.get(PASSPHRASE_ENV);
+  const pass = text?.replace(/\r?\n$/, "");
+  if (!pass) {
+    throw new UsageError(
+      `--encrypt needs a passphrase: --passphrase-file FILE or ${PASSPHRASE_ENV} in the environment`,
+    );
+  }
+  return pass;
+}
+
+/** Environment variable `keygen server --encrypt` reads the passphrase from. */
+export const PASSPHRASE_ENV = "SIGLATCH_KEY_PASSPHRASE";
 
 /** Validates a user name with the config schema's rule; throws UsageError otherwise. */
 export function validateUserName(name: string): string {
@@ -217,8 +251,8 @@ function serverText(r: ServerKeygenResult): string {
     "",
     "# siglatchd.yaml, in your entry under servers:",
     `    key_file: ${yamlString(f.x25519_private)}`,
-    "    # identity_key_file: not implemented yet (issue 16); keep the key for it:",
-    `    # identity_key_file: ${yamlString(f.ed25519_private)}`,
+    `    identity_key_file: ${yamlString(f.ed25519_private)}`,
+    "# then `siglatch keygen cert --config siglatchd.yaml` prints the identity pin",
     "",
     "# client profiles (siglatch send --profile), the server's public key:",
     `server_public_key: ${r.public_keys.x25519}`,
@@ -285,6 +319,8 @@ Exit status: 0 ok, 1 failure (e.g. a file exists), 2 usage error.`,
     },
   );
 
+  registerCert(keygen);
+
   keygen.command("server")
     .summary("make the server's X25519 sealing key and Ed25519 identity key")
     .argument("<dir>", "directory for the key files (created 0700 if missing)")
@@ -295,19 +331,25 @@ Exit status: 0 ok, 1 failure (e.g. a file exists), 2 usage error.`,
     )
     .option("-f, --force", "replace existing key files")
     .option("--json", "print paths and public keys as JSON")
+    .option("--encrypt", `encrypt the private keys (PKCS#8, AES-256) with a passphrase`)
+    .option("--passphrase-file <file>", `passphrase for --encrypt (else $${PASSPHRASE_ENV})`)
     .addHelpText(
       "after",
       `
-Prints the key_file line for siglatchd.yaml (identity_key_file commented out: signed
-replies are not implemented yet, issue 16) and the server's public key (base64) for
-client profiles.
+Prints the key_file and identity_key_file lines for siglatchd.yaml and the server's
+public key (base64) for client profiles; \`keygen cert\` then signs the key with the
+identity for profiles that pin it.
 
 Examples:
   siglatch keygen server /etc/siglatch/keys
   siglatch keygen server ./keys --json`,
     )
-    .action(async (dir: string, opts: KeygenFlags) => {
-      const r = await keygenServer(dir, opts.force ?? false);
+    .action(async (
+      dir: string,
+      opts: KeygenFlags & { encrypt?: boolean; passphraseFile?: string },
+    ) => {
+      const pass = opts.encrypt ? await encryptPassphrase(opts.passphraseFile) : undefined;
+      const r = await keygenServer(dir, opts.force ?? false, pass);
       print(opts.json ? JSON.stringify({ kind: "server", ...r }) + "\n" : serverText(r));
     });
 

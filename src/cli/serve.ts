@@ -17,6 +17,7 @@ import { Daemon } from "../daemon/daemon.ts";
 import type { StateStore } from "../state/store.ts";
 import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
+import { usageExtensions } from "../admin/usage.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -157,7 +158,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
     await store.close();
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
   }
-  const admin = await startAdmin(daemon, config.admin.socket, daemonExtensions(daemon));
+  const admin = await startAdmin(daemon, config.admin.socket, {
+    ...daemonExtensions(daemon),
+    ...usageExtensions(daemon),
+  });
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();

@@ -24,6 +24,12 @@ export const ProfileSchema = z.strictObject({
   server_public_key: z.string().optional()
     .meta({ description: "Server X25519 public key: base64 of 32 bytes." }),
   server_public_key_file: z.string().optional(),
+  server_identity: z.string().optional().meta({
+    description: "Pinned server identity: base64 of its 32-byte Ed25519 public key. When " +
+      "set, the server key must carry server_key_cert signed by it.",
+  }),
+  server_key_cert: z.string().optional()
+    .meta({ description: "The server key's certificate (base64, 112 bytes; docs/KEYS.md)." }),
   user_id: z.number().int().min(1).max(0xffffffff),
   hmac_key_file: z.string().optional(),
   ed25519_key_file: z.string().optional(),

@@ -96,7 +96,10 @@ function checkDir(r: Reporter, path: PropertyKey[], dir: string, what: string): 
 /** Runs the file-system checks on a validated config (paths already absolute). */
 export function lintFiles(r: Reporter, config: Config, opts: LintOptions): void {
   config.servers.forEach((s, i) => {
-    checkKeyFile(r, ["servers", i, "key_file"], s.key_file, "secret");
+    if (s.key_file) checkKeyFile(r, ["servers", i, "key_file"], s.key_file, "secret");
+    if (s.key_passphrase?.file) {
+      checkKeyFile(r, ["servers", i, "key_passphrase", "file"], s.key_passphrase.file, "secret");
+    }
     if (s.identity_key_file) {
       checkKeyFile(r, ["servers", i, "identity_key_file"], s.identity_key_file, "secret");
     }

@@ -27,7 +27,8 @@ function absArgv(argv: string[] | undefined, dir: string): string[] | undefined 
 export function resolveConfigPaths(config: Config, dirOf: DirOf): Config {
   config.servers.forEach((s, i) => {
     const dir = dirOf(["servers", i]);
-    s.key_file = abs(s.key_file, dir)!;
+    s.key_file = abs(s.key_file, dir);
+    if (s.key_passphrase?.file) s.key_passphrase.file = abs(s.key_passphrase.file, dir);
     s.identity_key_file = abs(s.identity_key_file, dir);
   });
   config.users.forEach((u, i) => {

@@ -211,6 +211,20 @@ export const KnockSchema = z.strictObject({
   window: Duration.prefault(10),
 });
 
+/** Where the passphrase of an encrypted server key comes from (exactly one). */
+export const PassphraseSchema = z.strictObject({
+  file: z.string().min(1).optional().meta({ description: "File holding it (mode 0600)." }),
+  env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).optional()
+    .meta({ description: "Environment variable holding it." }),
+  credential: z.string().regex(/^[A-Za-z0-9_.@-]+$/).optional().meta({
+    description: "systemd credential name: read from $CREDENTIALS_DIRECTORY/NAME " +
+      "(LoadCredentialEncrypted=NAME:FILE in the unit).",
+  }),
+}).refine((p) => [p.file, p.env, p.credential].filter((x) => x !== undefined).length === 1, {
+  message: "give exactly one of file, env, credential",
+  when: isMapping,
+});
+
 /** One listening server. */
 export const ServerSchema = z.strictObject({
   name: Name,
@@ -221,9 +235,20 @@ export const ServerSchema = z.strictObject({
     .meta({
       description: "secure: sealed packets; insecure: signed but readable (onboarding only).",
     }),
-  key_file: z.string().min(1)
-    .meta({ description: "Server X25519 private key (PEM, PKCS#8), mode 0600." }),
-  identity_key_file: notImplemented(z.string().min(1), "issue 16: nothing signs replies"),
+  key_file: z.string().min(1).optional()
+    .meta({
+      description: "Server X25519 private key (PEM, PKCS#8, plain or encrypted), mode 0600.",
+    }),
+  key_command: z.array(z.string().min(1)).min(1).optional().meta({
+    description: "Instead of key_file: argv of a secret manager's CLI that prints the PEM " +
+      "(run at start and on reload; no shell), e.g. [pass, show, siglatch/server].",
+  }),
+  key_passphrase: PassphraseSchema.optional()
+    .meta({ description: "Passphrase of an encrypted PKCS#8 key (from key_file or key_command)." }),
+  identity_key_file: z.string().min(1).optional().meta({
+    description: "Server Ed25519 identity key (PEM, PKCS#8; encrypted with key_passphrase " +
+      "too): `keygen cert` signs the X25519 key with it for profiles that pin it.",
+  }),
   allow_cidrs: CidrList.default(() => [parseCidr("0.0.0.0/0")!, parseCidr("::/0")!]),
   deaddrops: z.boolean().default(false)
     .meta({ description: "Hand datagrams that do not open to matching dead drops." }),
@@ -233,6 +258,9 @@ export const ServerSchema = z.strictObject({
       "public-key work) instead of opening them.",
   }),
   limits: ServerLimitsSchema.default(() => ServerLimitsSchema.parse({})),
+}).refine((s) => (s.key_file === undefined) !== (s.key_command === undefined), {
+  message: "a server needs exactly one of key_file, key_command",
+  when: isMapping,
 });
 
 /** One user (client) allowed to send packets. */
@@ -250,7 +278,10 @@ export const UserSchema = z.strictObject({
   allow_cidrs: CidrList.optional(),
   not_before: Timestamp.optional(),
   not_after: Timestamp.optional(),
-  max_uses: z.number().int().positive().optional(),
+  max_uses: z.number().int().positive().optional()
+    .meta({ description: "Most requests that run, ever (cluster-wide; reset in admin `usage`)." }),
+  max_uses_per_day: z.number().int().positive().optional()
+    .meta({ description: "Most requests that run per UTC day (cluster-wide)." }),
   require_challenge: z.boolean().default(false),
 }).refine((u) => u.hmac_key_file !== undefined || u.ed25519_public_key_file !== undefined, {
   message: "a user needs hmac_key_file or ed25519_public_key_file",

@@ -1,6 +1,7 @@
 /**
- * Dispatch: an allowed request becomes durable (its nonce), counts against `max_uses`, and
- * runs through the handler of its action type; the outcome goes back as a reply.
+ * Dispatch: an allowed request becomes durable (its nonce), takes a use (`max_uses`,
+ * `max_uses_per_day`: only a request that runs keeps it, `usage.ts`), and runs through the
+ * handler of its action type; the outcome goes back as a reply.
  * In a dry run nothing is written and nothing runs: the handler's plan is logged.
  * @module
  */
@@ -14,6 +15,19 @@ import type { NonceBatcher } from "./nonces.ts";
 import { MAX_REPLY_DATAGRAM, type Replies, type ReplyTarget } from "./replies.ts";
 import type { RetryCache } from "./retries.ts";
 import type { Drops } from "./drops.ts";
+import { UseLedger, type UseReservation } from "./usage.ts";
+
+/** Reasons of an outcome whose action did not run (its use is given back). */
+const NOT_RUN = new Set(["spawn_failed", "internal_error", "busy"]);
+
+/** True when the action ran (a use counts): not busy, dry, refused or unable to start. */
+function ran(outcome: ActionOutcome): boolean {
+  if (outcome.status === ReplyStatus.Ok) return true;
+  if (outcome.status !== ReplyStatus.Error) return false;
+  const reason = (outcome.body as { reason?: unknown } | undefined)?.reason;
+  if (typeof reason !== "string") return true;
+  return !NOT_RUN.has(reason) && !reason.startsWith("action_type_unavailable");
+}
 
 /** One handler per action type; a type without one is answered `action_type_unavailable`. */
 export type HandlerTable = Partial<Record<ActionConfig["type"], ActionHandler>>;
@@ -52,10 +66,12 @@ export interface DispatcherOptions {
 export class Dispatcher {
   readonly #opts: DispatcherOptions;
   readonly #log = logger("daemon");
+  readonly #uses: UseLedger;
 
   /** Creates the dispatcher. */
   constructor(opts: DispatcherOptions) {
     this.#opts = opts;
+    this.#uses = new UseLedger(opts.store);
   }
 
   /** True in a dry run. */
@@ -99,14 +115,25 @@ export class Dispatcher {
         return;
       }
     }
-    if (req.user.config.max_uses !== undefined && !this.dryRun) {
-      const uses = await this.#opts.store.increment("uses", String(req.user.config.id), 1);
-      if (uses > req.user.config.max_uses) {
-        return this.refuse(req.reply, "max_uses_reached", explain, {
+    let use: UseReservation | undefined;
+    if (!this.dryRun) {
+      let taken;
+      try {
+        taken = await this.#uses.reserve(req.user.config);
+      } catch (err) {
+        count("state_errors");
+        this.#log.error("state store failed, refusing request: {err}", { err: String(err) });
+        if (retries && req.retryId) retries.abandon(req.user.config.id, req.retryId);
+        return;
+      }
+      if (typeof taken === "string") {
+        if (retries && req.retryId) retries.abandon(req.user.config.id, req.retryId);
+        return this.refuse(req.reply, taken, explain, {
           user: req.user.config.name,
           action: req.action.config.name,
         });
       }
+      use = taken;
     }
     count("accepted");
     this.#log.info(
@@ -121,6 +148,9 @@ export class Dispatcher {
       },
     );
     const outcome = await this.#run(req, handler);
+    if (use) {
+      (ran(outcome) ? use.commit() : use.release()).catch(() => count("state_errors"));
+    }
     if (retries && req.retryId) {
       if (outcome.status === ReplyStatus.Busy) retries.abandon(req.user.config.id, req.retryId);
       else {

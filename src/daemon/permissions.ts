@@ -16,6 +16,15 @@ import { libcPath } from "../net/sockopt.ts";
  */
 const ENV_VARS = ["LOG_STREAM", "LOG_TOKENS"];
 
+/** ENV_VARS plus what key passphrases and systemd credentials read. */
+function envVars(config: Config): string[] {
+  return unique([
+    ...ENV_VARS,
+    ...config.servers.map((s) => s.key_passphrase?.env),
+    config.servers.some((s) => s.key_passphrase?.credential) ? "CREDENTIALS_DIRECTORY" : undefined,
+  ]);
+}
+
 /** Deno's IPv4 subnet form; the CLI of Deno 2.9 cannot parse an IPv6 subnet (`[::]/0`). */
 const ANY_IPV4 = "0.0.0.0/0";
 
@@ -84,7 +93,10 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     dirOf(configPath),
     "/etc/passwd",
     "/etc/group",
-    ...config.servers.flatMap((s) => [s.key_file, s.identity_key_file]),
+    ...config.servers.flatMap((s) => [s.key_file, s.identity_key_file, s.key_passphrase?.file]),
+    ...config.servers.some((s) => s.key_passphrase?.credential)
+      ? [Deno.env.get("CREDENTIALS_DIRECTORY")]
+      : [],
     ...config.users.flatMap((u) => [u.hmac_key_file, u.ed25519_public_key_file]),
     ...config.actions.flatMap((a) => [
       a.plugin?.module,
@@ -106,6 +118,7 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     // The containment probe runs unshare itself (each action's own PID namespace).
     startsProcesses(config) ? "unshare" : undefined,
     config.privsep.enabled ? Deno.execPath() : undefined,
+    ...config.servers.map((s) => s.key_command?.[0]),
     config.actions.some((a) => a.type === "firewall") || config.rate_limit.nftables
       ? "nft"
       : undefined,
@@ -121,7 +134,7 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     // serve asks whether it runs as root (then it separates privileges).
     "--allow-sys=uid,gid",
     // ioredis loads `debug`, which lists the whole environment (Object.keys(process.env)).
-    kv ? `--allow-env=${ENV_VARS.join(",")}` : "--allow-env",
+    kv ? `--allow-env=${envVars(config).join(",")}` : "--allow-env",
     // libc only, for SO_RCVBUF (limits.recv_buffer) and the kernel's drop counters.
     ...(ffi ? [`--allow-ffi=${ffi}`] : []),
   ];

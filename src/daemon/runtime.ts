@@ -5,7 +5,8 @@
  * @module
  */
 import type { ActionConfig, Config, ServerConfig, UserConfig } from "../config/schema.ts";
-import { readEd25519Public, readHmacKey, readServerKey } from "../crypto/keyfile.ts";
+import { readEd25519Public, readHmacKey } from "../crypto/keyfile.ts";
+import { loadServerKey } from "../crypto/key_at_rest.ts";
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
 import { resolveRunAs, type RunAs, type RunAsIds } from "../util/sysdb.ts";
 import type { PoolServer, PoolUser } from "./open_worker.ts";
@@ -176,9 +177,10 @@ export async function readKeyMaterial(config: Config): Promise<KeyMaterial> {
   }
   for (const s of config.servers) {
     try {
-      out.servers[s.name] = await readServerKey(s.key_file);
+      out.servers[s.name] = await loadServerKey(s);
     } catch (err) {
-      throw new Error(`servers.${s.name}.key_file: ${err instanceof Error ? err.message : err}`);
+      const field = s.key_command ? "key_command" : "key_file";
+      throw new Error(`servers.${s.name}.${field}: ${err instanceof Error ? err.message : err}`);
     }
   }
   return out;

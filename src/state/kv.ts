@@ -156,15 +156,26 @@ export class KvStateStore implements StateStore {
   }
 
   /** Adds to a counter atomically (retrying on conflict). */
-  async increment(namespace: string, key: string, delta: number): Promise<number> {
+  async increment(
+    namespace: string,
+    key: string,
+    delta: number,
+    expiresAt?: number,
+  ): Promise<number> {
     const k = ["ctr", namespace, key];
     for (let attempt = 0; attempt < 100; attempt++) {
       const cur = await this.#kv.get<number>(k);
-      const next = (cur.value ?? 0) + delta;
-      const res = await this.#kv.atomic().check(cur).set(k, next).commit();
+      const next = (typeof cur.value === "number" ? cur.value : 0) + delta;
+      const expireIn = expiresAt === undefined ? undefined : Math.max(1000, expiresAt - Date.now());
+      const res = await this.#kv.atomic().check(cur).set(k, next, { expireIn }).commit();
       if (res.ok) return next;
     }
     throw new Error("state store: counter contention");
+  }
+
+  /** Forgets a counter. */
+  async resetCounter(namespace: string, key: string): Promise<void> {
+    await this.#kv.delete(["ctr", namespace, key]);
   }
 
   /** Closes the database (after queued writes are committed). */

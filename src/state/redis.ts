@@ -142,8 +142,23 @@ export class RedisStateStore implements StateStore {
   }
 
   /** Atomic counter. */
-  increment(namespace: string, key: string, delta: number): Promise<number> {
-    return this.#redis.hincrby(this.#k("ctr", namespace), key, delta);
+  async increment(
+    namespace: string,
+    key: string,
+    delta: number,
+    expiresAt?: number,
+  ): Promise<number> {
+    const k = this.#k("ctr", namespace);
+    if (expiresAt === undefined) return await this.#redis.hincrby(k, key, delta);
+    const res = await this.#redis.multi().hincrby(k, key, delta).pexpireat(k, expiresAt).exec();
+    const [err, value] = res?.[0] ?? [new Error("redis: transaction returned nothing"), 0];
+    if (err) throw err;
+    return Number(value);
+  }
+
+  /** Forgets a counter. */
+  async resetCounter(namespace: string, key: string): Promise<void> {
+    await this.#redis.hdel(this.#k("ctr", namespace), key);
   }
 
   /** Disconnects. */

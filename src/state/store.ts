@@ -50,8 +50,14 @@ export interface StateStore {
   delete(namespace: string, key: string): Promise<boolean>;
   /** Lists unexpired records of a namespace. */
   list<T>(namespace: string, now: number): Promise<StoredRecord<T>[]>;
-  /** Atomically adds `delta` to a counter and returns the new value. */
-  increment(namespace: string, key: string, delta: number): Promise<number>;
+  /**
+   * Atomically adds `delta` to a counter and returns the new value. With `expiresAt` the
+   * counter may be forgotten after that time (Redis: the namespace's counters expire
+   * together, so use one namespace per period).
+   */
+  increment(namespace: string, key: string, delta: number, expiresAt?: number): Promise<number>;
+  /** Forgets a counter (it reads 0 again). */
+  resetCounter(namespace: string, key: string): Promise<void>;
   /** Releases the store. */
   close(): Promise<void>;
 }

@@ -91,10 +91,17 @@ const CASES: Case[] = [
   },
   {
     name: "missing required field points at the parent mapping",
+    yaml: `servers:\n  - name: s\n    key_file: k\n`,
+    at: "2:5",
+    path: "servers[0]",
+    message: /missing required field "listen"/,
+  },
+  {
+    name: "a server without key_file or key_command",
     yaml: `servers:\n  - name: s\n    listen: ["127.0.0.1:1"]\n`,
     at: "2:5",
     path: "servers[0]",
-    message: /missing required field "key_file"/,
+    message: /needs exactly one of key_file, key_command/,
   },
   {
     name: "wrong type",

@@ -57,7 +57,26 @@ const EFFECTS: Record<string, Effect> = {
   "servers[].listen": t(DAEMON, PING),
   "servers[].mode": gap("insecure mode is tested in wire/request_test.ts, not through a config"),
   "servers[].key_file": t(DAEMON, PING),
-  "servers[].identity_key_file": REFUSED,
+  "servers[].identity_key_file": t(
+    "crypto/keycert_test.ts",
+    "server identity: keygen cert pins the identity; the client refuses a key the identity did not sign",
+  ),
+  "servers[].key_command": t(
+    "crypto/key_at_rest_test.ts",
+    "keys at rest: key_command reads a real pass store at start; a failing command keeps the old key on reload",
+  ),
+  "servers[].key_passphrase.file": t(
+    "crypto/key_at_rest_test.ts",
+    "keys at rest: siglatchd with a wrong passphrase exits 1 with a clear error; the right one serves",
+  ),
+  "servers[].key_passphrase.env": t(
+    "crypto/key_at_rest_test.ts",
+    "keys at rest: keygen --encrypt, passphrase file/env, wrong passphrase is clear and secret-free",
+  ),
+  "servers[].key_passphrase.credential": t(
+    "crypto/key_at_rest_test.ts",
+    "keys at rest: the passphrase from a real systemd-creds credential ($CREDENTIALS_DIRECTORY)",
+  ),
   "servers[].allow_cidrs": t(DAEMON, "CIDR: server allow_cidrs drops other sources silently"),
   "servers[].deaddrops": t(DAEMON, DEADDROP),
   "servers[].knock": REFUSED,
@@ -87,7 +106,14 @@ const EFFECTS: Record<string, Effect> = {
   "users[].allow_cidrs": t(DAEMON, "CIDR: user allowed from 127.0.0.2 only; 127.0.0.3 is refused"),
   "users[].not_before": t(POLICY, REFUSALS),
   "users[].not_after": t(POLICY, REFUSALS),
-  "users[].max_uses": gap("no test runs a user past max_uses"),
+  "users[].max_uses": t(
+    "daemon/usage_test.ts",
+    "usage: only requests that ran count; max_uses refuses, admin shows and resets",
+  ),
+  "users[].max_uses_per_day": t(
+    "daemon/usage_test.ts",
+    "usage: max_uses_per_day refuses the day's extra use; a dry run counts nothing",
+  ),
   "users[].require_challenge": t(DAEMON, CHALLENGE),
   "actions[].id": t(DAEMON, PING),
   "actions[].name": t(
