@@ -145,7 +145,7 @@ function checkListen(r: Reporter, config: Config): void {
   config.servers.forEach((s, i) => {
     if (!s.enabled) return;
     s.listen.forEach((l, k) => {
-      const path = ["servers", i, "listen", k];
+      const path = ["servers", i, "listen", l.entry ?? k];
       const ip = parseIp(l.host)!;
       const host = formatIp(ip);
       const key = `${ip.family === 6 ? `[${host}]` : host}:${l.port}`;

@@ -12,6 +12,7 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { type Cidr, type ListenAddress, parseCidr, parseListen } from "../util/ip.ts";
+import { type ExpandedListen, expandListen } from "./listen_spec.ts";
 
 /** A duration: `30s`, `5m`, `1h30m`, `250ms`, or a number of seconds. Parsed to milliseconds. */
 export const Duration = z.union([z.string(), z.number()])
@@ -55,6 +56,19 @@ export const ListenText = z.string().transform((value, ctx): ListenAddress => {
   }
   return parsed;
 }).meta({ description: "UDP listen address HOST:PORT, IPv6 in brackets: [::1]:50000." });
+
+/** A server's listen entry: `HOST:PORT`, `HOST:LO-HI` or `HOST:P1,P2,LO-HI` (issue 17). */
+export const ListenSpecText = z.string().transform((value, ctx): ListenAddress[] => {
+  const parsed = expandListen(value);
+  if (typeof parsed === "string") {
+    ctx.issues.push({ code: "custom", input: value, message: parsed });
+    return z.NEVER;
+  }
+  return parsed;
+}).meta({
+  description: "UDP listen address HOST:PORT, IPv6 in brackets: [::1]:50000; several ports as " +
+    "a range or list: 127.0.0.1:50000-50003, [::1]:50000,50010.",
+});
 
 /** A timestamp (ISO 8601 with time zone, or YAML date). Parsed to epoch milliseconds. */
 export const Timestamp = z.union([z.string(), z.date()]).transform((value, ctx) => {
@@ -216,7 +230,10 @@ export const ServerSchema = z.strictObject({
   name: Name,
   label: z.string().max(200).optional(),
   enabled: z.boolean().default(true),
-  listen: z.array(ListenText).min(1, "a server needs at least one listen address"),
+  listen: z.array(ListenSpecText).min(1, "a server needs at least one listen address")
+    .transform((entries): ExpandedListen[] =>
+      entries.flatMap((list, entry) => list.map((l) => ({ ...l, entry })))
+    ),
   mode: z.enum(["secure", "insecure"]).default("secure")
     .meta({
       description: "secure: sealed packets; insecure: signed but readable (onboarding only).",
