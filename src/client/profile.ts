@@ -37,6 +37,10 @@ export const ProfileSchema = z.strictObject({
   timeout: z.number().positive().default(2),
   retries: z.number().int().min(0).max(10).default(2),
   actions: z.record(z.string(), z.number().int().min(1).max(65535)).default({}),
+  chaff: z.number().int().min(0).max(32).default(0)
+    .meta({ description: "Decoy datagrams sent around every request (send --chaff)." }),
+  chaff_jitter_ms: z.number().int().min(0).max(5000).default(200)
+    .meta({ description: "Longest random wait before each datagram when sending chaff." }),
 });
 
 /** A loaded profile, with key file paths resolved against the profile's directory. */
