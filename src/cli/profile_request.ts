@@ -7,6 +7,8 @@ import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import type { Profile } from "../client/profile.ts";
 import { type SendOptions, sendRequest, type SendResult } from "../client/send.ts";
 import { CliError } from "./errors.ts";
+import { knock } from "../client/knock.ts";
+import { readHmacKey } from "../crypto/keyfile.ts";
 
 /** The request options a profile does not decide. */
 export type ProfileRequest = Omit<
@@ -24,12 +26,27 @@ export async function cliProfileKeys(p: Profile): Promise<ClientKeys> {
 }
 
 /** Sends `request` as profile `p` with `keys` (network errors are thrown as they are). */
-export function sendAsProfile(
+export async function sendAsProfile(
   p: Profile,
   keys: ClientKeys,
   request: ProfileRequest,
 ): Promise<SendResult> {
-  return sendRequest({
+  if (p.knock) {
+    const k = p.knock;
+    const secret = k.secret_file ? await readHmacKey(k.secret_file) : undefined;
+    await knock(
+      p.host,
+      {
+        ports: k.ports,
+        derived: secret && { secret, length: k.length, range: k.range, periodMs: k.period * 1000 },
+        proto: k.proto,
+        gapMs: k.gap_ms,
+      },
+      p.user_id,
+      { bind: p.bind },
+    );
+  }
+  return await sendRequest({
     host: p.host,
     port: p.port,
     serverPublic: keys.serverPublic,

@@ -17,6 +17,7 @@ import { Daemon } from "../daemon/daemon.ts";
 import type { StateStore } from "../state/store.ts";
 import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
+import { KnockGuard } from "../stealth/knock_guard.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -151,9 +152,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
       }
       : {}),
   });
+  let knock: KnockGuard | undefined;
   try {
+    // Without privilege separation this process writes the knock rules itself.
+    if (!net) knock = await KnockGuard.start({ config: () => daemon.runtime.config });
     await daemon.start();
   } catch (err) {
+    await knock?.stop().catch(() => {});
     await store.close();
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
   }
@@ -173,6 +178,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   log.info("{sig}: stopping (grace {grace} ms)", { sig, grace: config.execution.grace_period });
   await admin.stop();
   await daemon.stop(config.execution.grace_period);
+  await knock?.stop();
   log.info("stopped");
   return 0;
 }
