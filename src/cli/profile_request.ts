@@ -9,6 +9,7 @@ import { type SendOptions, sendRequest, type SendResult } from "../client/send.t
 import { CliError } from "./errors.ts";
 import { knock } from "../client/knock.ts";
 import { readHmacKey } from "../crypto/keyfile.ts";
+import { hopPort, windowOf } from "../stealth/derive.ts";
 
 /** The request options a profile does not decide. */
 export type ProfileRequest = Omit<
@@ -46,9 +47,15 @@ export async function sendAsProfile(
       { bind: p.bind },
     );
   }
+  let port = p.port;
+  if (p.port_hopping) {
+    const h = p.port_hopping;
+    const secret = await readHmacKey(h.secret_file);
+    port = hopPort(secret, windowOf(Date.now(), h.period * 1000), h.range);
+  }
   return await sendRequest({
     host: p.host,
-    port: p.port,
+    port,
     serverPublic: keys.serverPublic,
     userId: p.user_id,
     auth: keys.auth,

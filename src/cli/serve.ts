@@ -18,6 +18,7 @@ import type { StateStore } from "../state/store.ts";
 import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
 import { KnockGuard } from "../stealth/knock_guard.ts";
+import { readHopSecrets } from "../stealth/hopping.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -125,6 +126,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
     throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
   }
   let pool: OpenPool | undefined;
+  // Secrets the network part needs are read while it may still read them.
+  const hopSecrets = await readHopSecrets(config).catch((err) => {
+    throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
+  });
   if (net) {
     // Everything that loads code happens before the drop: the workers, the store module.
     pool = await startOpenPool(runtime);
@@ -142,6 +147,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     configPath: opts.config,
     warnings,
     pool,
+    hopSecrets,
     ...(net
       ? {
         runner: net.runner,

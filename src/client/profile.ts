@@ -50,6 +50,13 @@ export const ProfileSchema = z.strictObject({
   }).refine((k) => (k.ports === undefined) !== (k.secret_file === undefined), {
     message: "knock needs ports (static) or secret_file (derived), not both",
   }).optional().meta({ description: "Knock before every request (as the server's knock:)." }),
+  port_hopping: z.strictObject({
+    secret_file: z.string().min(1),
+    range: z.tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)]),
+    period: z.number().positive().default(60).meta({ description: "Window, seconds." }),
+  }).optional().meta({
+    description: "The server hops (its port_hopping): the port is computed, `port` is ignored.",
+  }),
   chaff: z.number().int().min(0).max(32).default(0)
     .meta({ description: "Decoy datagrams sent around every request (send --chaff)." }),
   chaff_jitter_ms: z.number().int().min(0).max(5000).default(200)
@@ -107,5 +114,7 @@ export async function loadProfile(nameOrPath: string): Promise<Profile> {
     hmac_key_file: resolveAgainst(dir, p.hmac_key_file),
     ed25519_key_file: resolveAgainst(dir, p.ed25519_key_file),
     knock: p.knock && { ...p.knock, secret_file: resolveAgainst(dir, p.knock.secret_file) },
+    port_hopping: p.port_hopping &&
+      { ...p.port_hopping, secret_file: resolveAgainst(dir, p.port_hopping.secret_file)! },
   };
 }

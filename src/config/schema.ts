@@ -283,6 +283,13 @@ export const PortHoppingSchema = z.strictObject({
   if (h.range[1] < h.range[0]) {
     ctx.addIssue({ code: "custom", path: ["range"], message: "range runs backwards: [LO, HI]" });
   }
+  if (h.range[0] < 1024) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["range"],
+      message: "hopping ports start at 1024 (the network part binds them unprivileged)",
+    });
+  }
   if (h.overlap >= h.period) {
     ctx.addIssue({ code: "custom", path: ["overlap"], message: "overlap must be below period" });
   }
@@ -308,7 +315,10 @@ export const ServerSchema = z.strictObject({
   deaddrops: z.boolean().default(false)
     .meta({ description: "Hand datagrams that do not open to matching dead drops." }),
   knock: KnockSchema.optional(),
-  port_hopping: notImplemented(PortHoppingSchema, "issue 17: port hopping"),
+  port_hopping: PortHoppingSchema.optional().meta({
+    description: "Listen on a port derived from a secret per period (on each listen host), " +
+      "instead of the listen ports; the client computes the same port.",
+  }),
   challenge_under_load: z.boolean().default(true).meta({
     description: "Under load, answer datagrams without a valid mac2 with a cookie reply (no " +
       "public-key work) instead of opening them.",

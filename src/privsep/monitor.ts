@@ -72,6 +72,7 @@ export function networkFlags(config: Config, files: string[]): string[] {
   const src = new URL("../", import.meta.url);
   const read = new Set<string>([
     ...files.map((f) => dirname(f)),
+    ...config.servers.flatMap((s) => s.port_hopping ? [s.port_hopping.secret_file] : []),
     config.state.path,
     dirname(config.admin.socket),
     "/etc/passwd",

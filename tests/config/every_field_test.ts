@@ -43,6 +43,9 @@ const KNOCK_STATIC =
   "knock (static, udp): no knock and a wrong order get silence; the sequence opens";
 const KNOCK_DERIVED =
   "knock (derived, tcp SYN): the window's sequence opens; replayed in the next window: silence";
+const STEALTH_HOP = "stealth/hopping_test.ts";
+const HOP =
+  "hopping: the window's port answers, the old one only during the overlap; the CLI follows";
 const KNOCK_E2E =
   "e2e knock: a real siglatchd in a namespace opens, keeps, expires and revokes tcp/2222";
 const CLUSTER = "cluster: a ban on one node reaches the other through the shared Redis store";
@@ -73,7 +76,10 @@ const EFFECTS: Record<string, Effect> = {
   "servers[].knock.proto": t(STEALTH_KNOCK, KNOCK_DERIVED),
   "servers[].knock.window": t(STEALTH_KNOCK, KNOCK_STATIC),
   "servers[].knock.open_for": t(STEALTH_KNOCK, KNOCK_STATIC),
-  "servers[].port_hopping": REFUSED,
+  "servers[].port_hopping.secret_file": t(STEALTH_HOP, HOP),
+  "servers[].port_hopping.range": t(STEALTH_HOP, HOP),
+  "servers[].port_hopping.period": t(STEALTH_HOP, HOP),
+  "servers[].port_hopping.overlap": t(STEALTH_HOP, HOP),
   "servers[].challenge_under_load": t(
     "daemon/pipeline_test.ts",
     "limits.open_queue bounds the waiting datagrams; challenge_under_load false",

@@ -17,7 +17,10 @@ Deno.test("lint: a static knock warns that it can be repeated; own ports are ref
     server("{ derived: { secret_file: s.key, range: [6000, 8000] } }"),
     "/tmp/x.yaml",
   );
-  assert.ok(range.findings.some((f) => f.code === "lint.knock_port"), JSON.stringify(range.findings));
+  assert.ok(
+    range.findings.some((f) => f.code === "lint.knock_port"),
+    JSON.stringify(range.findings),
+  );
   const ok = await loadConfigText(
     server("{ derived: { secret_file: s.key, range: [40000, 40999] } }"),
     "/tmp/x.yaml",
