@@ -7,6 +7,9 @@ import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import type { Profile } from "../client/profile.ts";
 import { type SendOptions, sendRequest, type SendResult } from "../client/send.ts";
 import { CliError } from "./errors.ts";
+import { knock } from "../client/knock.ts";
+import { readHmacKey } from "../crypto/keyfile.ts";
+import { hopPort, windowOf } from "../stealth/derive.ts";
 
 /** The request options a profile does not decide. */
 export type ProfileRequest = Omit<
@@ -24,14 +27,35 @@ export async function cliProfileKeys(p: Profile): Promise<ClientKeys> {
 }
 
 /** Sends `request` as profile `p` with `keys` (network errors are thrown as they are). */
-export function sendAsProfile(
+export async function sendAsProfile(
   p: Profile,
   keys: ClientKeys,
   request: ProfileRequest,
 ): Promise<SendResult> {
-  return sendRequest({
+  if (p.knock) {
+    const k = p.knock;
+    const secret = k.secret_file ? await readHmacKey(k.secret_file) : undefined;
+    await knock(
+      p.host,
+      {
+        ports: k.ports,
+        derived: secret && { secret, length: k.length, range: k.range, periodMs: k.period * 1000 },
+        proto: k.proto,
+        gapMs: k.gap_ms,
+      },
+      p.user_id,
+      { bind: p.bind },
+    );
+  }
+  let port = p.port;
+  if (p.port_hopping) {
+    const h = p.port_hopping;
+    const secret = await readHmacKey(h.secret_file);
+    port = hopPort(secret, windowOf(Date.now(), h.period * 1000), h.range);
+  }
+  return await sendRequest({
     host: p.host,
-    port: p.port,
+    port,
     serverPublic: keys.serverPublic,
     userId: p.user_id,
     auth: keys.auth,

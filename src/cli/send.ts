@@ -12,6 +12,7 @@ import { ReplyStatus } from "../wire/mod.ts";
 import { parseDuration } from "../config/duration.ts";
 import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
 import { parseIp } from "../util/ip.ts";
+import { DEFAULT_CHAFF_JITTER_MS, MAX_CHAFF } from "../client/chaff.ts";
 
 /** Exit status when no reply came. */
 export const EXIT_NO_REPLY = 3;
@@ -34,6 +35,8 @@ export interface SendFlags {
   timeOffset?: string;
   insecure?: boolean;
   allowIp?: string;
+  chaff?: string;
+  chaffJitter?: string;
 }
 
 const STATUS_NAMES: Record<number, string> = Object.fromEntries(
@@ -108,6 +111,10 @@ export async function resolveSendSettings(flags: SendFlags): Promise<Profile> {
     }
     p.allow_ip = flags.allowIp;
   }
+  p.chaff = intFlag("chaff", flags.chaff, 0, MAX_CHAFF) ?? p.chaff ?? 0;
+  p.chaff_jitter_ms = intFlag("chaff-jitter", flags.chaffJitter, 0, 5000) ??
+    p.chaff_jitter_ms ?? DEFAULT_CHAFF_JITTER_MS;
+  if (p.chaff > 0 && p.insecure) throw new UsageError("--chaff needs a secure server");
   p.actions ??= {};
   p.timeout ??= 2;
   p.retries ??= 2;
@@ -213,6 +220,8 @@ export function register(program: Command): void {
       "address a firewall action should open, sealed in the request (default: the public " +
         "address the server reported in a cookie reply)",
     )
+    .option("--chaff <n>", "send n decoy datagrams (same size, random order and timing) too")
+    .option("--chaff-jitter <ms>", "longest random wait before each datagram (default 200)")
     .option("--json", "print the reply as JSON")
     .addHelpText(
       "after",
@@ -255,6 +264,8 @@ Examples:
           timeoutMs,
           retries,
           timeOffsetMs: offset,
+          chaff: p.chaff,
+          chaffJitterMs: p.chaff_jitter_ms,
         });
       } catch (err) {
         throw new CliError(err instanceof Error ? err.message : String(err));

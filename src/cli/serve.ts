@@ -18,6 +18,8 @@ import type { StateStore } from "../state/store.ts";
 import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
 import { usageExtensions } from "../admin/usage.ts";
+import { KnockGuard } from "../stealth/knock_guard.ts";
+import { readHopSecrets } from "../stealth/hopping.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -125,6 +127,10 @@ export async function serve(opts: ServeOptions): Promise<number> {
     throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
   }
   let pool: OpenPool | undefined;
+  // Secrets the network part needs are read while it may still read them.
+  const hopSecrets = await readHopSecrets(config).catch((err) => {
+    throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
+  });
   if (net) {
     // Everything that loads code happens before the drop: the workers, the store module.
     pool = await startOpenPool(runtime);
@@ -142,6 +148,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
     configPath: opts.config,
     warnings,
     pool,
+    hopSecrets,
     ...(net
       ? {
         runner: net.runner,
@@ -152,9 +159,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
       }
       : {}),
   });
+  let knock: KnockGuard | undefined;
   try {
+    // Without privilege separation this process writes the knock rules itself.
+    if (!net) knock = await KnockGuard.start({ config: () => daemon.runtime.config });
     await daemon.start();
   } catch (err) {
+    await knock?.stop().catch(() => {});
     await store.close();
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
   }
@@ -177,6 +188,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   log.info("{sig}: stopping (grace {grace} ms)", { sig, grace: config.execution.grace_period });
   await admin.stop();
   await daemon.stop(config.execution.grace_period);
+  await knock?.stop();
   log.info("stopped");
   return 0;
 }

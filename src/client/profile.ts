@@ -43,6 +43,30 @@ export const ProfileSchema = z.strictObject({
   timeout: z.number().positive().default(2),
   retries: z.number().int().min(0).max(10).default(2),
   actions: z.record(z.string(), z.number().int().min(1).max(65535)).default({}),
+  knock: z.strictObject({
+    ports: z.array(z.number().int().min(1).max(65535)).min(1).max(16).optional(),
+    secret_file: z.string().min(1).optional()
+      .meta({ description: "The server's knock secret (derived sequences)." }),
+    length: z.number().int().min(1).max(8).default(3),
+    range: z.tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)])
+      .default([40000, 40999]),
+    period: z.number().positive().default(60).meta({ description: "Window, seconds." }),
+    proto: z.enum(["udp", "tcp"]).default("udp"),
+    gap_ms: z.number().int().min(0).max(5000).default(100),
+  }).refine((k) => (k.ports === undefined) !== (k.secret_file === undefined), {
+    message: "knock needs ports (static) or secret_file (derived), not both",
+  }).optional().meta({ description: "Knock before every request (as the server's knock:)." }),
+  port_hopping: z.strictObject({
+    secret_file: z.string().min(1),
+    range: z.tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)]),
+    period: z.number().positive().default(60).meta({ description: "Window, seconds." }),
+  }).optional().meta({
+    description: "The server hops (its port_hopping): the port is computed, `port` is ignored.",
+  }),
+  chaff: z.number().int().min(0).max(32).default(0)
+    .meta({ description: "Decoy datagrams sent around every request (send --chaff)." }),
+  chaff_jitter_ms: z.number().int().min(0).max(5000).default(200)
+    .meta({ description: "Longest random wait before each datagram when sending chaff." }),
 });
 
 /** A loaded profile, with key file paths resolved against the profile's directory. */
@@ -95,5 +119,8 @@ export async function loadProfile(nameOrPath: string): Promise<Profile> {
     server_public_key_file: resolveAgainst(dir, p.server_public_key_file),
     hmac_key_file: resolveAgainst(dir, p.hmac_key_file),
     ed25519_key_file: resolveAgainst(dir, p.ed25519_key_file),
+    knock: p.knock && { ...p.knock, secret_file: resolveAgainst(dir, p.knock.secret_file) },
+    port_hopping: p.port_hopping &&
+      { ...p.port_hopping, secret_file: resolveAgainst(dir, p.port_hopping.secret_file)! },
   };
 }

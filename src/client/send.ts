@@ -19,6 +19,7 @@ import {
 import { decodeReplyBody, type ReplyBody } from "../wire/reply_body.ts";
 import { parseIp } from "../util/ip.ts";
 import { CookieJar, defaultJar } from "./cookies.ts";
+import { DEFAULT_CHAFF_JITTER_MS, sendWithChaff } from "./chaff.ts";
 
 /** What to send. */
 export interface SendOptions {
@@ -64,6 +65,10 @@ export interface SendOptions {
   allowObserved?: boolean;
   /** Where cookies and the observed address are kept (default: one per process). */
   jar?: CookieJar;
+  /** Decoy datagrams sent around the first attempt (`chaff.ts`; default 0). */
+  chaff?: number;
+  /** Longest random wait before each datagram when sending chaff, ms (default 200). */
+  chaffJitterMs?: number;
 }
 
 /** The reply as the client sees it. */
@@ -193,6 +198,9 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
   const retryId = randomFillSync(new Uint8Array(RETRY_ID_LEN));
   const pending: { p?: Promise<[Uint8Array, Deno.Addr]> } = {};
   let cookieRounds = 0;
+  let chaffLeft = opts.chaff ?? 0;
+  if (chaffLeft > 0 && opts.insecure) throw new Error("chaff needs a secure (sealed) server");
+  let chaffTail: Promise<void> | undefined;
   try {
     const attempts = opts.wait ? opts.retries + 1 : 1;
     const sent: SealedRequest[] = [];
@@ -208,8 +216,24 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
           allowAddress: opts.allowAddress ?? observed,
         });
         sent.push(...parts);
-        const sentAt = performance.now();
-        for (const part of parts) await conn.send(part.datagram, target);
+        let sentAt = performance.now();
+        if (chaffLeft > 0) {
+          let realSent!: () => void;
+          const realOut = new Promise<void>((r) => realSent = r);
+          chaffTail = sendWithChaff(
+            (d) => conn.send(d, target),
+            parts.map((p) => p.datagram),
+            { ...opts, cookie: jar.cookie(server) },
+            chaffLeft,
+            opts.chaffJitterMs ?? DEFAULT_CHAFF_JITTER_MS,
+            realSent,
+          );
+          chaffLeft = 0;
+          await Promise.race([realOut, chaffTail]);
+          sentAt = performance.now();
+        } else {
+          for (const part of parts) await conn.send(part.datagram, target);
+        }
         if (!opts.wait) return { answered: true, attempts: attempt, cookieRounds };
         const deadline = sentAt + opts.timeoutMs;
         for (;;) {
@@ -245,6 +269,7 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
     }
     return { answered: false, attempts, cookieRounds, observed: jar.observed(server) };
   } finally {
+    await chaffTail?.catch(() => {});
     conn.close();
     pending.p?.catch(() => {});
   }

@@ -13,6 +13,7 @@ import { type LintOptions, Reporter } from "./lint_reporter.ts";
 import type { ActionConfig, Config } from "./schema.ts";
 import { type Cidr, formatIp, parseIp } from "../util/ip.ts";
 import { type RunAs, splitRunAs } from "../util/sysdb.ts";
+import { checkStealth } from "./lint_stealth.ts";
 
 /** Finds an action by reference: a number is an id, a string a name. */
 export function findAction(
@@ -145,7 +146,7 @@ function checkListen(r: Reporter, config: Config): void {
   config.servers.forEach((s, i) => {
     if (!s.enabled) return;
     s.listen.forEach((l, k) => {
-      const path = ["servers", i, "listen", k];
+      const path = ["servers", i, "listen", l.entry ?? k];
       const ip = parseIp(l.host)!;
       const host = formatIp(ip);
       const key = `${ip.family === 6 ? `[${host}]` : host}:${l.port}`;
@@ -272,6 +273,7 @@ export function lintConfig(
   checkDuplicates(r, "deaddrops", config.deaddrops, "name", "dead drop name");
   checkReferences(r, config);
   checkListen(r, config);
+  checkStealth(r, config);
   checkUsersAndServers(r, config, opts.now ?? Date.now());
   checkCidrHostBits(r, config);
   checkRunAsRoot(r, config);

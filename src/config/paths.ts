@@ -30,6 +30,8 @@ export function resolveConfigPaths(config: Config, dirOf: DirOf): Config {
     s.key_file = abs(s.key_file, dir);
     if (s.key_passphrase?.file) s.key_passphrase.file = abs(s.key_passphrase.file, dir);
     s.identity_key_file = abs(s.identity_key_file, dir);
+    if (s.knock?.derived) s.knock.derived.secret_file = abs(s.knock.derived.secret_file, dir)!;
+    if (s.port_hopping) s.port_hopping.secret_file = abs(s.port_hopping.secret_file, dir)!;
   });
   config.users.forEach((u, i) => {
     const dir = dirOf(["users", i]);

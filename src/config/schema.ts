@@ -12,6 +12,7 @@
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { type Cidr, type ListenAddress, parseCidr, parseListen } from "../util/ip.ts";
+import { type ExpandedListen, expandListen } from "./listen_spec.ts";
 
 /** A duration: `30s`, `5m`, `1h30m`, `250ms`, or a number of seconds. Parsed to milliseconds. */
 export const Duration = z.union([z.string(), z.number()])
@@ -55,6 +56,19 @@ export const ListenText = z.string().transform((value, ctx): ListenAddress => {
   }
   return parsed;
 }).meta({ description: "UDP listen address HOST:PORT, IPv6 in brackets: [::1]:50000." });
+
+/** A server's listen entry: `HOST:PORT`, `HOST:LO-HI` or `HOST:P1,P2,LO-HI` (issue 17). */
+export const ListenSpecText = z.string().transform((value, ctx): ListenAddress[] => {
+  const parsed = expandListen(value);
+  if (typeof parsed === "string") {
+    ctx.issues.push({ code: "custom", input: value, message: parsed });
+    return z.NEVER;
+  }
+  return parsed;
+}).meta({
+  description: "UDP listen address HOST:PORT, IPv6 in brackets: [::1]:50000; several ports as " +
+    "a range or list: 127.0.0.1:50000-50003, [::1]:50000,50010.",
+});
 
 /** A timestamp (ISO 8601 with time zone, or YAML date). Parsed to epoch milliseconds. */
 export const Timestamp = z.union([z.string(), z.date()]).transform((value, ctx) => {
@@ -205,11 +219,81 @@ export const DaemonLimitsSchema = z.strictObject({
   }),
 });
 
-/** A port-knock sequence that must precede a packet on this server. */
+const PortNumber = z.number().int().min(1).max(65535);
+
+/** Ports derived from a secret per window (knock sequences, port hopping; issue 17). */
+const DerivedPortsSchema = {
+  secret_file: z.string().min(1)
+    .meta({ description: "32-byte secret (base64 or raw), mode 0600, shared with clients." }),
+  range: z.tuple([PortNumber, PortNumber]).default([40000, 40999])
+    .meta({ description: "Lowest and highest port the derived ports are chosen from." }),
+  period: Duration.prefault(60)
+    .meta({ description: "How long one window lasts; the ports change with the window." }),
+};
+
+/**
+ * A port-knock sequence that must precede a request on this server (issue 17): static
+ * (`ports`, knockd-compatible) or derived per user and window from a secret (`derived`).
+ * nftables keeps the per-source state; the server's ports are dropped for sources that
+ * did not knock.
+ */
 export const KnockSchema = z.strictObject({
-  ports: z.array(z.number().int().min(1).max(65535)).min(1).max(16),
-  window: Duration.prefault(10),
-});
+  ports: z.array(PortNumber).min(1).max(16).optional()
+    .meta({
+      description: "Static sequence (knockd-compatible): anyone who sees it can repeat it.",
+    }),
+  derived: z.strictObject({
+    ...DerivedPortsSchema,
+    length: z.number().int().min(1).max(8).default(3)
+      .meta({ description: "Knocks per sequence." }),
+  }).optional().meta({
+    description: "Sequences derived per user and window: HMAC(secret, user, window) mapped " +
+      "into range; a sequence seen once is useless in the next window.",
+  }),
+  proto: z.enum(["udp", "tcp"]).default("udp")
+    .meta({ description: "Knocks are UDP datagrams or TCP SYNs." }),
+  window: Duration.prefault(10)
+    .meta({ description: "Longest wait between two knocks (a wrong port starts over)." }),
+  open_for: Duration.prefault(30)
+    .meta({ description: "How long a source that knocked may send requests." }),
+}).superRefine((k, ctx) => {
+  if ((k.ports === undefined) === (k.derived === undefined)) {
+    ctx.addIssue({ code: "custom", message: "knock needs either ports (static) or derived" });
+  }
+  if (k.ports && new Set(k.ports).size !== k.ports.length) {
+    ctx.addIssue({ code: "custom", path: ["ports"], message: "a port may appear only once" });
+  }
+  const r = k.derived?.range;
+  if (r && r[1] - r[0] + 1 < 4 * (k.derived?.length ?? 1)) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["derived", "range"],
+      message: "the range needs at least 4 ports per knock",
+    });
+  }
+}, { when: isMapping });
+
+/** A listening port that moves with the time window (issue 17). */
+export const PortHoppingSchema = z.strictObject({
+  ...DerivedPortsSchema,
+  overlap: Duration.prefault(5).meta({
+    description: "How long the previous window's port still listens after the change.",
+  }),
+}).superRefine((h, ctx) => {
+  if (h.range[1] < h.range[0]) {
+    ctx.addIssue({ code: "custom", path: ["range"], message: "range runs backwards: [LO, HI]" });
+  }
+  if (h.range[0] < 1024) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["range"],
+      message: "hopping ports start at 1024 (the network part binds them unprivileged)",
+    });
+  }
+  if (h.overlap >= h.period) {
+    ctx.addIssue({ code: "custom", path: ["overlap"], message: "overlap must be below period" });
+  }
+}, { when: isMapping });
 
 /** Where the passphrase of an encrypted server key comes from (exactly one). */
 export const PassphraseSchema = z.strictObject({
@@ -230,7 +314,10 @@ export const ServerSchema = z.strictObject({
   name: Name,
   label: z.string().max(200).optional(),
   enabled: z.boolean().default(true),
-  listen: z.array(ListenText).min(1, "a server needs at least one listen address"),
+  listen: z.array(ListenSpecText).min(1, "a server needs at least one listen address")
+    .transform((entries): ExpandedListen[] =>
+      entries.flatMap((list, entry) => list.map((l) => ({ ...l, entry })))
+    ),
   mode: z.enum(["secure", "insecure"]).default("secure")
     .meta({
       description: "secure: sealed packets; insecure: signed but readable (onboarding only).",
@@ -252,7 +339,11 @@ export const ServerSchema = z.strictObject({
   allow_cidrs: CidrList.default(() => [parseCidr("0.0.0.0/0")!, parseCidr("::/0")!]),
   deaddrops: z.boolean().default(false)
     .meta({ description: "Hand datagrams that do not open to matching dead drops." }),
-  knock: notImplemented(KnockSchema, "issue 17"),
+  knock: KnockSchema.optional(),
+  port_hopping: PortHoppingSchema.optional().meta({
+    description: "Listen on a port derived from a secret per period (on each listen host), " +
+      "instead of the listen ports; the client computes the same port.",
+  }),
   challenge_under_load: z.boolean().default(true).meta({
     description: "Under load, answer datagrams without a valid mac2 with a cookie reply (no " +
       "public-key work) instead of opening them.",

@@ -41,6 +41,7 @@ import { LoadSignal } from "./load.ts";
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
 import { daemonWide } from "./settings.ts";
+import { PortHopper } from "../stealth/hopping.ts";
 
 export type { ListenerStatus } from "./listeners.ts";
 
@@ -66,6 +67,8 @@ export interface DaemonOptions {
   pool?: OpenPool;
   /** Set socket options through libc (default true; the network part has no FFI). */
   socketOptions?: boolean;
+  /** Port-hopping secrets by file (read before privileges were dropped; issue 17). */
+  hopSecrets?: ReadonlyMap<string, Uint8Array>;
 }
 
 /** The outcome of {@linkcode Daemon.reload}. */
@@ -99,6 +102,7 @@ export class Daemon {
   readonly #clock: () => number;
   readonly #dryRun: boolean;
   readonly #listeners: Listeners;
+  readonly #hopper: PortHopper;
   readonly #replies: Replies;
   readonly #deadDrops: DeadDrops;
   readonly #load: LoadSignal;
@@ -212,6 +216,12 @@ export class Daemon {
       count,
       opts.socketOptions ?? true,
     );
+    this.#hopper = new PortHopper(
+      opts.hopSecrets ?? new Map(),
+      (servers) => this.#listeners.sync(servers),
+      this.#clock,
+      (err) => this.#log.error("port hopping: {err}", { err: String(err) }),
+    );
   }
 
   /** The running runtime (replaced as a whole by reload). */
@@ -308,7 +318,7 @@ export class Daemon {
       );
     }
     await this.startWorkers();
-    this.#listeners.sync(this.#runtime.config.servers);
+    this.#hopper.apply(this.#runtime.config.servers);
   }
 
   /**
@@ -390,7 +400,7 @@ export class Daemon {
   }
 
   #apply(next: Runtime): void {
-    this.#listeners.sync(next.config.servers);
+    this.#hopper.apply(next.config.servers);
     this.#runtime = next;
     if (this.#pool) {
       const keys = openerKeys(next);
@@ -413,6 +423,7 @@ export class Daemon {
   async stop(graceMs: number): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#hopper.stop();
     this.#listeners.closeAll();
     this.#load.stop();
     if (!(await this.#inflight.settle(graceMs))) {

@@ -15,6 +15,7 @@ import { DEADDROP_DEFAULT_USERS } from "../daemon/runtime.ts";
 import { RpcChannel } from "./channel.ts";
 import { PrivilegedOps } from "./privileged.ts";
 import type { DropTarget } from "./drop.ts";
+import { KnockGuard } from "../stealth/knock_guard.ts";
 
 /** V8 flags of the network part (as the shipped daemon). */
 const V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--memory-saver-mode";
@@ -71,6 +72,7 @@ export function networkFlags(config: Config, files: string[]): string[] {
   const src = new URL("../", import.meta.url);
   const read = new Set<string>([
     ...files.map((f) => dirname(f)),
+    ...config.servers.flatMap((s) => s.port_hopping ? [s.port_hopping.secret_file] : []),
     config.state.path,
     dirname(config.admin.socket),
     "/etc/passwd",
@@ -127,6 +129,7 @@ export async function runPrivileged(opts: PrivilegedOptions): Promise<number> {
   const log = logger("privileged");
   const { config } = opts;
   const ops = await PrivilegedOps.load(opts.configPath, config);
+  const knock = await KnockGuard.start({ config: () => ops.config });
   const to = networkUser(config);
   if (!config.state.redis) await handOver(config.state.path, to, true, true);
   const adminDir = dirname(config.admin.socket);
@@ -176,6 +179,7 @@ export async function runPrivileged(opts: PrivilegedOptions): Promise<number> {
   for (const [sig, fn] of signals) Deno.removeSignalListener(sig, fn);
   await channel.close();
   await ops.stop();
+  await knock?.stop();
   log.info("network part ended with {code}", { code: status.code });
   return status.code;
 }

@@ -48,11 +48,11 @@ const CASES: Case[] = [
     message: /"replay_cache_entries" moved to top-level `limits.replay_cache_entries`/,
   },
   {
-    name: "knock is not implemented yet",
-    yaml: SERVER + `    knock: { ports: [7000] }\n`,
+    name: "knock needs either static ports or derived",
+    yaml: SERVER + `    knock: { window: 5s }\n`,
     at: "5:12",
     path: "servers[0].knock",
-    message: /^not implemented yet \(issue 17\)/,
+    message: /knock needs either ports \(static\) or derived/,
   },
   {
     name: "action type relay is not implemented yet (its sub-object neither)",

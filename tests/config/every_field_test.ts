@@ -38,6 +38,14 @@ const CHALLENGE =
 const FW_GRANT = "e2e firewall: closed, granted (v4+v6), expires, revoke closes at once";
 const FW_KEEP = "e2e firewall: keepalive extends, lapse revokes via the destructor, " +
   "max_lifetime bounds";
+const STEALTH_KNOCK = "stealth/knock_netns_test.ts";
+const KNOCK_STATIC =
+  "knock (static, udp): no knock and a wrong order get silence; the sequence opens";
+const KNOCK_DERIVED =
+  "knock (derived, tcp SYN): the window's sequence opens; replayed in the next window: silence";
+const STEALTH_HOP = "stealth/hopping_test.ts";
+const HOP =
+  "hopping: the window's port answers, the old one only during the overlap; the CLI follows";
 const KNOCK_E2E =
   "e2e knock: a real siglatchd in a namespace opens, keeps, expires and revokes tcp/2222";
 const CLUSTER = "cluster: a ban on one node reaches the other through the shared Redis store";
@@ -79,7 +87,18 @@ const EFFECTS: Record<string, Effect> = {
   ),
   "servers[].allow_cidrs": t(DAEMON, "CIDR: server allow_cidrs drops other sources silently"),
   "servers[].deaddrops": t(DAEMON, DEADDROP),
-  "servers[].knock": REFUSED,
+  "servers[].knock.ports": t(STEALTH_KNOCK, KNOCK_STATIC),
+  "servers[].knock.derived.secret_file": t(STEALTH_KNOCK, KNOCK_DERIVED),
+  "servers[].knock.derived.range": t(STEALTH_KNOCK, KNOCK_DERIVED),
+  "servers[].knock.derived.period": t(STEALTH_KNOCK, KNOCK_DERIVED),
+  "servers[].knock.derived.length": t(STEALTH_KNOCK, KNOCK_DERIVED),
+  "servers[].knock.proto": t(STEALTH_KNOCK, KNOCK_DERIVED),
+  "servers[].knock.window": t(STEALTH_KNOCK, KNOCK_STATIC),
+  "servers[].knock.open_for": t(STEALTH_KNOCK, KNOCK_STATIC),
+  "servers[].port_hopping.secret_file": t(STEALTH_HOP, HOP),
+  "servers[].port_hopping.range": t(STEALTH_HOP, HOP),
+  "servers[].port_hopping.period": t(STEALTH_HOP, HOP),
+  "servers[].port_hopping.overlap": t(STEALTH_HOP, HOP),
   "servers[].challenge_under_load": t(
     "daemon/pipeline_test.ts",
     "limits.open_queue bounds the waiting datagrams; challenge_under_load false",

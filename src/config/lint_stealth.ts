@@ -1,0 +1,52 @@
+/**
+ * Lint of the stealth settings (issue 17): what the schema cannot see across fields.
+ * A static knock sequence is a warning (anyone who sees it can repeat it); knock ports or a
+ * derived range that hold one of the server's own ports are errors (the rules would drop
+ * its requests as knocks); port hopping with a knock is refused (the knock gate guards the
+ * configured ports, not the hopping one).
+ * @module
+ */
+import type { Config } from "./schema.ts";
+import type { Reporter } from "./lint_reporter.ts";
+
+/** Adds the stealth findings of `config` to `r`. */
+export function checkStealth(r: Reporter, config: Config): void {
+  config.servers.forEach((s, i) => {
+    const k = s.knock;
+    const own = new Set(s.listen.map((l) => l.port));
+    if (k?.ports) {
+      r.warn(
+        ["servers", i, "knock", "ports"],
+        "a static knock sequence can be repeated by anyone who sees it once (on the path, " +
+          "or in a capture): prefer derived",
+        "knock_static",
+      );
+      const clash = k.ports.find((p) => own.has(p));
+      if (clash !== undefined) {
+        r.error(
+          ["servers", i, "knock", "ports"],
+          `port ${clash} is the server's own`,
+          "knock_port",
+        );
+      }
+    }
+    const d = k?.derived;
+    if (d) {
+      const clash = [...own].find((p) => p >= d.range[0] && p <= d.range[1]);
+      if (clash !== undefined) {
+        r.error(
+          ["servers", i, "knock", "derived", "range"],
+          `the range holds the server's own port ${clash}`,
+          "knock_port",
+        );
+      }
+    }
+    if (k && s.port_hopping) {
+      r.error(
+        ["servers", i, "port_hopping"],
+        "port_hopping cannot be combined with knock yet",
+        "hop_knock",
+      );
+    }
+  });
+}

@@ -1,0 +1,162 @@
+/**
+ * The kernel side of knock sequences: table `inet siglatch_knock`, one chain at input
+ * priority -20 and, per guarded server, per sequence and per address family, one set per
+ * stage (timeout: the knock window) plus one set of sources that finished (timeout: how
+ * long they may then send requests). A knock on port k+1 moves a source from stage k's set
+ * to the next; a knock on any other port of the knock space takes it out of stage k; the
+ * server's own ports are dropped for every source not in the finished set. All knocks are
+ * dropped (no ICMP or RST tells a scanner anything). Pure: callers pass plain ports and
+ * timeouts and run the script through `run.ts`.
+ * @module
+ */
+
+/** Table that holds the knock state. */
+export const KNOCK_TABLE = "siglatch_knock";
+/** Most sequences one guard may hold (users × 1 for derived, 1 for static). */
+export const MAX_SEQUENCES = 256;
+
+/** One server guarded by knocks. */
+export interface KnockGuardRules {
+  /** Short id used in set names (letters, digits, `_`). */
+  id: string;
+  /** The server's own UDP ports, dropped unless the source knocked. */
+  serverPorts: number[];
+  /** Knocks are UDP datagrams or TCP SYNs. */
+  proto: "udp" | "tcp";
+  /** Every port a knock may use (a knock elsewhere is not a knock): list or [lo, hi]. */
+  space: { ports: number[] } | { range: [number, number] };
+  /** Sequences (each: distinct ports, in order). */
+  sequences: { id: string; ports: number[] }[];
+  /** Longest wait between two knocks, ms. */
+  windowMs: number;
+  /** How long a source that knocked stays allowed, ms. */
+  openMs: number;
+}
+
+const FAMILIES = [
+  { tag: "4", saddr: "ip saddr", type: "ipv4_addr" },
+  { tag: "6", saddr: "ip6 saddr", type: "ipv6_addr" },
+] as const;
+
+const SAFE_ID = /^[A-Za-z0-9_]{1,24}$/;
+
+function seconds(ms: number): string {
+  return `${Math.max(1, Math.ceil(ms / 1000))}s`;
+}
+
+function portSet(ports: readonly number[]): string {
+  for (const p of ports) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new RangeError(`bad port ${p}`);
+  }
+  return ports.length === 1 ? String(ports[0]) : `{ ${ports.join(", ")} }`;
+}
+
+/** The name of the finished set of guard `id` for family `tag`. */
+export function okSetName(id: string, tag: "4" | "6"): string {
+  return `${id}_ok_${tag}`;
+}
+
+/** Set names a guard uses (to declare them before rules refer to them). */
+function stageSet(g: KnockGuardRules, q: { id: string }, k: number, tag: string): string {
+  return `${g.id}_${q.id}_s${k}_${tag}`;
+}
+
+/** Declarations of every set (idempotent: `add` of an identical set is a no-op). */
+export function knockSetsScript(guards: readonly KnockGuardRules[]): string {
+  const t = `inet ${KNOCK_TABLE}`;
+  const out = [`add table ${t}`];
+  for (const g of guards) {
+    check(g);
+    for (const f of FAMILIES) {
+      out.push(
+        `add set ${t} ${okSetName(g.id, f.tag)} { type ${f.type}; flags dynamic, timeout; ` +
+          `timeout ${seconds(g.openMs)}; size 65536; }`,
+      );
+      for (const q of g.sequences) {
+        for (let k = 1; k < q.ports.length; k++) {
+          out.push(
+            `add set ${t} ${stageSet(g, q, k, f.tag)} { type ${f.type}; flags dynamic, timeout; ` +
+              `timeout ${seconds(g.windowMs)}; size 65536; }`,
+          );
+        }
+      }
+    }
+  }
+  return out.join("\n") + "\n";
+}
+
+function check(g: KnockGuardRules): void {
+  if (!SAFE_ID.test(g.id)) throw new RangeError(`bad guard id ${g.id}`);
+  if (g.sequences.length > MAX_SEQUENCES) {
+    throw new RangeError(`more than ${MAX_SEQUENCES} knock sequences on one server`);
+  }
+  for (const q of g.sequences) {
+    if (!SAFE_ID.test(q.id)) throw new RangeError(`bad sequence id ${q.id}`);
+    if (q.ports.length === 0 || new Set(q.ports).size !== q.ports.length) {
+      throw new RangeError(`sequence ${q.id}: ports must be distinct`);
+    }
+  }
+}
+
+/**
+ * The whole chain: declares table, chain and sets, then replaces the chain's rules in the
+ * same transaction (sets and their members survive: a source halfway through keeps its
+ * stage when the rules are rewritten for a new window).
+ */
+export function knockRulesScript(guards: readonly KnockGuardRules[]): string {
+  const t = `inet ${KNOCK_TABLE}`;
+  const out = [
+    knockSetsScript(guards).trimEnd(),
+    `add chain ${t} input { type filter hook input priority -20; policy accept; }`,
+    `flush chain ${t} input`,
+  ];
+  const rule = (r: string) => out.push(`add rule ${t} input ${r}`);
+  for (const g of guards) {
+    const knock = g.proto === "udp" ? "udp dport" : "tcp flags & (syn | ack) == syn tcp dport";
+    const space = "ports" in g.space
+      ? portSet(g.space.ports)
+      : `${g.space.range[0]}-${g.space.range[1]}`;
+    for (const f of FAMILIES) {
+      const ok = okSetName(g.id, f.tag);
+      // The server's ports: only for sources that finished a sequence.
+      rule(`udp dport ${portSet(g.serverPorts)} ${f.saddr} @${ok} accept`);
+      rule(
+        `meta nfproto ${f.tag === "4" ? "ipv4" : "ipv6"} udp dport ` +
+          `${portSet(g.serverPorts)} drop`,
+      );
+      for (const q of g.sequences) {
+        const L = q.ports.length;
+        // A knock on a wrong port of the space: back to the start.
+        for (let k = 1; k < L; k++) {
+          const s = stageSet(g, q, k, f.tag);
+          rule(
+            `${f.saddr} @${s} ${knock} ${space} ${knock} != ${q.ports[k]} ` +
+              `delete @${s} { ${f.saddr} }`,
+          );
+        }
+        // Forward, last stage first (so one packet moves a source one stage only).
+        for (let k = L - 1; k >= 1; k--) {
+          const s = stageSet(g, q, k, f.tag);
+          const next = k + 1 < L ? stageSet(g, q, k + 1, f.tag) : ok;
+          rule(
+            `${f.saddr} @${s} ${knock} ${q.ports[k]} delete @${s} { ${f.saddr} } ` +
+              `update @${next} { ${f.saddr} }`,
+          );
+        }
+        const first = L > 1 ? stageSet(g, q, 1, f.tag) : ok;
+        rule(
+          `meta nfproto ${f.tag === "4" ? "ipv4" : "ipv6"} ${knock} ${q.ports[0]} ` +
+            `update @${first} { ${f.saddr} }`,
+        );
+      }
+    }
+    // Knocks get no answer at all.
+    rule(`${knock} ${space} drop`);
+  }
+  return out.join("\n") + "\n";
+}
+
+/** Removes the whole knock table (ignore "No such file" when it is gone already). */
+export function knockTeardownScript(): string {
+  return `delete table inet ${KNOCK_TABLE}\n`;
+}
