@@ -6,9 +6,10 @@
  * to the next; a knock on any other port of the knock space takes it out of stage k; the
  * server's own ports are dropped for every source not in the finished set. All knocks are
  * dropped (no ICMP or RST tells a scanner anything). Pure: callers pass plain ports and
- * timeouts and run the script through `run.ts`.
+ * timeouts; `applyKnockScript` and `removeKnockTable` run a script through `run.ts`.
  * @module
  */
+import { runNft } from "./run.ts";
 
 /** Table that holds the knock state. */
 export const KNOCK_TABLE = "siglatch_knock";
@@ -159,4 +160,15 @@ export function knockRulesScript(guards: readonly KnockGuardRules[]): string {
 /** Removes the whole knock table (ignore "No such file" when it is gone already). */
 export function knockTeardownScript(): string {
   return `delete table inet ${KNOCK_TABLE}\n`;
+}
+
+/** Applies a script from {@linkcode knockRulesScript} as one `nft -f` batch; throws nft's error. */
+export async function applyKnockScript(command: readonly string[], script: string): Promise<void> {
+  const res = await runNft(command, script);
+  if (res.code !== 0) throw new Error(`nft (knock rules): ${res.stderr.trim()}`);
+}
+
+/** Removes the knock table (nothing when it is not there). */
+export async function removeKnockTable(command: readonly string[]): Promise<void> {
+  await runNft(command, knockTeardownScript());
 }
