@@ -141,6 +141,10 @@ Deno.test("plugins: exec, module and native run; a crash and a broken plugin do 
     // Not loaded: refused with an error, nothing runs.
     const late = await aliceRequest(fx, 26, "", { timeoutMs: 15000 });
     assert.equal(late.status, ReplyStatus.Error, JSON.stringify(late));
+    assert.equal(late.body?.reason, "plugin_unavailable");
+    await d.waitFor(
+      /plugin action late cannot run: .*actions\.late\.plugin\.name: no loaded plugin late/,
+    );
   } finally {
     await d.stop();
     await fx.cleanup();
