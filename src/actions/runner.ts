@@ -9,7 +9,7 @@
 import { parseIp } from "../util/ip.ts";
 import type { Runtime } from "../daemon/runtime.ts";
 import { type ExecResult, runExec } from "./exec.ts";
-import { resolvePluginAction } from "../plugins/registry.ts";
+import { emptyPlugins, resolvePluginAction } from "../plugins/registry.ts";
 import { pluginArgv } from "../plugins/launch.ts";
 
 /** What to run. */
@@ -79,7 +79,7 @@ export function resolveRun(runtime: Runtime, spec: RunSpec): Parameters<typeof r
     argv = a.destructor as string[];
   } else if (a.type === "plugin" && spec.kind === "action") {
     // A plugin action runs its plugin as loaded now (start or last reload).
-    const r = resolvePluginAction(runtime.plugins, a);
+    const r = resolvePluginAction(runtime.plugins ?? emptyPlugins(), a);
     if (typeof r === "string") refuse(r);
     const { plugin, action: pa } = r as Exclude<typeof r, string>;
     argv = pluginArgv(plugin, pa, a.output_cap);

@@ -129,7 +129,7 @@ export interface Runtime {
   /** Action ids by name. */
   actionIdsByName: Map<string, number>;
   /** Plugins of `plugins.dir` as loaded with this runtime (broken ones in `errors`). */
-  plugins: PluginSet;
+  plugins?: PluginSet;
 }
 
 /**

@@ -11,10 +11,11 @@ import { diffPlugins, pluginActionErrors, type PluginSet } from "./registry.ts";
 /** Logs `next` (after `before` on a reload). */
 export function logPlugins(
   log: Logger,
-  next: PluginSet,
+  next: PluginSet | undefined,
   actions: readonly ActionConfig[],
   before?: PluginSet,
 ): void {
+  if (!next) return;
   if (before) {
     const d = diffPlugins(before, next);
     if (d.added.length + d.changed.length + d.removed.length > 0) {
