@@ -9,6 +9,8 @@
 import { parseIp } from "../util/ip.ts";
 import type { Runtime } from "../daemon/runtime.ts";
 import { type ExecResult, runExec } from "./exec.ts";
+import { emptyPlugins, resolvePluginAction } from "../plugins/registry.ts";
+import { pluginArgv } from "../plugins/launch.ts";
 
 /** What to run. */
 export interface RunSpec {
@@ -70,10 +72,23 @@ export function resolveRun(runtime: Runtime, spec: RunSpec): Parameters<typeof r
   const action = runtime.actions.get(spec.actionId) ?? refuse(`no action ${spec.actionId}`);
   const a = action.config;
   let argv = a.command;
+  let pluginEnv: Record<string, string> = {};
   if (spec.kind === "destructor") {
     // A session's cleanup runs even if the action or user was disabled since.
     if (!Array.isArray(a.destructor)) refuse(`action ${a.name} has no destructor command`);
     argv = a.destructor as string[];
+  } else if (a.type === "plugin" && spec.kind === "action") {
+    // A plugin action runs its plugin as loaded now (start or last reload).
+    const r = resolvePluginAction(runtime.plugins ?? emptyPlugins(), a);
+    if (typeof r === "string") refuse(r);
+    const { plugin, action: pa } = r as Exclude<typeof r, string>;
+    argv = pluginArgv(plugin, pa, a.output_cap);
+    pluginEnv = {
+      SIGLATCH_PLUGIN: plugin.manifest.name,
+      SIGLATCH_PLUGIN_ACTION: pa,
+      SIGLATCH_PLUGIN_CONFIG: JSON.stringify(a.plugin?.config ?? {}),
+    };
+    if (!a.enabled) refuse(`action ${a.name} is disabled`);
   } else {
     if (a.type !== "exec" || !a.command) refuse(`action ${a.name} is not an exec action`);
     if (!a.enabled) refuse(`action ${a.name} is disabled`);
@@ -81,7 +96,7 @@ export function resolveRun(runtime: Runtime, spec: RunSpec): Parameters<typeof r
   if (!(spec.stdin instanceof Uint8Array)) refuse("stdin is not bytes");
   let uid = action.runAs?.uid;
   let gid = action.runAs?.gid;
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { ...pluginEnv };
   if (spec.kind === "action") {
     const user = runtime.users.get(spec.userId ?? -1) ?? refuse(`no user ${spec.userId}`);
     if (!user.config.enabled) refuse(`user ${user.config.name} is disabled`);

@@ -15,6 +15,7 @@ import * as admin from "./admin.ts";
 import * as simulate from "./simulate.ts";
 import * as messages from "./messages.ts";
 import * as open from "./open.ts";
+import * as plugins from "./plugins.ts";
 
 // Order here is the order `siglatch --help` lists them in.
 addSubcommands(
@@ -30,4 +31,5 @@ addSubcommands(
   schema,
   permissions,
   demo,
+  plugins,
 );

@@ -13,6 +13,7 @@ import { parseDuration } from "../config/duration.ts";
 import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
 import { parseIp } from "../util/ip.ts";
 import { DEFAULT_CHAFF_JITTER_MS, MAX_CHAFF } from "../client/chaff.ts";
+import { MAX_REQUEST_PAYLOAD, PayloadFileError, readPayloadFile } from "../client/payload_file.ts";
 
 /** Exit status when no reply came. */
 export const EXIT_NO_REPLY = 3;
@@ -28,6 +29,7 @@ export interface SendFlags {
   ed25519Key?: string;
   bind?: string;
   stdin?: boolean;
+  file?: string;
   wait: boolean;
   timeout?: string;
   retries?: string;
@@ -210,6 +212,7 @@ export function register(program: Command): void {
     .option("--ed25519-key <file>", "your Ed25519 private key file")
     .option("--bind <addr>", "local address to send from")
     .option("--stdin", "read the payload from standard input")
+    .option("--file <path>", "read the payload from a file (up to 64 KiB, sent as fragments)")
     .option("--no-wait", "send and exit without waiting for a reply")
     .option("--timeout <duration>", "wait per attempt (e.g. 2s, 500ms)")
     .option("--retries <n>", "extra attempts, each with a fresh nonce")
@@ -236,7 +239,8 @@ first reply was lost gets that reply again instead of running the action twice.
 Examples:
   siglatch send --profile work ping
   siglatch send --profile .siglatch-demo/client.yaml echo "hello"
-  echo data | siglatch send -p work --stdin 7 --json`,
+  echo data | siglatch send -p work --stdin 7 --json
+  siglatch send -p work upload --file ./authorized_keys`,
     )
     .action(async (action: string, payloadArg: string | undefined, flags: SendFlags) => {
       const p = await resolveSendSettings(flags);
@@ -244,9 +248,20 @@ Examples:
       if (payloadArg !== undefined && flags.stdin) {
         throw new UsageError("give the payload as an argument or --stdin, not both");
       }
-      const payload = flags.stdin
-        ? await readAllStdin(65536)
-        : new TextEncoder().encode(payloadArg ?? "");
+      if (flags.file !== undefined && (payloadArg !== undefined || flags.stdin)) {
+        throw new UsageError("give the payload as an argument, --stdin or --file, one only");
+      }
+      let payload: Uint8Array;
+      try {
+        payload = flags.file !== undefined
+          ? await readPayloadFile(flags.file)
+          : flags.stdin
+          ? await readAllStdin(MAX_REQUEST_PAYLOAD)
+          : new TextEncoder().encode(payloadArg ?? "");
+      } catch (err) {
+        if (err instanceof PayloadFileError) throw new UsageError(err.message);
+        throw err;
+      }
       const timeoutMs = flags.timeout ? parseDuration(flags.timeout) : p.timeout * 1000;
       if (timeoutMs === undefined || timeoutMs <= 0) {
         throw new UsageError(`--timeout ${flags.timeout}: expected a duration such as 2s`);

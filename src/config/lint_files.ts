@@ -133,17 +133,6 @@ export function lintFiles(r: Reporter, config: Config, opts: LintOptions): void 
         "public",
       );
     }
-    if (a.plugin && a.plugin.module.startsWith("/")) {
-      try {
-        Deno.statSync(a.plugin.module);
-      } catch (err) {
-        r.error(
-          ["actions", i, "plugin", "module"],
-          `plugin module ${a.plugin.module}: ${describeFsError(err)}`,
-          "plugin_missing",
-        );
-      }
-    }
     if (a.run_as !== undefined) {
       const { user, group: grp } = splitRunAs(a.run_as);
       if (!findEntry(passwd, user)) {

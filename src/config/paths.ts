@@ -43,7 +43,6 @@ export function resolveConfigPaths(config: Config, dirOf: DirOf): Config {
     a.command = absArgv(a.command, dir);
     if (Array.isArray(a.destructor)) a.destructor = absArgv(a.destructor, dir);
     a.working_dir = abs(a.working_dir, dir);
-    if (a.plugin) a.plugin.module = abs(a.plugin.module, dir)!;
     if (a.relay) {
       a.relay.server_public_key_file = abs(a.relay.server_public_key_file, dir)!;
       a.relay.key_file = abs(a.relay.key_file, dir)!;
@@ -55,5 +54,6 @@ export function resolveConfigPaths(config: Config, dirOf: DirOf): Config {
   config.admin.socket = abs(config.admin.socket, dirOf(["admin"]))!;
   config.admin.token_file = abs(config.admin.token_file, dirOf(["admin"]));
   config.logging.file = abs(config.logging.file, dirOf(["logging"]));
+  config.plugins.dir = abs(config.plugins.dir, dirOf(["plugins"]));
   return config;
 }

@@ -129,7 +129,6 @@ export function notImplementedMessage(schema: z.core.$ZodType): string | undefin
 
 /** Action types whose handler is not built yet (refused by the schema). */
 export const UNBUILT_ACTION_TYPES: Readonly<Record<string, string>> = {
-  plugin: "issue 18",
   relay: "issue 18",
 };
 
@@ -407,16 +406,22 @@ export const RelaySchema = z.strictObject({
   action: Reference,
 });
 
-/** Plugin settings (type: plugin): a JS/TS module run in a Worker. */
+/** Plugin settings (type: plugin): which loaded plugin runs, see docs/PLUGINS.md. */
 export const PluginSchema = z.strictObject({
-  module: z.string().min(1),
-  permissions: z.strictObject({
-    read: z.array(z.string()).default([]),
-    write: z.array(z.string()).default([]),
-    net: z.array(z.string()).default([]),
-    run: z.array(z.string()).default([]),
-    env: z.array(z.string()).default([]),
-  }).default({ read: [], write: [], net: [], run: [], env: [] }),
+  name: Name.meta({ description: "The plugin's manifest name (a folder in `plugins.dir`)." }),
+  action: Name.optional().meta({
+    description: "Which of the plugin's actions (default: its first).",
+  }),
+  config: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({})
+    .meta({ description: "Settings checked against the manifest's config schema." }),
+});
+
+/** Where plugins live (docs/PLUGINS.md). */
+export const PluginsSchema = z.strictObject({
+  dir: z.string().min(1).optional().meta({
+    description: "Folder of plugin folders, each with a plugin.json manifest; read at start " +
+      "and on reload.",
+  }),
 });
 
 /** Built-in actions. */
@@ -440,7 +445,7 @@ export const ActionSchema = z.strictObject({
     .meta({ description: "argv for exec (no shell unless you name one: [/bin/sh, -c, ...])." }),
   builtin: z.enum(BuiltinNames).optional(),
   firewall: FirewallSchema.optional(),
-  plugin: notImplemented(PluginSchema, `${UNBUILT_ACTION_TYPES.plugin}: type plugin`),
+  plugin: PluginSchema.optional(),
   relay: notImplemented(RelaySchema, `${UNBUILT_ACTION_TYPES.relay}: type relay`),
   run_as: RunAsSchema.optional(),
   working_dir: z.string().optional(),
@@ -463,6 +468,7 @@ export const ActionSchema = z.strictObject({
   if (a.type === "exec") need("command", "command: [argv...]");
   if (a.type === "builtin") need("builtin", `builtin: one of ${BuiltinNames.join(", ")}`);
   if (a.type === "firewall") need("firewall", "firewall: {ports: [...], duration}");
+  if (a.type === "plugin") need("plugin", "plugin: {name, action, config}");
   const unbuilt = UNBUILT_ACTION_TYPES[a.type];
   if (unbuilt) {
     ctx.addIssue({
@@ -632,6 +638,7 @@ export const ConfigSchema = z.strictObject({
   privsep: PrivsepSchema.default(() => PrivsepSchema.parse({})),
   firewall: FirewallBackendSchema.default(() => FirewallBackendSchema.parse({})),
   messages: z.array(MessageSchema).default([]),
+  plugins: PluginsSchema.default(() => PluginsSchema.parse({})),
 });
 
 /** The validated configuration. */

@@ -15,6 +15,8 @@ import { Limiter } from "../actions/limiter.ts";
 import { ActionSessions } from "../actions/sessions.ts";
 import { builtinHandler } from "../actions/builtin.ts";
 import { execHandler } from "../actions/exec_handler.ts";
+import { pluginHandler } from "../actions/plugin_handler.ts";
+import { logPlugins } from "../plugins/report.ts";
 import { firewallHandler } from "../actions/firewall_handler.ts";
 import { type ActionRunner, localRunner } from "../actions/runner.ts";
 import type { SystemMessage } from "../wire/reply_body.ts";
@@ -108,6 +110,7 @@ export class Daemon {
   readonly #load: LoadSignal;
   readonly #nftGrants?: GrantsBackend;
   readonly #runner: ActionRunner;
+  readonly #pluginsHere: boolean;
   readonly #keySource?: () => Promise<KeyMaterial>;
   #pool?: OpenPool;
   readonly #nonces?: NonceBatcher;
@@ -167,6 +170,9 @@ export class Daemon {
     const sessions = () => this.#sessions;
     const runner = opts.runner ?? localRunner(() => this.#runtime, this.#abort.signal);
     this.#runner = runner;
+    // Plugins run where the runner runs: here, or in the privileged part (which logs them).
+    this.#pluginsHere = opts.runner === undefined;
+    if (this.#pluginsHere) logPlugins(this.#log, runtime.plugins, runtime.config.actions);
     const dispatcher = new Dispatcher({
       handlers: {
         builtin: builtinHandler({
@@ -175,6 +181,7 @@ export class Daemon {
           sessions,
         }),
         exec: execHandler({ limiter: this.limiter, sessions, runner }),
+        plugin: pluginHandler({ limiter: this.limiter, sessions, runner }),
         firewall: firewallHandler(sessions),
       },
       store,
@@ -401,6 +408,9 @@ export class Daemon {
 
   #apply(next: Runtime): void {
     this.#hopper.apply(next.config.servers);
+    if (this.#pluginsHere) {
+      logPlugins(this.#log, next.plugins, next.config.actions, this.#runtime.plugins);
+    }
     this.#runtime = next;
     if (this.#pool) {
       const keys = openerKeys(next);

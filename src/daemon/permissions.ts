@@ -81,7 +81,9 @@ function netEntries(config: Config): string[] | undefined {
 /** Whether any action, destructor or dead drop starts a process (through `setsid`). */
 function startsProcesses(config: Config): boolean {
   return config.deaddrops.length > 0 ||
-    config.actions.some((a) => a.type === "exec" || a.destructor !== undefined);
+    config.actions.some((a) =>
+      a.type === "exec" || a.type === "plugin" || a.destructor !== undefined
+    );
 }
 
 /** Computes the permission flags for serving `config` (read from `configPath`). */
@@ -99,11 +101,11 @@ export function permissionFlags(config: Config, configPath: string): string[] {
       : [],
     ...config.users.flatMap((u) => [u.hmac_key_file, u.ed25519_public_key_file]),
     ...config.actions.flatMap((a) => [
-      a.plugin?.module,
       a.relay?.key_file,
       a.relay?.server_public_key_file,
     ]),
     kv ? config.state.path : undefined,
+    config.plugins.dir,
     dirOf(admin),
     openWorkerSources(config),
     // Privilege separation: the privileged part starts the network part with this binary.
@@ -119,6 +121,8 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     startsProcesses(config) ? "unshare" : undefined,
     config.privsep.enabled ? Deno.execPath() : undefined,
     ...config.servers.map((s) => s.key_command?.[0]),
+    // Module and native plugins run in a `deno run` child (src/plugins/launch.ts).
+    config.actions.some((a) => a.type === "plugin") ? Deno.execPath() : undefined,
     config.actions.some((a) => a.type === "firewall") || config.rate_limit.nftables
       ? "nft"
       : undefined,

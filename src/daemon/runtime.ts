@@ -11,6 +11,7 @@ import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
 import { resolveRunAs, type RunAs, type RunAsIds } from "../util/sysdb.ts";
 import type { PoolServer, PoolUser } from "./open_worker.ts";
 import { OpenPool } from "./open_pool.ts";
+import { loadPlugins, type PluginSet } from "../plugins/registry.ts";
 
 /** A user as the daemon needs it. */
 export interface UserRuntime {
@@ -87,7 +88,7 @@ function deadDropRunAs(
 
 /** Does this action start a command (its own, or an argv destructor)? */
 function runsCommand(a: ActionConfig): boolean {
-  return a.type === "exec" || Array.isArray(a.destructor);
+  return a.type === "exec" || a.type === "plugin" || Array.isArray(a.destructor);
 }
 
 /**
@@ -128,6 +129,8 @@ export interface Runtime {
   actions: Map<number, ActionRuntime>;
   /** Action ids by name. */
   actionIdsByName: Map<string, number>;
+  /** Plugins of `plugins.dir` as loaded with this runtime (broken ones in `errors`). */
+  plugins?: PluginSet;
 }
 
 /**
@@ -248,7 +251,8 @@ export async function buildRuntime(
         : [],
     });
   }
-  return { config, servers, users, actions, actionIdsByName };
+  const plugins = await loadPlugins(config.plugins.dir);
+  return { config, servers, users, actions, actionIdsByName, plugins };
 }
 
 /** How many open workers a config asks for: `limits.open_workers`, else one per CPU. */

@@ -18,6 +18,7 @@ import {
 } from "../daemon/runtime.ts";
 import { Limiter, QueueFullError } from "../actions/limiter.ts";
 import { localRunner } from "../actions/runner.ts";
+import { logPlugins } from "../plugins/report.ts";
 import { NftGrants } from "../nft/grants.ts";
 import { NftBans } from "../nft/bans.ts";
 import {
@@ -61,7 +62,9 @@ export class PrivilegedOps {
   static async load(path: string, config: Config): Promise<PrivilegedOps> {
     const material = await readKeyMaterial(config);
     const runtime = await buildRuntime(config, Date.now, material);
-    return new PrivilegedOps(path, config, runtime, material);
+    const ops = new PrivilegedOps(path, config, runtime, material);
+    logPlugins(ops.#log, runtime.plugins, config.actions);
+    return ops;
   }
 
   /** The loaded config. */
@@ -80,6 +83,7 @@ export class PrivilegedOps {
     }
     const material = await readKeyMaterial(res.config);
     const runtime = await buildRuntime(res.config, Date.now, material);
+    logPlugins(this.#log, runtime.plugins, res.config.actions, this.#runtime.plugins);
     this.#config = res.config;
     this.#runtime = runtime;
     this.#material = material;

@@ -51,6 +51,9 @@ const KNOCK_E2E =
 const CLUSTER = "cluster: a ban on one node reaches the other through the shared Redis store";
 const RUN_AS = "daemon/run_as_test.ts";
 const RUN_AS_DEFAULT = "execution.default_run_as names who actions without run_as run as";
+const PLUGINS = "plugins/plugins_test.ts";
+const PLUGINS_RUN =
+  "plugins: exec, module and native run; a crash and a broken plugin do not stop the rest";
 const BANS = "bans expire, and repeated bans grow by the backoff up to ban_max";
 
 /** Every leaf path of the schema and what shows that it matters. */
@@ -151,7 +154,9 @@ const EFFECTS: Record<string, Effect> = {
     FW,
     "e2e firewall: a payload address is opened only when allowed",
   ),
-  "actions[].plugin": REFUSED,
+  "actions[].plugin.name": t(PLUGINS, PLUGINS_RUN),
+  "actions[].plugin.action": t(PLUGINS, PLUGINS_RUN),
+  "actions[].plugin.config": t(PLUGINS, PLUGINS_RUN),
   "actions[].relay": REFUSED,
   "actions[].run_as": t(DAEMON, "run_as nobody runs the script as uid 65534"),
   "actions[].run_as.user": gap("the run_as test uses the text form, not {user, group}"),
@@ -290,6 +295,7 @@ const EFFECTS: Record<string, Effect> = {
   "firewall.guard_ports[].proto": gap("the guard e2e test drives NftGrants, not the config"),
   "firewall.guard_ports[].port": gap("the guard e2e test drives NftGrants, not the config"),
   "firewall.remove_on_shutdown": t(KNOCK, KNOCK_E2E),
+  "plugins.dir": t(PLUGINS, "plugins: reload adds and removes plugins"),
   "messages[].level": gap("no test loads messages from a config"),
   "messages[].text": gap("no test loads messages from a config"),
   "messages[].expires": gap("no test loads messages from a config"),
