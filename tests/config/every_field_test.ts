@@ -49,6 +49,13 @@ const HOP =
 const KNOCK_E2E =
   "e2e knock: a real siglatchd in a namespace opens, keeps, expires and revokes tcp/2222";
 const CLUSTER = "cluster: a ban on one node reaches the other through the shared Redis store";
+const DECOYS = "stealth/decoys_test.ts";
+const DECOYS_TCP_UDP = "decoys: a banner greets, a tarpit holds up to max_connections, UDP " +
+  "answers are never larger than the request; hits are counted and do not ban when ban is off";
+const DECOYS_RATE =
+  "decoys: per_source_rate and rate cap the answers; with ban: true hits ban the source";
+const DECOYS_TABLE =
+  "decoys: an answer is at least half and never more than the datagram; max_sources bounds the table";
 const RUN_AS = "daemon/run_as_test.ts";
 const RUN_AS_DEFAULT = "execution.default_run_as names who actions without run_as run as";
 const BANS = "bans expire, and repeated bans grow by the backoff up to ban_max";
@@ -293,6 +300,15 @@ const EFFECTS: Record<string, Effect> = {
   "messages[].level": gap("no test loads messages from a config"),
   "messages[].text": gap("no test loads messages from a config"),
   "messages[].expires": gap("no test loads messages from a config"),
+  "decoys.ports[].listen": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.ports[].type": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.ports[].banner": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.ports[].interval": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.ports[].max_connections": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.rate": t(DECOYS, DECOYS_RATE),
+  "decoys.per_source_rate": t(DECOYS, DECOYS_RATE),
+  "decoys.max_sources": t(DECOYS, DECOYS_TABLE),
+  "decoys.ban": t(DECOYS, DECOYS_RATE),
 };
 
 /** A config that sets `path` (one `[]` level per list) to `value`, on a minimal valid base. */
