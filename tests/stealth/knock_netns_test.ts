@@ -182,3 +182,46 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "knock without privilege separation: the one root process writes, keeps and removes the rules",
+  ignore: skipNetns(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withNetnsPair(async (pair) => {
+      const fx = await makeFixture({
+        listen: [`${pair.serverIp}:${PORT}`],
+        server: { knock: { ports: [7102, 7101, 7103], window: "3s", open_for: "30s" } },
+        top: { privsep: { enabled: false } },
+      });
+      let daemon: NetnsDaemon | undefined;
+      try {
+        daemon = await startDaemonIn(pair.server, fx.config);
+        assert.doesNotMatch(daemon.logs(), /network part runs as/, "one process, as root");
+        const p = (name: string, extra: Record<string, unknown>) =>
+          profile(fx.dir, name, pair, fx.serverPublic, extra);
+        assert.equal(await send(pair, await p("plain", {})), 3, "no knock: silence");
+        const wrong = await p("wrong", { knock: { ports: [7101, 7102, 7103], gap_ms: 50 } });
+        assert.equal(await send(pair, wrong), 3, "wrong order: silence");
+        // Someone flushes the ruleset: the guard puts the rules back (every 5 s) and the
+        // port stays closed to sources that did not knock.
+        await pair.nft(pair.server, "flush ruleset\n");
+        let rules = "";
+        for (let i = 0; i < 80 && !/g0_ok_4/.test(rules); i++) {
+          await sleep(100);
+          rules = (await pair.run(pair.server, ["nft", "list", "ruleset"])).stdout;
+        }
+        assert.match(rules, /table inet siglatch_knock/, "the knock rules are back after a flush");
+        const right = await p("right", { knock: { ports: [7102, 7101, 7103], gap_ms: 50 } });
+        assert.equal(await send(pair, right), 0, "the right sequence: answered");
+      } finally {
+        await daemon?.stop();
+        await fx.cleanup();
+      }
+      const gone = await pair.run(pair.server, ["nft", "list", "table", "inet", "siglatch_knock"]);
+      assert.notEqual(gone.code, 0, "the knock table is removed at stop");
+    });
+  },
+});
