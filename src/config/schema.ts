@@ -246,6 +246,10 @@ export const KnockSchema = z.strictObject({
     ...DerivedPortsSchema,
     length: z.number().int().min(1).max(8).default(3)
       .meta({ description: "Knocks per sequence." }),
+    grace: Duration.prefault(0).meta({
+      description: "After a window change, the previous window's sequence still opens for " +
+        "this long (clocks need not agree so tightly); 0: off. Below period.",
+    }),
   }).optional().meta({
     description: "Sequences derived per user and window: HMAC(secret, user, window) mapped " +
       "into range; a sequence seen once is useless in the next window.",
@@ -262,6 +266,13 @@ export const KnockSchema = z.strictObject({
   }
   if (k.ports && new Set(k.ports).size !== k.ports.length) {
     ctx.addIssue({ code: "custom", path: ["ports"], message: "a port may appear only once" });
+  }
+  if (k.derived && k.derived.grace >= k.derived.period) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["derived", "grace"],
+      message: "grace must be below period",
+    });
   }
   const r = k.derived?.range;
   if (r && r[1] - r[0] + 1 < 4 * (k.derived?.length ?? 1)) {

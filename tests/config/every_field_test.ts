@@ -43,6 +43,8 @@ const KNOCK_STATIC =
   "knock (static, udp): no knock and a wrong order get silence; the sequence opens";
 const KNOCK_DERIVED =
   "knock (derived, tcp SYN): the window's sequence opens; replayed in the next window: silence";
+const KNOCK_GRACE =
+  "knock (derived, grace): last window's sequence opens during the grace, not after it; two windows ago: silence";
 const STEALTH_HOP = "stealth/hopping_test.ts";
 const HOP =
   "hopping: the window's port answers, the old one only during the overlap; the CLI follows";
@@ -99,6 +101,7 @@ const EFFECTS: Record<string, Effect> = {
   "servers[].knock.derived.range": t(STEALTH_KNOCK, KNOCK_DERIVED),
   "servers[].knock.derived.period": t(STEALTH_KNOCK, KNOCK_DERIVED),
   "servers[].knock.derived.length": t(STEALTH_KNOCK, KNOCK_DERIVED),
+  "servers[].knock.derived.grace": t(STEALTH_KNOCK, KNOCK_GRACE),
   "servers[].knock.proto": t(STEALTH_KNOCK, KNOCK_DERIVED),
   "servers[].knock.window": t(STEALTH_KNOCK, KNOCK_STATIC),
   "servers[].knock.open_for": t(STEALTH_KNOCK, KNOCK_STATIC),
