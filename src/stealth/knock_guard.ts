@@ -9,13 +9,8 @@
  */
 import type { Config, ServerConfig } from "../config/schema.ts";
 import { readHmacKey } from "../crypto/keyfile.ts";
-import {
-  type KnockGuardRules,
-  knockRulesScript,
-  knockTeardownScript,
-  MAX_SEQUENCES,
-} from "../nft/knock.ts";
-import { runNft } from "../nft/run.ts";
+import { type KnockGuardRules, knockRulesScript, MAX_SEQUENCES } from "../nft/knock.ts";
+import { applyKnockScript, removeKnockTable } from "../nft/knock_apply.ts";
 import { logger } from "../util/log.ts";
 import { knockSequence, msToNextWindow, windowOf } from "./derive.ts";
 
@@ -123,8 +118,7 @@ export class KnockGuard {
     const now = this.#clock();
     const script = knockRulesScript(guardRules(config, now, this.#secrets));
     if (!force && script === this.#last && now - this.#lastAt < REPAIR_MS) return;
-    const res = await runNft(this.#nft, script);
-    if (res.code !== 0) throw new Error(`nft (knock rules): ${res.stderr.trim()}`);
+    await applyKnockScript(this.#nft, script);
     if (script !== this.#last) this.#log.info("knock rules installed");
     this.#last = script;
     this.#lastAt = now;
@@ -154,6 +148,6 @@ export class KnockGuard {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#busy;
-    await runNft(this.#nft, knockTeardownScript());
+    await removeKnockTable(this.#nft);
   }
 }
