@@ -3,7 +3,8 @@
  * firewall bench, then the flood benchmark (garbage floods against the daemon and against
  * the bare-receiver floor, valid throughput, unloaded latency, receive-buffer sysctl),
  * the exec spawn bench (process group against PID namespace, `exec_bench.ts`), an exec action
- * end to end through a real daemon against a ping (`exec_daemon_bench.ts`),
+ * end to end through a real daemon against a ping (`exec_daemon_bench.ts`), kernel knocks
+ * against a userspace knock listener in namespaces (`knock_mode_bench.ts`),
  * checked against the goals. The micro part also runs `open_pool_bench.ts` (opens in 1 and
  * 2 workers against in-thread). Writes `flood-<date>.json`, `latest.json` and `latest.md`
  * into `--out` (default `bench/results/`; with `--quick` a temp dir unless `--out` is
@@ -565,6 +566,11 @@ async function main(): Promise<void> {
     );
     notes["open_pool_bench.ts"] =
       (op.code === 0 ? op.stdout : `exit ${op.code}\n${op.stdout}\n${op.stderr}`)
+        .trim();
+    console.error("knock_mode_bench.ts …");
+    const km = await run(["run", "-A", `${BENCH_DIR}knock_mode_bench.ts`], 120_000);
+    notes["knock_mode_bench.ts"] =
+      (km.code === 0 ? km.stdout : `exit ${km.code}\n${km.stdout}\n${km.stderr}`)
         .trim();
   }
 

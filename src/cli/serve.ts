@@ -19,6 +19,7 @@ import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
 import { usageExtensions } from "../admin/usage.ts";
 import { KnockGuard } from "../stealth/knock_guard.ts";
+import { decoyHooks, Decoys } from "../stealth/decoy_hooks.ts";
 import { readHopSecrets } from "../stealth/hopping.ts";
 
 /** Options of `serve`. */
@@ -131,6 +132,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const hopSecrets = await readHopSecrets(config).catch((err) => {
     throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
   });
+  // Decoy ports are bound while this process may still bind ports below 1024 (issue 17).
+  let decoys: Decoys;
+  try {
+    decoys = Decoys.bind(config.decoys);
+  } catch (err) {
+    throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
+  }
   if (net) {
     // Everything that loads code happens before the drop: the workers, the store module.
     pool = await startOpenPool(runtime);
@@ -164,7 +172,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
     // Without privilege separation this process writes the knock rules itself.
     if (!net) knock = await KnockGuard.start({ config: () => daemon.runtime.config });
     await daemon.start();
+    decoys.start(decoyHooks(daemon));
   } catch (err) {
+    decoys.stop();
     await knock?.stop().catch(() => {});
     await store.close();
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
@@ -187,6 +197,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const sig = await stopped;
   log.info("{sig}: stopping (grace {grace} ms)", { sig, grace: config.execution.grace_period });
   await admin.stop();
+  decoys.stop();
   await daemon.stop(config.execution.grace_period);
   await knock?.stop();
   log.info("stopped");

@@ -245,6 +245,10 @@ export const KnockSchema = z.strictObject({
     ...DerivedPortsSchema,
     length: z.number().int().min(1).max(8).default(3)
       .meta({ description: "Knocks per sequence." }),
+    grace: Duration.prefault(0).meta({
+      description: "After a window change, the previous window's sequence still opens for " +
+        "this long (clocks need not agree so tightly); 0: off. Below period.",
+    }),
   }).optional().meta({
     description: "Sequences derived per user and window: HMAC(secret, user, window) mapped " +
       "into range; a sequence seen once is useless in the next window.",
@@ -261,6 +265,13 @@ export const KnockSchema = z.strictObject({
   }
   if (k.ports && new Set(k.ports).size !== k.ports.length) {
     ctx.addIssue({ code: "custom", path: ["ports"], message: "a port may appear only once" });
+  }
+  if (k.derived && k.derived.grace >= k.derived.period) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["derived", "grace"],
+      message: "grace must be below period",
+    });
   }
   const r = k.derived?.range;
   if (r && r[1] - r[0] + 1 < 4 * (k.derived?.length ?? 1)) {
@@ -621,6 +632,39 @@ export const MessageSchema = z.strictObject({
   expires: Timestamp.optional(),
 });
 
+/** One decoy port: a fake service that only wastes a scanner's time (issue 17). */
+export const DecoyPortSchema = z.strictObject({
+  listen: ListenSpecText.meta({
+    description: "HOST:PORT (or a range/list) of the decoy: TCP for banner and tarpit, UDP for " +
+      "random; bound before the network part drops root, so ports below 1024 work.",
+  }),
+  type: z.enum(["banner", "tarpit", "random"]).meta({
+    description: "banner: a TCP greeting, then close; tarpit: a TCP connection held open, one " +
+      "byte per interval; random: UDP answers of random bytes, never longer than the datagram.",
+  }),
+  banner: z.string().min(1).max(512).default("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n")
+    .meta({ description: "What a banner decoy sends (an SSH- or SMTP-looking greeting)." }),
+  interval: Duration.prefault(10)
+    .meta({ description: "Tarpit: the wait between two bytes." }),
+  max_connections: z.number().int().min(1).max(4096).default(64)
+    .meta({ description: "Most connections this decoy holds at once; more are closed at once." }),
+});
+
+/** Server decoys (issue 17): fake services on ports no client uses, bounded and rate-limited. */
+export const DecoysSchema = z.strictObject({
+  ports: z.array(DecoyPortSchema).max(64).default([]),
+  rate: z.number().positive().max(100_000).default(50)
+    .meta({ description: "Answers per second of all decoys together (beyond: silence)." }),
+  per_source_rate: z.number().positive().max(1000).default(1)
+    .meta({ description: "Answers per second to one source address (burst: max(1, rate))." }),
+  max_sources: z.number().int().min(16).max(1_000_000).default(4096)
+    .meta({ description: "Most sources the per-source limit tracks (least recent evicted)." }),
+  ban: z.boolean().default(false).meta({
+    description: "A decoy hit counts as a proven failure of its source towards a ban. Off by " +
+      "default: a forged UDP source could get someone else banned.",
+  }),
+});
+
 /** The whole configuration file. */
 export const ConfigSchema = z.strictObject({
   include: z.union([z.string(), z.array(z.string())]).optional()
@@ -639,6 +683,7 @@ export const ConfigSchema = z.strictObject({
   firewall: FirewallBackendSchema.default(() => FirewallBackendSchema.parse({})),
   messages: z.array(MessageSchema).default([]),
   plugins: PluginsSchema.default(() => PluginsSchema.parse({})),
+  decoys: DecoysSchema.default(() => DecoysSchema.parse({})),
 });
 
 /** The validated configuration. */
@@ -651,6 +696,8 @@ export type UserConfig = Config["users"][number];
 export type ActionConfig = Config["actions"][number];
 /** One dead drop in a validated configuration. */
 export type DeadDropConfig = Config["deaddrops"][number];
+/** The `decoys` section of a validated configuration. */
+export type DecoysConfig = Config["decoys"];
 
 /** The JSON Schema (draft 2020-12) editors use to complete and check the YAML. */
 export function configJsonSchema(): Record<string, unknown> {

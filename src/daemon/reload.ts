@@ -25,7 +25,7 @@ export interface ConfigChanges {
 }
 
 /** Top-level sections a running daemon does not re-read. */
-const RESTART_SECTIONS = ["state", "admin", "logging", "firewall"] as const;
+const RESTART_SECTIONS = ["state", "admin", "logging", "firewall", "decoys"] as const;
 
 /** The outcome of a reload. */
 export type ReloadResult =

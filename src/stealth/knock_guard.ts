@@ -9,12 +9,8 @@
  */
 import type { Config, ServerConfig } from "../config/schema.ts";
 import { readHmacKey } from "../crypto/keyfile.ts";
-import {
-  applyKnockScript,
-  type KnockGuardRules,
-  knockRulesScript,
-  removeKnockTable,
-} from "../nft/knock.ts";
+import { type KnockGuardRules, knockRulesScript, MAX_SEQUENCES } from "../nft/knock.ts";
+import { applyKnockScript, removeKnockTable } from "../nft/knock_apply.ts";
 import { logger } from "../util/log.ts";
 import { knockSequence, msToNextWindow, windowOf } from "./derive.ts";
 
@@ -67,14 +63,19 @@ export function guardRules(
     const secret = secrets.get(d.secret_file);
     if (!secret) throw new Error(`knock secret ${d.secret_file} not loaded`);
     const window = windowOf(now, d.period);
-    out.push({
-      ...base,
-      space: { range: [d.range[0], d.range[1]] },
-      sequences: usersOf(config, s).map((u) => ({
-        id: `u${u.id}`,
-        ports: knockSequence(secret, u.id, window, d.length, d.range),
-      })),
-    });
+    const users = usersOf(config, s);
+    const sequences = users.map((u) => ({
+      id: `u${u.id}`,
+      ports: knockSequence(secret, u.id, window, d.length, d.range),
+    }));
+    // In the grace after a change, last window's sequences open too (when they fit).
+    if (now - window * d.period < d.grace && 2 * users.length <= MAX_SEQUENCES) {
+      sequences.push(...users.map((u) => ({
+        id: `u${u.id}p`,
+        ports: knockSequence(secret, u.id, window - 1, d.length, d.range),
+      })));
+    }
+    out.push({ ...base, space: { range: [d.range[0], d.range[1]] }, sequences });
   });
   return out;
 }
@@ -130,7 +131,10 @@ export class KnockGuard {
     let wait = REPAIR_MS;
     for (const s of config.servers) {
       const d = s.knock?.derived;
-      if (s.enabled && d) wait = Math.min(wait, msToNextWindow(now, d.period) + 5);
+      if (!s.enabled || !d) continue;
+      wait = Math.min(wait, msToNextWindow(now, d.period) + 5);
+      const into = now - windowOf(now, d.period) * d.period;
+      if (into < d.grace) wait = Math.min(wait, d.grace - into + 5);
     }
     this.#timer = setTimeout(() => {
       this.#busy = this.refresh().catch((err) =>

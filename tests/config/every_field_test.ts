@@ -43,12 +43,21 @@ const KNOCK_STATIC =
   "knock (static, udp): no knock and a wrong order get silence; the sequence opens";
 const KNOCK_DERIVED =
   "knock (derived, tcp SYN): the window's sequence opens; replayed in the next window: silence";
+const KNOCK_GRACE =
+  "knock (derived, grace): last window's sequence opens during the grace, not after it; two windows ago: silence";
 const STEALTH_HOP = "stealth/hopping_test.ts";
 const HOP =
   "hopping: the window's port answers, the old one only during the overlap; the CLI follows";
 const KNOCK_E2E =
   "e2e knock: a real siglatchd in a namespace opens, keeps, expires and revokes tcp/2222";
 const CLUSTER = "cluster: a ban on one node reaches the other through the shared Redis store";
+const DECOYS = "stealth/decoys_test.ts";
+const DECOYS_TCP_UDP = "decoys: a banner greets, a tarpit holds up to max_connections, UDP " +
+  "answers are never larger than the request; hits are counted and do not ban when ban is off";
+const DECOYS_RATE =
+  "decoys: per_source_rate and rate cap the answers; with ban: true hits ban the source";
+const DECOYS_TABLE =
+  "decoys: an answer is at least half and never more than the datagram; max_sources bounds the table";
 const RUN_AS = "daemon/run_as_test.ts";
 const RUN_AS_DEFAULT = "execution.default_run_as names who actions without run_as run as";
 const PLUGINS = "plugins/plugins_test.ts";
@@ -95,6 +104,7 @@ const EFFECTS: Record<string, Effect> = {
   "servers[].knock.derived.range": t(STEALTH_KNOCK, KNOCK_DERIVED),
   "servers[].knock.derived.period": t(STEALTH_KNOCK, KNOCK_DERIVED),
   "servers[].knock.derived.length": t(STEALTH_KNOCK, KNOCK_DERIVED),
+  "servers[].knock.derived.grace": t(STEALTH_KNOCK, KNOCK_GRACE),
   "servers[].knock.proto": t(STEALTH_KNOCK, KNOCK_DERIVED),
   "servers[].knock.window": t(STEALTH_KNOCK, KNOCK_STATIC),
   "servers[].knock.open_for": t(STEALTH_KNOCK, KNOCK_STATIC),
@@ -299,6 +309,15 @@ const EFFECTS: Record<string, Effect> = {
   "messages[].level": gap("no test loads messages from a config"),
   "messages[].text": gap("no test loads messages from a config"),
   "messages[].expires": gap("no test loads messages from a config"),
+  "decoys.ports[].listen": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.ports[].type": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.ports[].banner": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.ports[].interval": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.ports[].max_connections": t(DECOYS, DECOYS_TCP_UDP),
+  "decoys.rate": t(DECOYS, DECOYS_RATE),
+  "decoys.per_source_rate": t(DECOYS, DECOYS_RATE),
+  "decoys.max_sources": t(DECOYS, DECOYS_TABLE),
+  "decoys.ban": t(DECOYS, DECOYS_RATE),
 };
 
 /** A config that sets `path` (one `[]` level per list) to `value`, on a minimal valid base. */

@@ -182,3 +182,108 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "knock without privilege separation: the one root process writes, keeps and removes the rules",
+  ignore: skipNetns(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withNetnsPair(async (pair) => {
+      const fx = await makeFixture({
+        listen: [`${pair.serverIp}:${PORT}`],
+        server: { knock: { ports: [7102, 7101, 7103], window: "3s", open_for: "30s" } },
+        top: { privsep: { enabled: false } },
+      });
+      let daemon: NetnsDaemon | undefined;
+      try {
+        daemon = await startDaemonIn(pair.server, fx.config);
+        assert.doesNotMatch(daemon.logs(), /network part runs as/, "one process, as root");
+        const p = (name: string, extra: Record<string, unknown>) =>
+          profile(fx.dir, name, pair, fx.serverPublic, extra);
+        assert.equal(await send(pair, await p("plain", {})), 3, "no knock: silence");
+        const wrong = await p("wrong", { knock: { ports: [7101, 7102, 7103], gap_ms: 50 } });
+        assert.equal(await send(pair, wrong), 3, "wrong order: silence");
+        // Someone flushes the ruleset: the guard puts the rules back (every 5 s) and the
+        // port stays closed to sources that did not knock.
+        await pair.nft(pair.server, "flush ruleset\n");
+        let rules = "";
+        for (let i = 0; i < 80 && !/g0_ok_4/.test(rules); i++) {
+          await sleep(100);
+          rules = (await pair.run(pair.server, ["nft", "list", "ruleset"])).stdout;
+        }
+        assert.match(rules, /table inet siglatch_knock/, "the knock rules are back after a flush");
+        const right = await p("right", { knock: { ports: [7102, 7101, 7103], gap_ms: 50 } });
+        assert.equal(await send(pair, right), 0, "the right sequence: answered");
+      } finally {
+        await daemon?.stop();
+        await fx.cleanup();
+      }
+      const gone = await pair.run(pair.server, ["nft", "list", "table", "inet", "siglatch_knock"]);
+      assert.notEqual(gone.code, 0, "the knock table is removed at stop");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "knock (derived, grace): last window's sequence opens during the grace, not after it; two windows ago: silence",
+  ignore: skipNetns(),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await withNetnsPair(async (pair) => {
+      const secret = new Uint8Array(randomBytes(32));
+      const PERIOD = 8000;
+      const GRACE = 4000;
+      const range: [number, number] = [42000, 42999];
+      const fx = await makeFixture({
+        listen: [`${pair.serverIp}:${PORT}`],
+        server: {
+          knock: {
+            derived: { secret_file: "knock.key", length: 3, range, period: "8s", grace: "4s" },
+            window: "3s",
+            open_for: "30s",
+          },
+        },
+      });
+      await Deno.writeTextFile(`${fx.dir}/knock.key`, secret.toBase64() + "\n", { mode: 0o600 });
+      const base = pair.clientIp.replace(/\.2$/, "");
+      const [c4, c5] = [`${base}.4`, `${base}.5`];
+      await pair.addClientAddresses([`${c4}/24`, `${c5}/24`]);
+      let daemon: NetnsDaemon | undefined;
+      try {
+        daemon = await startDaemonIn(pair.server, fx.config);
+        const p = (name: string, extra: Record<string, unknown>) =>
+          profile(fx.dir, name, pair, fx.serverPublic, extra);
+        const copy = async (name: string, bind: string, window: number) =>
+          await p(name, {
+            bind,
+            knock: { ports: knockSequence(secret, 1, window, 3, range), gap_ms: 30 },
+          });
+        // Just after a window change (the daemon's rules are rewritten 5 ms after it).
+        await sleep(msToNextWindow(Date.now(), PERIOD) + 200);
+        const w = windowOf(Date.now(), PERIOD);
+        const previous = await copy("previous", pair.clientIp, w - 1);
+        const twoAgo = await copy("twoAgo", pair.clientIpB, w - 2);
+        const late = await copy("late", c4, w - 1);
+        assert.equal(
+          await send(pair, previous),
+          0,
+          "last window's sequence in the grace: answered",
+        );
+        assert.ok(Date.now() - w * PERIOD < GRACE, "still in the grace (test timing)");
+        assert.equal(await send(pair, twoAgo), 3, "two windows ago: silence");
+        await sleep(w * PERIOD + GRACE + 500 - Date.now());
+        assert.equal(windowOf(Date.now(), PERIOD), w, "still the same window (test timing)");
+        assert.equal(await send(pair, late), 3, "last window's sequence after the grace: silence");
+        const now = await copy("now", c5, w);
+        assert.equal(await send(pair, now), 0, "this window's sequence: answered");
+      } finally {
+        await daemon?.stop();
+        await fx.cleanup();
+      }
+    });
+  },
+});

@@ -9,20 +9,12 @@
 import assert from "node:assert/strict";
 import { makeFixture } from "../_helpers/daemon.ts";
 import { hasCommand, requireAll } from "../_helpers/system.ts";
+import { states } from "./_nmap.ts";
 import { type NetnsDaemon, skipNetns, startDaemonIn, withNetnsPair } from "../_helpers/netns.ts";
 
 const PORT = 50017;
 const noNmap = !hasCommand("nmap") && !requireAll;
 if (noNmap) console.log("SKIP: nmap not installed (apt-get install nmap; .ci/run installs it)");
-
-/** Port states from nmap's grepable output: `"7001/tcp" → "filtered"`. */
-function states(grepable: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of grepable.matchAll(/(\d+)\/([a-z|]+)\/(tcp|udp)\//g)) {
-    out[`${m[1]}/${m[3]}`] = m[2];
-  }
-  return out;
-}
 
 Deno.test({
   name:

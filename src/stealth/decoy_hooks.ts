@@ -1,0 +1,21 @@
+/**
+ * Connects server decoys (`decoys.ts`) to a daemon: hits go to its counters (`status`), and
+ * with `decoys.ban` to its source defense as proven failures (which can ban the source).
+ * @module
+ */
+import type { Daemon } from "../daemon/daemon.ts";
+import { parseIp } from "../util/ip.ts";
+import type { DecoyHooks } from "./decoys.ts";
+
+export { Decoys } from "./decoys.ts";
+
+/** The hooks a daemon's decoys report to. */
+export function decoyHooks(daemon: Daemon): DecoyHooks {
+  return {
+    count: (name) => daemon.count(name),
+    onHit: (ip) => {
+      const addr = parseIp(ip);
+      if (addr) daemon.defense.failed(addr, "decoy", true);
+    },
+  };
+}
