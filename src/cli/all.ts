@@ -15,6 +15,8 @@ import * as admin from "./admin.ts";
 import * as simulate from "./simulate.ts";
 import * as messages from "./messages.ts";
 import * as open from "./open.ts";
+import * as invite from "./invite.ts";
+import * as enroll from "./enroll.ts";
 
 // Order here is the order `siglatch --help` lists them in.
 addSubcommands(
@@ -24,6 +26,8 @@ addSubcommands(
   open,
   keygen,
   admin,
+  invite,
+  enroll,
   bans,
   messages,
   simulate,

@@ -18,6 +18,7 @@ import type { StateStore } from "../state/store.ts";
 import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
 import { usageExtensions } from "../admin/usage.ts";
+import { enrollCommands } from "../enroll/commands.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -161,6 +162,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const admin = await startAdmin(daemon, config.admin.socket, {
     ...daemonExtensions(daemon),
     ...usageExtensions(daemon),
+    commands: enrollCommands(daemon),
   });
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 

@@ -29,7 +29,7 @@ import { type ConfigChanges, prepareReload } from "./reload.ts";
 import { Listeners, type ListenerStatus } from "./listeners.ts";
 import { Pipeline } from "./pipeline.ts";
 import { Dispatcher } from "./dispatch.ts";
-import { Replies } from "./replies.ts";
+import { Replies, type ReplyTarget } from "./replies.ts";
 import { Drops } from "./drops.ts";
 import { DeadDrops } from "./deaddrops.ts";
 import { Overrides } from "./overrides.ts";
@@ -37,6 +37,9 @@ import { Notices } from "./notices.ts";
 import { InFlight } from "./inflight.ts";
 import { RetryCache } from "./retries.ts";
 import { LoadSignal } from "./load.ts";
+import { Enrollment } from "../enroll/registry.ts";
+import { EnrollStage } from "../enroll/stage.ts";
+import { withEnrolled } from "../enroll/users.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -79,6 +82,11 @@ export type Counters = Record<string, number>;
 /** The daemon: owns the stages, the runtime, the state store and the action limiter. */
 export class Daemon {
   #runtime: Runtime;
+  /** The runtime built from the config, before enrolled users are merged in. */
+  #base: Runtime;
+  /** Invites and enrolled users (state store). */
+  readonly enrollment: Enrollment;
+  #enrollTimer?: ReturnType<typeof setInterval>;
   /** The config the process started with (restart-only settings are compared to it). */
   readonly #startConfig: Config;
   readonly store: StateStore;
@@ -120,8 +128,17 @@ export class Daemon {
 
   /** Creates a daemon over a built runtime and an open state store. */
   constructor(runtime: Runtime, store: StateStore, opts: DaemonOptions = {}) {
-    this.#runtime = runtime;
+    this.#runtime = this.#base = runtime;
     this.#startConfig = runtime.config;
+    this.enrollment = new Enrollment(store, {
+      clock: opts.clock,
+      taken: () => ({
+        names: new Set(this.#base.config.users.map((u) => u.name)),
+        ids: new Set(this.#base.config.users.map((u) => u.id)),
+      }),
+      actionIds: () => this.#base.actionIdsByName,
+      onChange: () => this.#apply(this.#base, false),
+    });
     this.store = store;
     this.#clock = opts.clock ?? Date.now;
     this.#dryRun = opts.dryRun ?? false;
@@ -180,7 +197,15 @@ export class Daemon {
       drops,
       count,
     });
+    const enroll = new EnrollStage<ReplyTarget>({
+      registry: this.enrollment,
+      send: (t, status, body) => this.#replies.send(t, status, body),
+      claim: this.#nonces ? (n, e) => this.#nonces!.claim(n, e) : undefined,
+      count,
+    });
     this.pipeline = new Pipeline({
+      enroll: (msg, reply, expiresAt) => enroll.handle(msg, reply, expiresAt),
+      enrollKey: (id) => this.enrollment.verifier(id),
       runtime: () => this.#runtime,
       overrides: this.overrides,
       clock: this.#clock,
@@ -275,6 +300,14 @@ export class Daemon {
     }
     if (restored > 0) this.#log.info("restored {restored} replay nonces", { restored });
     this.#logWarnings("start");
+    await this.enrollment.sync();
+    // Enrolled users expire by themselves; other nodes' enrollments arrive through the store.
+    const timer = this.#enrollTimer = setInterval(() => {
+      this.enrollment.sync().catch((err) =>
+        this.#log.error("enrolled users: state store failed: {err}", { err: String(err) })
+      );
+    }, 1000);
+    Deno.unrefTimer(timer);
     this.#load.start();
     await this.defense.start();
     if (!this.#dryRun) {
@@ -389,13 +422,15 @@ export class Daemon {
     }
   }
 
-  #apply(next: Runtime): void {
-    this.#listeners.sync(next.config.servers);
-    this.#runtime = next;
+  #apply(base: Runtime, reconfigure = true): void {
+    if (reconfigure) this.#listeners.sync(base.config.servers);
+    this.#base = base;
+    const next = this.#runtime = withEnrolled(base, this.enrollment.users());
     if (this.#pool) {
       const keys = openerKeys(next);
-      this.#pool.update(keys.servers, keys.users);
+      this.#pool.update(keys.servers, [...keys.users, ...this.enrollment.inviteKeys()]);
     }
+    if (!reconfigure) return;
     const settings = daemonWide(next.config);
     this.#replies.rate = settings.replyRate;
     this.limiter.max = next.config.execution.max_concurrent;
@@ -413,6 +448,7 @@ export class Daemon {
   async stop(graceMs: number): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    clearInterval(this.#enrollTimer);
     this.#listeners.closeAll();
     this.#load.stop();
     if (!(await this.#inflight.settle(graceMs))) {

@@ -77,6 +77,10 @@ export interface PipelineOptions {
   load: LoadSignal;
   /** The open workers, when there are (else datagrams are opened in the receive loop). */
   pool?: () => OpenPool | undefined;
+  /** Handles an enroll request (src/enroll/); absent: enroll requests are dropped. */
+  enroll?: (msg: OpenedRequest, reply: ReplyTarget, nonceExpiresAt: number) => Promise<void>;
+  /** Keys of invites and enrolled users not in the runtime's table yet. */
+  enrollKey?: (id: number) => UserVerifier | undefined;
 }
 
 /** Runs datagrams through the stages. */
@@ -164,7 +168,8 @@ export class Pipeline {
     const pool = o.pool?.();
     if (!pool) {
       const users = runtime.users;
-      const lookup = (id: number): UserVerifier | undefined => users.get(id)?.verifier;
+      const lookup = (id: number): UserVerifier | undefined =>
+        users.get(id)?.verifier ?? o.enrollKey?.(id);
       return this.#opened(
         serverName,
         data,
@@ -234,6 +239,15 @@ export class Pipeline {
     if (replayReason !== null) {
       o.defense.failed(ip, replayReason, proven);
       return drops.drop(replayReason, from);
+    }
+    if (msg.type === "enroll" && o.enroll) {
+      o.defense.succeeded(ip);
+      o.replay.add(msg.nonce, msg.timestamp);
+      const t = target(channel, from, data.length, opened.replier, msg.nonce);
+      if (proven) t.budget = MAX_REPLY_DATAGRAM;
+      const exp = msg.timestamp + server.config.limits.clock_skew + NONCE_GRACE_MS;
+      o.inflight.track(o.enroll(msg, t, exp));
+      return;
     }
     const user = users.get(msg.userId);
     if (!user) return drops.drop("unknown_user", from);
