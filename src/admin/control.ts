@@ -307,7 +307,9 @@ export class AdminControl {
       case "help":
         return helpText(typeof args.command === "string" ? args.command : undefined);
     }
-    const more = Object.hasOwn(this.#ext.commands ?? {}, cmd) ? this.#ext.commands![cmd] : undefined;
+    const more = Object.hasOwn(this.#ext.commands ?? {}, cmd)
+      ? this.#ext.commands![cmd]
+      : undefined;
     if (more) {
       try {
         return jsonSafe(await more(args));

@@ -520,7 +520,11 @@ export function formatResult(cmd: string, args: Record<string, unknown>, result:
     case "approve":
       return str(r.message);
     case "users":
-      if (!Array.isArray(result)) return isRecord(result) && result.message ? str(r.message) : JSON.stringify(result, null, 2);
+      if (!Array.isArray(result)) {
+        return isRecord(result) && result.message
+          ? str(r.message)
+          : JSON.stringify(result, null, 2);
+      }
       return formatList("enrolled users", result);
     case "usage":
       if (args.reset) return str(r.message);

@@ -7,7 +7,7 @@
 import { formatDuration, parseDuration } from "../config/duration.ts";
 import type { Config } from "../config/schema.ts";
 import { encodeInvite } from "./invite.ts";
-import type { Enrollment, EnrolledRecord, InviteRecord } from "./registry.ts";
+import type { EnrolledRecord, Enrollment, InviteRecord } from "./registry.ts";
 
 /** What the daemon side needs. */
 export interface EnrollingDaemon {

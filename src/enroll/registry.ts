@@ -298,7 +298,12 @@ export class Enrollment {
       if (this.invites().filter((i) => i.state === "pending").length >= MAX_PENDING) {
         return "pending_full";
       }
-      await this.#store.set(INVITE_NS, String(id), { ...inv, state: "pending", key: keyText }, inv.not_after);
+      await this.#store.set(
+        INVITE_NS,
+        String(id),
+        { ...inv, state: "pending", key: keyText },
+        inv.not_after,
+      );
       await this.sync();
       return { state: "pending", invite: id };
     }

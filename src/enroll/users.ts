@@ -27,7 +27,11 @@ export function enrolledUserRuntime(
     const id = actionIdsByName.get(name);
     if (id !== undefined) actionIds.add(id);
   }
-  return { config, verifier: { ed25519Public: Uint8Array.fromBase64(rec.ed25519_public) }, actionIds };
+  return {
+    config,
+    verifier: { ed25519Public: Uint8Array.fromBase64(rec.ed25519_public) },
+    actionIds,
+  };
 }
 
 /** `base` with the enrolled users added to its user table (config users keep their ids). */

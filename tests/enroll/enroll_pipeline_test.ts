@@ -47,7 +47,11 @@ Deno.test("enroll (pipeline): replay, no secret, own key, restart, bounded pendi
     const req = sealEnroll(p, record.id, secret);
     const a = await answer(p, req);
     assert.equal(a?.status, ReplyStatus.Ok);
-    const data = a!.body.data as { state: string; user_id: number; actions: Record<string, number> };
+    const data = a!.body.data as {
+      state: string;
+      user_id: number;
+      actions: Record<string, number>;
+    };
     assert.equal(data.state, "enrolled");
     assert.deepEqual(data.actions, { ping: 1 });
     assert.ok(p.daemon.runtime.users.has(data.user_id), "merged into the runtime's users");
