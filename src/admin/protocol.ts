@@ -13,6 +13,7 @@
  */
 import { formatDuration } from "../config/duration.ts";
 import { parseEnrollCommand } from "../enroll/commands.ts";
+import { parseRotateCommand } from "../rotation/commands.ts";
 
 /** A request line. */
 export interface AdminRequest {
@@ -157,6 +158,13 @@ export const COMMANDS: readonly CommandSpec[] = [
     first: ["list", "show", "revoke", "extend"],
   },
   { name: "approve", usage: "ID", summary: "let a pending enrollment complete", flags: [] },
+  {
+    name: "rotate",
+    usage: "server [NAME]",
+    summary: "new server key now; the old one is accepted for keys.rotation_grace",
+    flags: [],
+    first: ["server"],
+  },
   { name: "help", usage: "[COMMAND]", summary: "list commands, or show one command", flags: [] },
 ];
 
@@ -378,6 +386,8 @@ export function parseCommand(words: string[]): ParsedCommand {
     case "users":
     case "approve":
       return parseEnrollCommand(cmd, rest);
+    case "rotate":
+      return parseRotateCommand(rest);
     case "help": {
       if (rest.length > 1) return fail("help: expected [COMMAND]");
       return { ok: true, cmd, args: rest.length ? { command: rest[0] } : {} };
@@ -518,6 +528,7 @@ export function formatResult(cmd: string, args: Record<string, unknown>, result:
     }
     case "invite":
     case "approve":
+    case "rotate":
       return str(r.message);
     case "users":
       if (!Array.isArray(result)) {

@@ -7,6 +7,7 @@ import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import type { Profile } from "../client/profile.ts";
 import { type SendOptions, sendRequest, type SendResult } from "../client/send.ts";
 import { CliError } from "./errors.ts";
+import { applyKeyNotice } from "../client/key_notice.ts";
 
 /** The request options a profile does not decide. */
 export type ProfileRequest = Omit<
@@ -23,13 +24,16 @@ export async function cliProfileKeys(p: Profile): Promise<ClientKeys> {
   }
 }
 
-/** Sends `request` as profile `p` with `keys` (network errors are thrown as they are). */
-export function sendAsProfile(
+/**
+ * Sends `request` as profile `p` with `keys` (network errors are thrown as they are). A reply
+ * that announces a rotated server key rewrites the profile (src/client/key_notice.ts).
+ */
+export async function sendAsProfile(
   p: Profile,
   keys: ClientKeys,
   request: ProfileRequest,
 ): Promise<SendResult> {
-  return sendRequest({
+  const res = await sendRequest({
     host: p.host,
     port: p.port,
     serverPublic: keys.serverPublic,
@@ -40,4 +44,14 @@ export function sendAsProfile(
     allowAddress: p.allow_ip,
     ...request,
   });
+  if (res.body?.key !== undefined) {
+    const r = await applyKeyNotice(p, keys.serverPublic, res.body.key).catch((err) => ({
+      applied: false as const,
+      reason: err instanceof Error ? err.message : String(err),
+    }));
+    if (r?.applied) {
+      console.error(`server key rotated: ${r.profile} now has ${r.key} (old one in ${r.backup})`);
+    } else if (r) console.error(`server key rotated, profile NOT updated: ${r.reason}`);
+  }
+  return res;
 }

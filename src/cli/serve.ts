@@ -19,6 +19,7 @@ import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
 import { usageExtensions } from "../admin/usage.ts";
 import { enrollCommands } from "../enroll/commands.ts";
+import { rotateCommands } from "../rotation/commands.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -162,7 +163,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const admin = await startAdmin(daemon, config.admin.socket, {
     ...daemonExtensions(daemon),
     ...usageExtensions(daemon),
-    commands: enrollCommands(daemon),
+    commands: { ...enrollCommands(daemon), ...rotateCommands(daemon) },
   });
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 

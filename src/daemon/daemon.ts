@@ -40,6 +40,8 @@ import { LoadSignal } from "./load.ts";
 import { Enrollment } from "../enroll/registry.ts";
 import { EnrollStage } from "../enroll/stage.ts";
 import { withEnrolled } from "../enroll/users.ts";
+import { ServerRotation } from "../rotation/rotator.ts";
+import { withRotation } from "../rotation/apply.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -86,6 +88,8 @@ export class Daemon {
   #base: Runtime;
   /** Invites and enrolled users (state store). */
   readonly enrollment: Enrollment;
+  /** Server key rotations (state store). */
+  readonly rotation: ServerRotation;
   #enrollTimer?: ReturnType<typeof setInterval>;
   /** The config the process started with (restart-only settings are compared to it). */
   readonly #startConfig: Config;
@@ -139,6 +143,14 @@ export class Daemon {
       actionIds: () => this.#base.actionIdsByName,
       onChange: () => this.#apply(this.#base, false),
     });
+    this.rotation = new ServerRotation(store, () => {
+      const c = this.#base.config;
+      return {
+        servers: c.servers.map((s) => s.name),
+        rotateEvery: c.keys.rotate_every,
+        graceMs: c.keys.rotation_grace,
+      };
+    }, opts.clock ?? Date.now);
     this.store = store;
     this.#clock = opts.clock ?? Date.now;
     this.#dryRun = opts.dryRun ?? false;
@@ -301,10 +313,16 @@ export class Daemon {
     if (restored > 0) this.#log.info("restored {restored} replay nonces", { restored });
     this.#logWarnings("start");
     await this.enrollment.sync();
+    if (await this.rotation.sync()) this.#apply(this.#base, false);
     // Enrolled users expire by themselves; other nodes' enrollments arrive through the store.
     const timer = this.#enrollTimer = setInterval(() => {
       this.enrollment.sync().catch((err) =>
         this.#log.error("enrolled users: state store failed: {err}", { err: String(err) })
+      );
+      this.rotation.sync().then((changed) => {
+        if (changed) this.#rotated();
+      }).catch((err) =>
+        this.#log.error("key rotation: state store failed: {err}", { err: String(err) })
       );
     }, 1000);
     Deno.unrefTimer(timer);
@@ -425,7 +443,8 @@ export class Daemon {
   #apply(base: Runtime, reconfigure = true): void {
     if (reconfigure) this.#listeners.sync(base.config.servers);
     this.#base = base;
-    const next = this.#runtime = withEnrolled(base, this.enrollment.users());
+    const rotated = withRotation(base, this.rotation.records, this.#clock(), this.#clock);
+    const next = this.#runtime = withEnrolled(rotated, this.enrollment.users());
     if (this.#pool) {
       const keys = openerKeys(next);
       this.#pool.update(keys.servers, [...keys.users, ...this.enrollment.inviteKeys()]);
@@ -442,6 +461,34 @@ export class Daemon {
     this.defense.reconfigure(settings.rateLimit, ports(next)).catch((err) =>
       this.#log.error("rate limit reconfigure failed: {err}", { err: String(err) })
     );
+  }
+
+  /** Server `name`'s key rotates now (admin); the old key stays accepted for the grace period. */
+  async rotateServer(name: string): Promise<{ generation: number; public_key: string }> {
+    const rec = await this.rotation.rotate(name);
+    this.#rotated();
+    return {
+      generation: rec.gen,
+      public_key: this.#runtime.servers.get(name)?.publicKey.toBase64() ?? "",
+    };
+  }
+
+  #rotated(): void {
+    this.#apply(this.#base, false);
+    const now = this.#clock();
+    for (const [name, rec] of this.rotation.records) {
+      const prev = rec.prev === undefined
+        ? ""
+        : rec.prev.until > now
+        ? `, previous accepted until ${new Date(rec.prev.until).toISOString()}`
+        : ", previous retired";
+      this.#log.info("server {name}: key generation {gen}{prev}, {key}", {
+        name,
+        gen: rec.gen,
+        prev,
+        key: this.#runtime.servers.get(name)?.publicKey.toBase64(),
+      });
+    }
   }
 
   /** Stops receiving, lets running actions finish for `graceMs`, then kills the rest. */

@@ -256,6 +256,7 @@ export class Pipeline {
     const nonceExpiresAt = msg.timestamp + server.config.limits.clock_skew + NONCE_GRACE_MS;
     const reply = target(channel, from, data.length, opened.replier, msg.nonce);
     if (proven) reply.budget = MAX_REPLY_DATAGRAM;
+    if (opened.stale) reply.notice = server.notice; // rotated: tell the client the new key
 
     // An old client: tell it, in the format it reads, what to do (nothing runs).
     if (msg.version < WIRE_VERSION) {

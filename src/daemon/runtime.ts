@@ -10,6 +10,7 @@ import { loadServerKey } from "../crypto/key_at_rest.ts";
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
 import { resolveRunAs, type RunAs, type RunAsIds } from "../util/sysdb.ts";
 import type { PoolServer, PoolUser } from "./open_worker.ts";
+import type { KeyNotice } from "../wire/reply_body.ts";
 import { OpenPool } from "./open_pool.ts";
 
 /** A user as the daemon needs it. */
@@ -114,6 +115,10 @@ export interface ServerRuntime {
   privateKey: Uint8Array;
   /** Dead drops that apply here, longest prefix first. */
   deadDrops: DeadDropRuntime[];
+  /** The previous key during a rotation's grace period (src/rotation/). */
+  previous?: { x25519Private: Uint8Array; x25519Public: Uint8Array };
+  /** What replies to requests sealed to the previous key carry. */
+  notice?: KeyNotice;
 }
 
 /** Everything the daemon looks up while serving. */
@@ -265,6 +270,7 @@ export function openerKeys(runtime: Runtime): { servers: PoolServer[]; users: Po
       x25519Public: s.publicKey,
       insecure: s.config.mode === "insecure",
       skewMs: s.config.limits.clock_skew,
+      ...(s.previous ? { previous: s.previous } : {}),
     })),
     users: [...runtime.users.values()].map((u) => ({
       id: u.config.id,

@@ -128,7 +128,13 @@ export interface OpenedRequest extends RequestInner {
 
 /** Result of {@linkcode RequestOpener.open}. */
 export type OpenResult =
-  | { ok: true; msg: OpenedRequest; replier: ReplySealer }
+  | {
+    ok: true;
+    msg: OpenedRequest;
+    replier: ReplySealer;
+    /** Opened under a server key that was rotated out (its reply carries the new key). */
+    stale?: boolean;
+  }
   | {
     ok: false;
     reason: Reason;
