@@ -11,6 +11,8 @@ import { ed25519PrivateToPem, generateEd25519 } from "../crypto/keys.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { decodeInvite, type EnrollAnswer, enrollPayload } from "../enroll/invite.ts";
 import { sendRequest } from "./send.ts";
+import { verifyKeyCert } from "../crypto/keycert.ts";
+import { constantTimeEqual } from "../crypto/ct.ts";
 
 /** Options of {@linkcode enroll}. */
 export interface EnrollOptions {
@@ -100,13 +102,47 @@ export async function enroll(inviteText: string, opts: EnrollOptions): Promise<E
       await new Promise((res) => setTimeout(res, opts.pollMs ?? 2000));
       continue;
     }
-    return await writeProfile(inv, answer, keys.privateKey, opts.out);
+    const serverKey = checkServerKey(inv.serverPublic, r.body?.key, answer);
+    return await writeProfile(inv, answer, serverKey, keys.privateKey, opts.out);
   }
+}
+
+/**
+ * The server key the profile gets: the invite's, or the new one a rotation notice in the
+ * (authenticated) reply names. When the server sends its identity, the certificate must
+ * verify under it, be current and name that key, or nothing is written.
+ */
+function checkServerKey(
+  inviteKey: Uint8Array,
+  notice: unknown,
+  a: Extract<EnrollAnswer, { state: "enrolled" }>,
+): Uint8Array {
+  let key = inviteKey;
+  const pub = (notice as { pub?: unknown } | undefined)?.pub;
+  if (typeof pub === "string") {
+    key = Uint8Array.fromBase64(pub);
+    if (key.length !== 32) throw new Error("enrollment: the server's key notice is malformed");
+  }
+  if (a.server_identity === undefined && a.server_key_cert === undefined) return key;
+  let identity: Uint8Array, cert: Uint8Array;
+  try {
+    identity = Uint8Array.fromBase64(a.server_identity ?? "");
+    cert = Uint8Array.fromBase64(a.server_key_cert ?? "");
+  } catch {
+    throw new Error("enrollment: the server identity or certificate is not base64");
+  }
+  const v = verifyKeyCert(identity, cert, Date.now());
+  if (!v.ok) throw new Error(`enrollment: the server key's certificate: ${v.reason}`);
+  if (!constantTimeEqual(v.cert.key, key)) {
+    throw new Error("enrollment: the certificate is for another key than the server's");
+  }
+  return key;
 }
 
 async function writeProfile(
   inv: ReturnType<typeof decodeInvite>,
   a: Extract<EnrollAnswer, { state: "enrolled" }>,
+  serverKey: Uint8Array,
   privateKey: Uint8Array,
   out: string,
 ): Promise<Enrolled> {
@@ -118,7 +154,10 @@ async function writeProfile(
   const profile = {
     host: inv.host,
     port: inv.port,
-    server_public_key: inv.serverPublic.toBase64(),
+    server_public_key: serverKey.toBase64(),
+    ...(a.server_identity !== undefined
+      ? { server_identity: a.server_identity, server_key_cert: a.server_key_cert }
+      : {}),
     user_id: a.user_id,
     ed25519_key_file: slash >= 0 ? keyFile.slice(slash + 1) : keyFile,
     actions: a.actions,

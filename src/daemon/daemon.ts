@@ -42,6 +42,7 @@ import { EnrollStage } from "../enroll/stage.ts";
 import { withEnrolled } from "../enroll/users.ts";
 import { ServerRotation } from "../rotation/rotator.ts";
 import { withRotation } from "../rotation/apply.ts";
+import { withIdentity } from "../rotation/identity.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -216,7 +217,8 @@ export class Daemon {
       count,
     });
     this.pipeline = new Pipeline({
-      enroll: (msg, reply, expiresAt) => enroll.handle(msg, reply, expiresAt),
+      enroll: (msg, reply, expiresAt, server) =>
+        enroll.handle(msg, reply, expiresAt, server.identity),
       enrollKey: (id) => this.enrollment.verifier(id),
       runtime: () => this.#runtime,
       overrides: this.overrides,
@@ -443,7 +445,8 @@ export class Daemon {
   #apply(base: Runtime, reconfigure = true): void {
     if (reconfigure) this.#listeners.sync(base.config.servers);
     this.#base = base;
-    const rotated = withRotation(base, this.rotation.records, this.#clock(), this.#clock);
+    const now = this.#clock();
+    const rotated = withIdentity(withRotation(base, this.rotation.records, now, this.#clock), now);
     const next = this.#runtime = withEnrolled(rotated, this.enrollment.users());
     if (this.#pool) {
       const keys = openerKeys(next);

@@ -78,7 +78,12 @@ export interface PipelineOptions {
   /** The open workers, when there are (else datagrams are opened in the receive loop). */
   pool?: () => OpenPool | undefined;
   /** Handles an enroll request (src/enroll/); absent: enroll requests are dropped. */
-  enroll?: (msg: OpenedRequest, reply: ReplyTarget, nonceExpiresAt: number) => Promise<void>;
+  enroll?: (
+    msg: OpenedRequest,
+    reply: ReplyTarget,
+    nonceExpiresAt: number,
+    server: ServerRuntime,
+  ) => Promise<void>;
   /** Keys of invites and enrolled users not in the runtime's table yet. */
   enrollKey?: (id: number) => UserVerifier | undefined;
 }
@@ -245,8 +250,9 @@ export class Pipeline {
       o.replay.add(msg.nonce, msg.timestamp);
       const t = target(channel, from, data.length, opened.replier, msg.nonce);
       if (proven) t.budget = MAX_REPLY_DATAGRAM;
+      if (opened.stale) t.notice = server.notice;
       const exp = msg.timestamp + server.config.limits.clock_skew + NONCE_GRACE_MS;
-      o.inflight.track(o.enroll(msg, t, exp));
+      o.inflight.track(o.enroll(msg, t, exp, server));
       return;
     }
     const user = users.get(msg.userId);

@@ -7,6 +7,7 @@
 import type { ActionConfig, Config, ServerConfig, UserConfig } from "../config/schema.ts";
 import { readEd25519Public, readHmacKey } from "../crypto/keyfile.ts";
 import { loadServerKey } from "../crypto/key_at_rest.ts";
+import { loadIdentitySeed } from "../crypto/identity_key.ts";
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
 import { resolveRunAs, type RunAs, type RunAsIds } from "../util/sysdb.ts";
 import type { PoolServer, PoolUser } from "./open_worker.ts";
@@ -119,6 +120,10 @@ export interface ServerRuntime {
   previous?: { x25519Private: Uint8Array; x25519Public: Uint8Array };
   /** What replies to requests sealed to the previous key carry. */
   notice?: KeyNotice;
+  /** The identity's Ed25519 seed (`identity_key_file`), when configured. */
+  identitySeed?: Uint8Array;
+  /** The identity pin and the current key's certificate (base64), handed out to clients. */
+  identity?: { server_identity: string; server_key_cert: string };
 }
 
 /** Everything the daemon looks up while serving. */
@@ -160,7 +165,10 @@ function resolveRef(
  */
 export interface KeyMaterial {
   /** Server key pairs, by server name. */
-  servers: Record<string, { x25519Private: Uint8Array; x25519Public: Uint8Array }>;
+  servers: Record<
+    string,
+    { x25519Private: Uint8Array; x25519Public: Uint8Array; identitySeed?: Uint8Array }
+  >;
   /** User verifiers, by user id. */
   users: Record<number, UserVerifier>;
 }
@@ -186,6 +194,14 @@ export async function readKeyMaterial(config: Config): Promise<KeyMaterial> {
     } catch (err) {
       const field = s.key_command ? "key_command" : "key_file";
       throw new Error(`servers.${s.name}.${field}: ${err instanceof Error ? err.message : err}`);
+    }
+    try {
+      const seed = await loadIdentitySeed(s);
+      if (seed) out.servers[s.name].identitySeed = seed;
+    } catch (err) {
+      throw new Error(
+        `servers.${s.name}.identity_key_file: ${err instanceof Error ? err.message : err}`,
+      );
     }
   }
   return out;
@@ -248,6 +264,7 @@ export async function buildRuntime(
       opener,
       publicKey: keys.x25519Public,
       privateKey: keys.x25519Private,
+      ...(keys.identitySeed ? { identitySeed: keys.identitySeed } : {}),
       deadDrops: s.deaddrops
         ? deadDrops.filter((d) => d.servers === undefined || d.servers.has(s.name))
         : [],

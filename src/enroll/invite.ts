@@ -119,4 +119,8 @@ export type EnrollAnswer =
     actions: Record<string, number>;
     /** When the user stops existing (epoch ms). */
     not_after: number;
+    /** The server's identity pin (base64), when it has one. */
+    server_identity?: string;
+    /** The server key's certificate by that identity (base64, PROTOCOL.md §14). */
+    server_key_cert?: string;
   };

@@ -34,7 +34,12 @@ export class EnrollStage<T> {
   }
 
   /** Handles one enroll request that opened and passed the in-memory replay guard. */
-  async handle(msg: OpenedRequest, reply: T, nonceExpiresAt: number): Promise<void> {
+  async handle(
+    msg: OpenedRequest,
+    reply: T,
+    nonceExpiresAt: number,
+    identity?: { server_identity: string; server_key_cert: string },
+  ): Promise<void> {
     const o = this.#o;
     // Only an invite's secret enrolls; a user's own key never does.
     if (msg.userId < INVITE_ID_MIN) return o.count("enroll_not_invite");
@@ -67,6 +72,8 @@ export class EnrollStage<T> {
         invite: msg.userId,
       });
     }
-    o.send(reply, ReplyStatus.Ok, { data: r });
+    o.send(reply, ReplyStatus.Ok, {
+      data: r.state === "enrolled" && identity ? { ...r, ...identity } : r,
+    });
   }
 }
