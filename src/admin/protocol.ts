@@ -160,10 +160,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: "approve", usage: "ID", summary: "let a pending enrollment complete", flags: [] },
   {
     name: "rotate",
-    usage: "server [NAME]",
-    summary: "new server key now; the old one is accepted for keys.rotation_grace",
+    usage: "server [NAME] | user NAME",
+    summary: "new server or user key now; the old one is accepted for keys.rotation_grace",
     flags: [],
-    first: ["server"],
+    first: ["server", "user"],
   },
   { name: "help", usage: "[COMMAND]", summary: "list commands, or show one command", flags: [] },
 ];

@@ -7,7 +7,7 @@ import { type ClientKeys, loadProfileKeys } from "../client/keys.ts";
 import type { Profile } from "../client/profile.ts";
 import { type SendOptions, sendRequest, type SendResult } from "../client/send.ts";
 import { CliError } from "./errors.ts";
-import { applyKeyNotice } from "../client/key_notice.ts";
+import { applyKeyNotice, applyUserKeyNotice } from "../client/key_notice.ts";
 
 /** The request options a profile does not decide. */
 export type ProfileRequest = Omit<
@@ -52,6 +52,15 @@ export async function sendAsProfile(
     if (r?.applied) {
       console.error(`server key rotated: ${r.profile} now has ${r.key} (old one in ${r.backup})`);
     } else if (r) console.error(`server key rotated, profile NOT updated: ${r.reason}`);
+  }
+  if (res.body?.user_key !== undefined) {
+    const r = await applyUserKeyNotice(p, res.body.user_key).catch((err) => ({
+      applied: false as const,
+      reason: err instanceof Error ? err.message : String(err),
+    }));
+    if (r?.applied) {
+      console.error(`user key rotated: ${r.profile} holds the new key (old one in ${r.backup})`);
+    } else if (r) console.error(`user key rotated, key file NOT updated: ${r.reason}`);
   }
   return res;
 }

@@ -11,6 +11,7 @@ import { parseDocument } from "yaml";
 import { verifyKeyCert } from "../crypto/keycert.ts";
 import { constantTimeEqual } from "../crypto/ct.ts";
 import type { Profile } from "./profile.ts";
+import { formatHmacKey } from "../crypto/keyfile.ts";
 
 /** What became of a notice. */
 export type NoticeOutcome =
@@ -76,4 +77,34 @@ export async function applyKeyNotice(
   await Deno.chmod(tmp, mode & 0o777);
   await Deno.rename(tmp, path);
   return { applied: true, profile: path, backup, key: key.toBase64() };
+}
+
+/**
+ * Applies a user key notice (`user_key` in a reply to a request made with the previous HMAC
+ * key): the profile's `hmac_key_file` gets the new key (the old file kept as `FILE.bak`,
+ * the new one written to a temporary file and renamed over it, same mode). `undefined` when
+ * the profile has no HMAC key file.
+ */
+export async function applyUserKeyNotice(
+  p: Profile,
+  notice: unknown,
+): Promise<NoticeOutcome | undefined> {
+  if (!p.hmac_key_file) return undefined;
+  const n = (typeof notice === "object" && notice !== null ? notice : {}) as Record<
+    string,
+    unknown
+  >;
+  const key = b64(n.hmac, 32);
+  if (!key) return { applied: false, reason: "the notice's key is malformed" };
+  const path = p.hmac_key_file;
+  const old = await Deno.readFile(path);
+  const mode = ((await Deno.stat(path)).mode ?? 0o600) & 0o777;
+  const backup = `${path}.bak`;
+  await Deno.writeFile(backup, old, { mode });
+  await Deno.chmod(backup, mode);
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+  await Deno.writeTextFile(tmp, formatHmacKey(key), { mode });
+  await Deno.chmod(tmp, mode);
+  await Deno.rename(tmp, path);
+  return { applied: true, profile: path, backup, key: "(new HMAC key)" };
 }

@@ -43,6 +43,7 @@ import { withEnrolled } from "../enroll/users.ts";
 import { ServerRotation } from "../rotation/rotator.ts";
 import { withRotation } from "../rotation/apply.ts";
 import { withIdentity } from "../rotation/identity.ts";
+import { UserKeyRotation } from "../rotation/user_keys.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -91,6 +92,8 @@ export class Daemon {
   readonly enrollment: Enrollment;
   /** Server key rotations (state store). */
   readonly rotation: ServerRotation;
+  /** User key rotations (state store). */
+  readonly userKeys: UserKeyRotation;
   #enrollTimer?: ReturnType<typeof setInterval>;
   /** The config the process started with (restart-only settings are compared to it). */
   readonly #startConfig: Config;
@@ -152,6 +155,7 @@ export class Daemon {
         graceMs: c.keys.rotation_grace,
       };
     }, opts.clock ?? Date.now);
+    this.userKeys = new UserKeyRotation(store, opts.clock ?? Date.now);
     this.store = store;
     this.#clock = opts.clock ?? Date.now;
     this.#dryRun = opts.dryRun ?? false;
@@ -220,6 +224,13 @@ export class Daemon {
       enroll: (msg, reply, expiresAt, server) =>
         enroll.handle(msg, reply, expiresAt, server.identity),
       enrollKey: (id) => this.enrollment.verifier(id),
+      userKeyConfirmed: (id) => {
+        this.userKeys.confirm(id).then((changed) => {
+          if (changed) this.#apply(this.#base, false);
+        }).catch((err) =>
+          this.#log.error("user key rotation: state store failed: {err}", { err: String(err) })
+        );
+      },
       runtime: () => this.#runtime,
       overrides: this.overrides,
       clock: this.#clock,
@@ -315,13 +326,16 @@ export class Daemon {
     if (restored > 0) this.#log.info("restored {restored} replay nonces", { restored });
     this.#logWarnings("start");
     await this.enrollment.sync();
-    if (await this.rotation.sync()) this.#apply(this.#base, false);
+    await this.userKeys.sync();
+    await this.rotation.sync();
+    this.#apply(this.#base, false);
     // Enrolled users expire by themselves; other nodes' enrollments arrive through the store.
     const timer = this.#enrollTimer = setInterval(() => {
       this.enrollment.sync().catch((err) =>
         this.#log.error("enrolled users: state store failed: {err}", { err: String(err) })
       );
-      this.rotation.sync().then((changed) => {
+      this.rotation.sync().then(async (changed) => {
+        if (await this.userKeys.sync() && !changed) this.#apply(this.#base, false);
         if (changed) this.#rotated();
       }).catch((err) =>
         this.#log.error("key rotation: state store failed: {err}", { err: String(err) })
@@ -447,7 +461,9 @@ export class Daemon {
     this.#base = base;
     const now = this.#clock();
     const rotated = withIdentity(withRotation(base, this.rotation.records, now, this.#clock), now);
-    const next = this.#runtime = withEnrolled(rotated, this.enrollment.users());
+    const next = this.#runtime = this.userKeys.apply(
+      withEnrolled(rotated, this.enrollment.users()),
+    );
     if (this.#pool) {
       const keys = openerKeys(next);
       this.#pool.update(keys.servers, [...keys.users, ...this.enrollment.inviteKeys()]);
@@ -474,6 +490,18 @@ export class Daemon {
       generation: rec.gen,
       public_key: this.#runtime.servers.get(name)?.publicKey.toBase64() ?? "",
     };
+  }
+
+  /** User `name`'s HMAC key rotates now; its next request receives the new key. */
+  async rotateUser(name: string): Promise<{ until: string }> {
+    const user = [...this.#runtime.users.values()].find((u) => u.config.name === name);
+    if (!user) throw new Error(`rotate: no user named "${name}"`);
+    const rec = await this.userKeys.rotate(user, this.#base.config.keys.rotation_grace);
+    this.#apply(this.#base, false);
+    this.#log.info("user {name}: key rotated; the previous key is accepted until it confirms", {
+      name,
+    });
+    return { until: new Date(rec.until).toISOString() };
   }
 
   #rotated(): void {

@@ -38,6 +38,8 @@ export interface PoolUser {
   hmacKey?: Uint8Array;
   /** 32-byte Ed25519 public key. */
   ed25519Public?: Uint8Array;
+  /** The HMAC key before a user key rotation. */
+  previousHmacKey?: Uint8Array;
 }
 
 /** Main → worker: new keys, used from the next batch on. */
@@ -128,7 +130,11 @@ export class BatchOpener {
     }
     const users = new Map<number, UserVerifier>();
     for (const u of m.users) {
-      users.set(u.id, { hmacKey: u.hmacKey, ed25519Public: u.ed25519Public });
+      users.set(u.id, {
+        hmacKey: u.hmacKey,
+        ed25519Public: u.ed25519Public,
+        previousHmacKey: u.previousHmacKey,
+      });
     }
     this.#servers = servers;
     this.#users = users;

@@ -84,6 +84,8 @@ export interface PipelineOptions {
     nonceExpiresAt: number,
     server: ServerRuntime,
   ) => Promise<void>;
+  /** A user whose key rotation is pending authenticated with its new key. */
+  userKeyConfirmed?: (userId: number) => void;
   /** Keys of invites and enrolled users not in the runtime's table yet. */
   enrollKey?: (id: number) => UserVerifier | undefined;
 }
@@ -263,6 +265,8 @@ export class Pipeline {
     const reply = target(channel, from, data.length, opened.replier, msg.nonce);
     if (proven) reply.budget = MAX_REPLY_DATAGRAM;
     if (opened.stale) reply.notice = server.notice; // rotated: tell the client the new key
+    if (opened.oldUserKey) reply.userKey = user.keyNotice; // the user's new key, sealed to it
+    else if (user.verifier.previousHmacKey) o.userKeyConfirmed?.(user.config.id);
 
     // An old client: tell it, in the format it reads, what to do (nothing runs).
     if (msg.version < WIRE_VERSION) {

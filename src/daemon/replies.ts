@@ -40,6 +40,8 @@ export interface ReplyTarget {
   requestId: Uint8Array;
   /** The server's new key, when the request came sealed to a rotated-out one. */
   notice?: KeyNotice;
+  /** The user's new HMAC key, when the request was made with the previous one. */
+  userKey?: { hmac: string };
 }
 
 /** Options of {@linkcode Replies}. */
@@ -103,6 +105,7 @@ export class Replies {
     const msgs = this.#opts.messages();
     if (msgs.length > 0) body = { ...body, msgs };
     if (target.notice) body = { ...body, key: target.notice };
+    if (target.userKey) body = { ...body, user_key: target.userKey };
     // No amplification: an unproven source never gets more bytes than it sent.
     const budget = Math.min(target.budget, MAX_REPLY_DATAGRAM);
     const encoded = encodeReplyBody(body, output, maxReplyBody(budget));

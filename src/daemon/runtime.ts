@@ -22,6 +22,8 @@ export interface UserRuntime {
   verifier: UserVerifier;
   /** Ids of the actions this user may run. */
   actionIds: Set<number>;
+  /** The new HMAC key replies to requests made with the previous one carry (src/rotation/). */
+  keyNotice?: { hmac: string };
 }
 
 /** An action as the daemon needs it. */
@@ -293,6 +295,7 @@ export function openerKeys(runtime: Runtime): { servers: PoolServer[]; users: Po
       id: u.config.id,
       hmacKey: u.verifier.hmacKey,
       ed25519Public: u.verifier.ed25519Public,
+      ...(u.verifier.previousHmacKey ? { previousHmacKey: u.verifier.previousHmacKey } : {}),
     })),
   };
 }

@@ -11,9 +11,9 @@ type Parsed = { ok: true; cmd: string; args: Record<string, unknown> } | {
 /** Parses the words after `rotate`. */
 export function parseRotateCommand(rest: string[]): Parsed {
   const [what, name, extra] = rest;
-  if (what !== "server" || extra !== undefined || name?.startsWith("--")) {
-    return { ok: false, error: "rotate: expected server [NAME] (user keys: not built yet)" };
-  }
+  const bad = (what !== "server" && what !== "user") || extra !== undefined ||
+    name?.startsWith("--") || (what === "user" && name === undefined);
+  if (bad) return { ok: false, error: "rotate: expected server [NAME] | user NAME" };
   return { ok: true, cmd: "rotate", args: { what, ...(name ? { name } : {}) } };
 }
 
@@ -21,6 +21,8 @@ export function parseRotateCommand(rest: string[]): Parsed {
 export interface RotatingDaemon {
   /** Rotates one server's key. */
   rotateServer(name: string): Promise<{ generation: number; public_key: string }>;
+  /** Rotates one user's HMAC key. */
+  rotateUser(name: string): Promise<{ until: string }>;
   /** The running config's servers. */
   readonly runtime: { config: { servers: { name: string }[] } };
 }
@@ -31,6 +33,13 @@ export function rotateCommands(
 ): Record<string, (args: Record<string, unknown>) => Promise<unknown>> {
   return {
     rotate: async (args) => {
+      if (args.what === "user") {
+        const r = await daemon.rotateUser(String(args.name));
+        return {
+          message: `user ${args.name}: new key made; its next request receives it (the old ` +
+            `key is accepted until then, at most until ${r.until})`,
+        };
+      }
       const names = typeof args.name === "string"
         ? [args.name]
         : daemon.runtime.config.servers.map((s) => s.name);

@@ -36,6 +36,8 @@ export interface ReplyBody {
   cookie?: string;
   /** The server's new key after a rotation (docs/KEYS.md): the client rewrites its profile. */
   key?: KeyNotice;
+  /** The user's new HMAC key (base64) after a user key rotation: the client rewrites its key file. */
+  user_key?: { hmac: string };
 }
 
 /** Notice of the server's current key, in a reply to a request sealed to the previous one. */

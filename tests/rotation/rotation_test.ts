@@ -102,3 +102,55 @@ Deno.test("rotation: keys.rotate_every rotates by itself, once per period", asyn
     await fx.cleanup();
   }
 });
+
+Deno.test("rotation: admin rotate user; the next request receives the new key, the old one ends when the new one is used; restart mid-rotation", async () => {
+  const fx = await makeFixture();
+  const client = `${fx.dir}/client`;
+  await Deno.mkdir(client);
+  await Deno.copyFile(`${fx.dir}/alice.hmac`, `${client}/alice.hmac`);
+  await Deno.chmod(`${client}/alice.hmac`, 0o600);
+  await Deno.copyFile(fx.profile, `${client}/alice.yaml`);
+  const profile = `${client}/alice.yaml`;
+  const keyFile = `${client}/alice.hmac`;
+  let d = await startDaemon(fx.config);
+  try {
+    const key0 = await Deno.readTextFile(keyFile);
+    assert.equal((await send(profile)).code, 0);
+    const rot = await runCli(["admin", "--config", fx.config, "rotate", "user", "alice"]);
+    assert.equal(rot.code, 0, rot.stderr);
+    assert.match(rot.stdout, /user alice: new key made/);
+
+    const first = await send(profile);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /user key rotated: .*alice\.hmac holds the new key/);
+    const key1 = await Deno.readTextFile(keyFile);
+    assert.notEqual(key1, key0);
+    assert.equal(await Deno.readTextFile(`${keyFile}.bak`), key0);
+    assert.equal((await Deno.stat(keyFile)).mode! & 0o777, 0o600);
+    // The new key confirms the rotation: no notice, and the old key is refused from now on.
+    const second = await send(profile);
+    assert.equal(second.code, 0, second.stderr);
+    assert.doesNotMatch(second.stderr, /rotated/);
+    await Deno.mkdir(`${client}/old`);
+    await Deno.writeTextFile(`${client}/old/alice.hmac`, key0, { mode: 0o600 });
+    await Deno.copyFile(profile, `${client}/old/alice.yaml`);
+    const stale = await send(`${client}/old/alice.yaml`);
+    assert.notEqual(stale.code, 0, "the confirmed rotation retired the old key");
+
+    // Rotate again and restart before the client talks: the pending rotation survives.
+    const rot2 = await runCli(["admin", "--config", fx.config, "rotate", "user", "alice"]);
+    assert.equal(rot2.code, 0, rot2.stderr);
+    assert.equal(await d.stop(), 0);
+    d = await startDaemon(fx.config);
+    const third = await send(profile);
+    assert.equal(third.code, 0, third.stderr);
+    assert.match(third.stderr, /user key rotated/);
+    assert.notEqual(await Deno.readTextFile(keyFile), key1);
+    const fourth = await send(profile);
+    assert.equal(fourth.code, 0, fourth.stderr);
+    assert.doesNotMatch(fourth.stderr, /rotated/);
+  } finally {
+    await d.stop();
+    await fx.cleanup();
+  }
+});
