@@ -33,6 +33,8 @@ export interface ControlExtensions {
   usage?(user?: string): Promise<unknown[]>;
   /** Sets `user`'s use counts to 0. */
   resetUsage?(user: string): Promise<void>;
+  /** More commands by name (enrollment: `invite`, `users`, `approve`); errors reach the client. */
+  commands?: Record<string, (args: Record<string, unknown>) => Promise<unknown>>;
 }
 
 /** Names disabled at runtime, per kind. */
@@ -304,6 +306,16 @@ export class AdminControl {
       }
       case "help":
         return helpText(typeof args.command === "string" ? args.command : undefined);
+    }
+    const more = Object.hasOwn(this.#ext.commands ?? {}, cmd)
+      ? this.#ext.commands![cmd]
+      : undefined;
+    if (more) {
+      try {
+        return jsonSafe(await more(args));
+      } catch (err) {
+        throw new CommandError(err instanceof Error ? err.message : String(err));
+      }
     }
     throw new CommandError(unknownCommand(cmd));
   }

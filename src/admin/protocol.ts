@@ -12,6 +12,8 @@
  * @module
  */
 import { formatDuration } from "../config/duration.ts";
+import { parseEnrollCommand } from "../enroll/commands.ts";
+import { parseRotateCommand } from "../rotation/commands.ts";
 
 /** A request line. */
 export interface AdminRequest {
@@ -140,6 +142,28 @@ export const COMMANDS: readonly CommandSpec[] = [
     usage: "[USER] [--reset]",
     summary: "requests each user ran (ever, today) against its limits; --reset sets USER's to 0",
     flags: ["--reset"],
+  },
+  {
+    name: "invite",
+    usage: "[create] --name NAME [--actions A,B] [--expires DURATION] [--uses N] [--approve] " +
+      "[--host HOST] [--server NAME]",
+    summary: "make a one-time invite for `siglatch enroll` (docs/KEYS.md)",
+    flags: ["--name", "--actions", "--expires", "--uses", "--approve", "--host", "--server"],
+  },
+  {
+    name: "users",
+    usage: "list | show NAME | revoke NAME | extend NAME --for DURATION",
+    summary: "enrolled users and open invites (kept in the state store, not the config)",
+    flags: ["--for"],
+    first: ["list", "show", "revoke", "extend"],
+  },
+  { name: "approve", usage: "ID", summary: "let a pending enrollment complete", flags: [] },
+  {
+    name: "rotate",
+    usage: "server [NAME] | user NAME",
+    summary: "new server or user key now; the old one is accepted for keys.rotation_grace",
+    flags: [],
+    first: ["server", "user"],
   },
   { name: "help", usage: "[COMMAND]", summary: "list commands, or show one command", flags: [] },
 ];
@@ -358,6 +382,12 @@ export function parseCommand(words: string[]): ParsedCommand {
       if (p.flags["--reset"]) args.reset = true;
       return { ok: true, cmd, args };
     }
+    case "invite":
+    case "users":
+    case "approve":
+      return parseEnrollCommand(cmd, rest);
+    case "rotate":
+      return parseRotateCommand(rest);
     case "help": {
       if (rest.length > 1) return fail("help: expected [COMMAND]");
       return { ok: true, cmd, args: rest.length ? { command: rest[0] } : {} };
@@ -496,6 +526,17 @@ export function formatResult(cmd: string, args: Record<string, unknown>, result:
       const list = Array.isArray(result) ? result : [];
       return list.map((e) => formatLogEntry(e as LogEntry)).join("\n");
     }
+    case "invite":
+    case "approve":
+    case "rotate":
+      return str(r.message);
+    case "users":
+      if (!Array.isArray(result)) {
+        return isRecord(result) && result.message
+          ? str(r.message)
+          : JSON.stringify(result, null, 2);
+      }
+      return formatList("enrolled users", result);
     case "usage":
       if (args.reset) return str(r.message);
       return formatList("usage", Array.isArray(result) ? result : []);

@@ -16,6 +16,8 @@ import * as simulate from "./simulate.ts";
 import * as messages from "./messages.ts";
 import * as open from "./open.ts";
 import * as plugins from "./plugins.ts";
+import * as invite from "./invite.ts";
+import * as enroll from "./enroll.ts";
 
 // Order here is the order `siglatch --help` lists them in.
 addSubcommands(
@@ -25,6 +27,8 @@ addSubcommands(
   open,
   keygen,
   admin,
+  invite,
+  enroll,
   bans,
   messages,
   simulate,

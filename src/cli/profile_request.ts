@@ -10,6 +10,7 @@ import { CliError } from "./errors.ts";
 import { knock } from "../client/knock.ts";
 import { readHmacKey } from "../crypto/keyfile.ts";
 import { hopPort, windowOf } from "../stealth/derive.ts";
+import { applyKeyNotice, applyUserKeyNotice } from "../client/key_notice.ts";
 
 /** The request options a profile does not decide. */
 export type ProfileRequest = Omit<
@@ -26,7 +27,10 @@ export async function cliProfileKeys(p: Profile): Promise<ClientKeys> {
   }
 }
 
-/** Sends `request` as profile `p` with `keys` (network errors are thrown as they are). */
+/**
+ * Sends `request` as profile `p` with `keys` (network errors are thrown as they are). A reply
+ * that announces a rotated server key rewrites the profile (src/client/key_notice.ts).
+ */
 export async function sendAsProfile(
   p: Profile,
   keys: ClientKeys,
@@ -53,7 +57,7 @@ export async function sendAsProfile(
     const secret = await readHmacKey(h.secret_file);
     port = hopPort(secret, windowOf(Date.now(), h.period * 1000), h.range);
   }
-  return await sendRequest({
+  const res = await sendRequest({
     host: p.host,
     port,
     serverPublic: keys.serverPublic,
@@ -64,4 +68,23 @@ export async function sendAsProfile(
     allowAddress: p.allow_ip,
     ...request,
   });
+  if (res.body?.key !== undefined) {
+    const r = await applyKeyNotice(p, keys.serverPublic, res.body.key).catch((err) => ({
+      applied: false as const,
+      reason: err instanceof Error ? err.message : String(err),
+    }));
+    if (r?.applied) {
+      console.error(`server key rotated: ${r.profile} now has ${r.key} (old one in ${r.backup})`);
+    } else if (r) console.error(`server key rotated, profile NOT updated: ${r.reason}`);
+  }
+  if (res.body?.user_key !== undefined) {
+    const r = await applyUserKeyNotice(p, res.body.user_key).catch((err) => ({
+      applied: false as const,
+      reason: err instanceof Error ? err.message : String(err),
+    }));
+    if (r?.applied) {
+      console.error(`user key rotated: ${r.profile} holds the new key (old one in ${r.backup})`);
+    } else if (r) console.error(`user key rotated, key file NOT updated: ${r.reason}`);
+  }
+  return res;
 }

@@ -21,6 +21,8 @@ import { usageExtensions } from "../admin/usage.ts";
 import { KnockGuard } from "../stealth/knock_guard.ts";
 import { decoyHooks, Decoys } from "../stealth/decoy_hooks.ts";
 import { readHopSecrets } from "../stealth/hopping.ts";
+import { enrollCommands } from "../enroll/commands.ts";
+import { rotateCommands } from "../rotation/commands.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -182,6 +184,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const admin = await startAdmin(daemon, config.admin.socket, {
     ...daemonExtensions(daemon),
     ...usageExtensions(daemon),
+    commands: { ...enrollCommands(daemon), ...rotateCommands(daemon) },
   });
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 

@@ -69,6 +69,8 @@ export interface SendOptions {
   chaff?: number;
   /** Longest random wait before each datagram when sending chaff, ms (default 200). */
   chaffJitterMs?: number;
+  /** Message type (default `request`; `enroll` for `siglatch enroll`, never fragmented). */
+  type?: "request" | "enroll";
 }
 
 /** The reply as the client sees it. */
@@ -156,8 +158,9 @@ export function sealParts(opts: SendOptions, ctx: SealContext = {}): SealedReque
     retryId: ctx.retryId,
     allowAddress,
   };
-  if (natural <= SINGLE_DATAGRAM_LIMIT) {
-    return [sealRequest(opts.serverPublic, opts.auth, { type: "request", ...fields }, sealOpts)];
+  if (natural <= SINGLE_DATAGRAM_LIMIT || opts.type === "enroll") {
+    const type = opts.type ?? "request";
+    return [sealRequest(opts.serverPublic, opts.auth, { type, ...fields }, sealOpts)];
   }
   return sealFragments(opts.serverPublic, opts.auth, fields, sealOpts).parts;
 }

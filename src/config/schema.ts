@@ -519,6 +519,17 @@ export const DeadDropSchema = z.strictObject({
   }),
 });
 
+/** Server key rotation (docs/KEYS.md §6). */
+export const KeysSchema = z.strictObject({
+  rotate_every: Duration.optional().meta({
+    description: "Rotate every server's X25519 key this often (once per cluster); the old key " +
+      "stays accepted for rotation_grace and replies to it carry the new one.",
+  }),
+  rotation_grace: Duration.prefault(604800).meta({
+    description: "How long the previous server key stays accepted after a rotation (default 7d).",
+  }),
+});
+
 /** Where state (replay cache, bans, grants, timers) lives. */
 export const StateSchema = z.strictObject({
   path: z.string().min(1).default("/var/lib/siglatch")
@@ -676,6 +687,7 @@ export const ConfigSchema = z.strictObject({
   rate_limit: RateLimitSchema.default(() => RateLimitSchema.parse({})),
   limits: DaemonLimitsSchema.default(() => DaemonLimitsSchema.parse({})),
   state: StateSchema.default(() => StateSchema.parse({})),
+  keys: KeysSchema.default(() => KeysSchema.parse({})),
   admin: AdminSchema.default(() => AdminSchema.parse({})),
   logging: LoggingSchema.default(() => LoggingSchema.parse({})),
   execution: ExecutionSchema.default(() => ExecutionSchema.parse({})),

@@ -31,7 +31,7 @@ import { type ConfigChanges, prepareReload } from "./reload.ts";
 import { Listeners, type ListenerStatus } from "./listeners.ts";
 import { Pipeline } from "./pipeline.ts";
 import { Dispatcher } from "./dispatch.ts";
-import { Replies } from "./replies.ts";
+import { Replies, type ReplyTarget } from "./replies.ts";
 import { Drops } from "./drops.ts";
 import { DeadDrops } from "./deaddrops.ts";
 import { Overrides } from "./overrides.ts";
@@ -39,6 +39,13 @@ import { Notices } from "./notices.ts";
 import { InFlight } from "./inflight.ts";
 import { RetryCache } from "./retries.ts";
 import { LoadSignal } from "./load.ts";
+import { Enrollment } from "../enroll/registry.ts";
+import { EnrollStage } from "../enroll/stage.ts";
+import { withEnrolled } from "../enroll/users.ts";
+import { ServerRotation } from "../rotation/rotator.ts";
+import { withRotation } from "../rotation/apply.ts";
+import { withIdentity } from "../rotation/identity.ts";
+import { UserKeyRotation } from "../rotation/user_keys.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -84,6 +91,15 @@ export type Counters = Record<string, number>;
 /** The daemon: owns the stages, the runtime, the state store and the action limiter. */
 export class Daemon {
   #runtime: Runtime;
+  /** The runtime built from the config, before enrolled users are merged in. */
+  #base: Runtime;
+  /** Invites and enrolled users (state store). */
+  readonly enrollment: Enrollment;
+  /** Server key rotations (state store). */
+  readonly rotation: ServerRotation;
+  /** User key rotations (state store). */
+  readonly userKeys: UserKeyRotation;
+  #enrollTimer?: ReturnType<typeof setInterval>;
   /** The config the process started with (restart-only settings are compared to it). */
   readonly #startConfig: Config;
   readonly store: StateStore;
@@ -127,8 +143,26 @@ export class Daemon {
 
   /** Creates a daemon over a built runtime and an open state store. */
   constructor(runtime: Runtime, store: StateStore, opts: DaemonOptions = {}) {
-    this.#runtime = runtime;
+    this.#runtime = this.#base = runtime;
     this.#startConfig = runtime.config;
+    this.enrollment = new Enrollment(store, {
+      clock: opts.clock,
+      taken: () => ({
+        names: new Set(this.#base.config.users.map((u) => u.name)),
+        ids: new Set(this.#base.config.users.map((u) => u.id)),
+      }),
+      actionIds: () => this.#base.actionIdsByName,
+      onChange: () => this.#apply(this.#base, false),
+    });
+    this.rotation = new ServerRotation(store, () => {
+      const c = this.#base.config;
+      return {
+        servers: c.servers.map((s) => s.name),
+        rotateEvery: c.keys.rotate_every,
+        graceMs: c.keys.rotation_grace,
+      };
+    }, opts.clock ?? Date.now);
+    this.userKeys = new UserKeyRotation(store, opts.clock ?? Date.now);
     this.store = store;
     this.#clock = opts.clock ?? Date.now;
     this.#dryRun = opts.dryRun ?? false;
@@ -191,7 +225,23 @@ export class Daemon {
       drops,
       count,
     });
+    const enroll = new EnrollStage<ReplyTarget>({
+      registry: this.enrollment,
+      send: (t, status, body) => this.#replies.send(t, status, body),
+      claim: this.#nonces ? (n, e) => this.#nonces!.claim(n, e) : undefined,
+      count,
+    });
     this.pipeline = new Pipeline({
+      enroll: (msg, reply, expiresAt, server) =>
+        enroll.handle(msg, reply, expiresAt, server.identity),
+      enrollKey: (id) => this.enrollment.verifier(id),
+      userKeyConfirmed: (id) => {
+        this.userKeys.confirm(id).then((changed) => {
+          if (changed) this.#apply(this.#base, false);
+        }).catch((err) =>
+          this.#log.error("user key rotation: state store failed: {err}", { err: String(err) })
+        );
+      },
       runtime: () => this.#runtime,
       overrides: this.overrides,
       clock: this.#clock,
@@ -292,6 +342,23 @@ export class Daemon {
     }
     if (restored > 0) this.#log.info("restored {restored} replay nonces", { restored });
     this.#logWarnings("start");
+    await this.enrollment.sync();
+    await this.userKeys.sync();
+    await this.rotation.sync();
+    this.#apply(this.#base, false);
+    // Enrolled users expire by themselves; other nodes' enrollments arrive through the store.
+    const timer = this.#enrollTimer = setInterval(() => {
+      this.enrollment.sync().catch((err) =>
+        this.#log.error("enrolled users: state store failed: {err}", { err: String(err) })
+      );
+      this.rotation.sync().then(async (changed) => {
+        if (await this.userKeys.sync() && !changed) this.#apply(this.#base, false);
+        if (changed) this.#rotated();
+      }).catch((err) =>
+        this.#log.error("key rotation: state store failed: {err}", { err: String(err) })
+      );
+    }, 1000);
+    Deno.unrefTimer(timer);
     this.#load.start();
     await this.defense.start();
     if (!this.#dryRun) {
@@ -406,16 +473,24 @@ export class Daemon {
     }
   }
 
-  #apply(next: Runtime): void {
-    this.#hopper.apply(next.config.servers);
-    if (this.#pluginsHere) {
-      logPlugins(this.#log, next.plugins, next.config.actions, this.#runtime.plugins);
+  #apply(base: Runtime, reconfigure = true): void {
+    if (reconfigure) {
+      this.#hopper.apply(base.config.servers);
+      if (this.#pluginsHere) {
+        logPlugins(this.#log, base.plugins, base.config.actions, this.#runtime.plugins);
+      }
     }
-    this.#runtime = next;
+    this.#base = base;
+    const now = this.#clock();
+    const rotated = withIdentity(withRotation(base, this.rotation.records, now, this.#clock), now);
+    const next = this.#runtime = this.userKeys.apply(
+      withEnrolled(rotated, this.enrollment.users()),
+    );
     if (this.#pool) {
       const keys = openerKeys(next);
-      this.#pool.update(keys.servers, keys.users);
+      this.#pool.update(keys.servers, [...keys.users, ...this.enrollment.inviteKeys()]);
     }
+    if (!reconfigure) return;
     const settings = daemonWide(next.config);
     this.#replies.rate = settings.replyRate;
     this.limiter.max = next.config.execution.max_concurrent;
@@ -429,11 +504,52 @@ export class Daemon {
     );
   }
 
+  /** Server `name`'s key rotates now (admin); the old key stays accepted for the grace period. */
+  async rotateServer(name: string): Promise<{ generation: number; public_key: string }> {
+    const rec = await this.rotation.rotate(name);
+    this.#rotated();
+    return {
+      generation: rec.gen,
+      public_key: this.#runtime.servers.get(name)?.publicKey.toBase64() ?? "",
+    };
+  }
+
+  /** User `name`'s HMAC key rotates now; its next request receives the new key. */
+  async rotateUser(name: string): Promise<{ until: string }> {
+    const user = [...this.#runtime.users.values()].find((u) => u.config.name === name);
+    if (!user) throw new Error(`rotate: no user named "${name}"`);
+    const rec = await this.userKeys.rotate(user, this.#base.config.keys.rotation_grace);
+    this.#apply(this.#base, false);
+    this.#log.info("user {name}: key rotated; the previous key is accepted until it confirms", {
+      name,
+    });
+    return { until: new Date(rec.until).toISOString() };
+  }
+
+  #rotated(): void {
+    this.#apply(this.#base, false);
+    const now = this.#clock();
+    for (const [name, rec] of this.rotation.records) {
+      const prev = rec.prev === undefined
+        ? ""
+        : rec.prev.until > now
+        ? `, previous accepted until ${new Date(rec.prev.until).toISOString()}`
+        : ", previous retired";
+      this.#log.info("server {name}: key generation {gen}{prev}, {key}", {
+        name,
+        gen: rec.gen,
+        prev,
+        key: this.#runtime.servers.get(name)?.publicKey.toBase64(),
+      });
+    }
+  }
+
   /** Stops receiving, lets running actions finish for `graceMs`, then kills the rest. */
   async stop(graceMs: number): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#hopper.stop();
+    clearInterval(this.#enrollTimer);
     this.#listeners.closeAll();
     this.#load.stop();
     if (!(await this.#inflight.settle(graceMs))) {

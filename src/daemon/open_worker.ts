@@ -12,6 +12,7 @@ import {
   RequestOpener,
   type UserVerifier,
 } from "../wire/mod.ts";
+import { KeyRing } from "../rotation/keyring.ts";
 
 /** One server's keys as the pool hands them to its workers. */
 export interface PoolServer {
@@ -25,6 +26,8 @@ export interface PoolServer {
   insecure: boolean;
   /** Accepted clock difference in ms, each way. */
   skewMs: number;
+  /** The previous key during a rotation's grace period. */
+  previous?: { x25519Private: Uint8Array; x25519Public: Uint8Array };
 }
 
 /** One user's verifiers as the pool hands them to its workers. */
@@ -35,6 +38,8 @@ export interface PoolUser {
   hmacKey?: Uint8Array;
   /** 32-byte Ed25519 public key. */
   ed25519Public?: Uint8Array;
+  /** The HMAC key before a user key rotation. */
+  previousHmacKey?: Uint8Array;
 }
 
 /** Main → worker: new keys, used from the next batch on. */
@@ -109,14 +114,15 @@ export class BatchOpener {
     const servers = new Map<string, Server>();
     for (const s of m.servers) {
       try {
+        const opts = {
+          x25519Private: s.x25519Private,
+          x25519Public: s.x25519Public,
+          insecure: s.insecure,
+          skewMs: s.skewMs,
+          clock: () => this.#now,
+        };
         servers.set(s.name, {
-          opener: new RequestOpener({
-            x25519Private: s.x25519Private,
-            x25519Public: s.x25519Public,
-            insecure: s.insecure,
-            skewMs: s.skewMs,
-            clock: () => this.#now,
-          }),
+          opener: s.previous ? new KeyRing(opts, s.previous) : new RequestOpener(opts),
         });
       } catch {
         // The pool checks keys before sending them; nothing to open with here.
@@ -124,7 +130,11 @@ export class BatchOpener {
     }
     const users = new Map<number, UserVerifier>();
     for (const u of m.users) {
-      users.set(u.id, { hmacKey: u.hmacKey, ed25519Public: u.ed25519Public });
+      users.set(u.id, {
+        hmacKey: u.hmacKey,
+        ed25519Public: u.ed25519Public,
+        previousHmacKey: u.previousHmacKey,
+      });
     }
     this.#servers = servers;
     this.#users = users;

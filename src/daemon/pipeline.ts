@@ -77,6 +77,17 @@ export interface PipelineOptions {
   load: LoadSignal;
   /** The open workers, when there are (else datagrams are opened in the receive loop). */
   pool?: () => OpenPool | undefined;
+  /** Handles an enroll request (src/enroll/); absent: enroll requests are dropped. */
+  enroll?: (
+    msg: OpenedRequest,
+    reply: ReplyTarget,
+    nonceExpiresAt: number,
+    server: ServerRuntime,
+  ) => Promise<void>;
+  /** A user whose key rotation is pending authenticated with its new key. */
+  userKeyConfirmed?: (userId: number) => void;
+  /** Keys of invites and enrolled users not in the runtime's table yet. */
+  enrollKey?: (id: number) => UserVerifier | undefined;
 }
 
 /** Runs datagrams through the stages. */
@@ -164,7 +175,8 @@ export class Pipeline {
     const pool = o.pool?.();
     if (!pool) {
       const users = runtime.users;
-      const lookup = (id: number): UserVerifier | undefined => users.get(id)?.verifier;
+      const lookup = (id: number): UserVerifier | undefined =>
+        users.get(id)?.verifier ?? o.enrollKey?.(id);
       return this.#opened(
         serverName,
         data,
@@ -235,6 +247,16 @@ export class Pipeline {
       o.defense.failed(ip, replayReason, proven);
       return drops.drop(replayReason, from);
     }
+    if (msg.type === "enroll" && o.enroll) {
+      o.defense.succeeded(ip);
+      o.replay.add(msg.nonce, msg.timestamp);
+      const t = target(channel, from, data.length, opened.replier, msg.nonce);
+      if (proven) t.budget = MAX_REPLY_DATAGRAM;
+      if (opened.stale) t.notice = server.notice;
+      const exp = msg.timestamp + server.config.limits.clock_skew + NONCE_GRACE_MS;
+      o.inflight.track(o.enroll(msg, t, exp, server));
+      return;
+    }
     const user = users.get(msg.userId);
     if (!user) return drops.drop("unknown_user", from);
     o.defense.succeeded(ip);
@@ -242,6 +264,9 @@ export class Pipeline {
     const nonceExpiresAt = msg.timestamp + server.config.limits.clock_skew + NONCE_GRACE_MS;
     const reply = target(channel, from, data.length, opened.replier, msg.nonce);
     if (proven) reply.budget = MAX_REPLY_DATAGRAM;
+    if (opened.stale) reply.notice = server.notice; // rotated: tell the client the new key
+    if (opened.oldUserKey) reply.userKey = user.keyNotice; // the user's new key, sealed to it
+    else if (user.verifier.previousHmacKey) o.userKeyConfirmed?.(user.config.id);
 
     // An old client: tell it, in the format it reads, what to do (nothing runs).
     if (msg.version < WIRE_VERSION) {

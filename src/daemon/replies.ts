@@ -4,7 +4,12 @@
  * @module
  */
 import { BucketMap } from "../policy/buckets.ts";
-import { encodeReplyBody, type ReplyBody, type SystemMessage } from "../wire/reply_body.ts";
+import {
+  encodeReplyBody,
+  type KeyNotice,
+  type ReplyBody,
+  type SystemMessage,
+} from "../wire/reply_body.ts";
 import { maxReplyBody, type ReplySealer } from "../wire/mod.ts";
 
 /** The largest reply datagram to a source that proved its address. */
@@ -33,6 +38,10 @@ export interface ReplyTarget {
   sealer: ReplySealer;
   /** The request's nonce (the reply names it). */
   requestId: Uint8Array;
+  /** The server's new key, when the request came sealed to a rotated-out one. */
+  notice?: KeyNotice;
+  /** The user's new HMAC key, when the request was made with the previous one. */
+  userKey?: { hmac: string };
 }
 
 /** Options of {@linkcode Replies}. */
@@ -95,6 +104,8 @@ export class Replies {
     }
     const msgs = this.#opts.messages();
     if (msgs.length > 0) body = { ...body, msgs };
+    if (target.notice) body = { ...body, key: target.notice };
+    if (target.userKey) body = { ...body, user_key: target.userKey };
     // No amplification: an unproven source never gets more bytes than it sent.
     const budget = Math.min(target.budget, MAX_REPLY_DATAGRAM);
     const encoded = encodeReplyBody(body, output, maxReplyBody(budget));

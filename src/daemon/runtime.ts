@@ -7,9 +7,11 @@
 import type { ActionConfig, Config, ServerConfig, UserConfig } from "../config/schema.ts";
 import { readEd25519Public, readHmacKey } from "../crypto/keyfile.ts";
 import { loadServerKey } from "../crypto/key_at_rest.ts";
+import { loadIdentitySeed } from "../crypto/identity_key.ts";
 import { RequestOpener, type UserVerifier } from "../wire/mod.ts";
 import { resolveRunAs, type RunAs, type RunAsIds } from "../util/sysdb.ts";
 import type { PoolServer, PoolUser } from "./open_worker.ts";
+import type { KeyNotice } from "../wire/reply_body.ts";
 import { OpenPool } from "./open_pool.ts";
 import { loadPlugins, type PluginSet } from "../plugins/registry.ts";
 
@@ -21,6 +23,8 @@ export interface UserRuntime {
   verifier: UserVerifier;
   /** Ids of the actions this user may run. */
   actionIds: Set<number>;
+  /** The new HMAC key replies to requests made with the previous one carry (src/rotation/). */
+  keyNotice?: { hmac: string };
 }
 
 /** An action as the daemon needs it. */
@@ -115,6 +119,14 @@ export interface ServerRuntime {
   privateKey: Uint8Array;
   /** Dead drops that apply here, longest prefix first. */
   deadDrops: DeadDropRuntime[];
+  /** The previous key during a rotation's grace period (src/rotation/). */
+  previous?: { x25519Private: Uint8Array; x25519Public: Uint8Array };
+  /** What replies to requests sealed to the previous key carry. */
+  notice?: KeyNotice;
+  /** The identity's Ed25519 seed (`identity_key_file`), when configured. */
+  identitySeed?: Uint8Array;
+  /** The identity pin and the current key's certificate (base64), handed out to clients. */
+  identity?: { server_identity: string; server_key_cert: string };
 }
 
 /** Everything the daemon looks up while serving. */
@@ -158,7 +170,10 @@ function resolveRef(
  */
 export interface KeyMaterial {
   /** Server key pairs, by server name. */
-  servers: Record<string, { x25519Private: Uint8Array; x25519Public: Uint8Array }>;
+  servers: Record<
+    string,
+    { x25519Private: Uint8Array; x25519Public: Uint8Array; identitySeed?: Uint8Array }
+  >;
   /** User verifiers, by user id. */
   users: Record<number, UserVerifier>;
 }
@@ -184,6 +199,14 @@ export async function readKeyMaterial(config: Config): Promise<KeyMaterial> {
     } catch (err) {
       const field = s.key_command ? "key_command" : "key_file";
       throw new Error(`servers.${s.name}.${field}: ${err instanceof Error ? err.message : err}`);
+    }
+    try {
+      const seed = await loadIdentitySeed(s);
+      if (seed) out.servers[s.name].identitySeed = seed;
+    } catch (err) {
+      throw new Error(
+        `servers.${s.name}.identity_key_file: ${err instanceof Error ? err.message : err}`,
+      );
     }
   }
   return out;
@@ -246,6 +269,7 @@ export async function buildRuntime(
       opener,
       publicKey: keys.x25519Public,
       privateKey: keys.x25519Private,
+      ...(keys.identitySeed ? { identitySeed: keys.identitySeed } : {}),
       deadDrops: s.deaddrops
         ? deadDrops.filter((d) => d.servers === undefined || d.servers.has(s.name))
         : [],
@@ -269,11 +293,13 @@ export function openerKeys(runtime: Runtime): { servers: PoolServer[]; users: Po
       x25519Public: s.publicKey,
       insecure: s.config.mode === "insecure",
       skewMs: s.config.limits.clock_skew,
+      ...(s.previous ? { previous: s.previous } : {}),
     })),
     users: [...runtime.users.values()].map((u) => ({
       id: u.config.id,
       hmacKey: u.verifier.hmacKey,
       ed25519Public: u.verifier.ed25519Public,
+      ...(u.verifier.previousHmacKey ? { previousHmacKey: u.verifier.previousHmacKey } : {}),
     })),
   };
 }

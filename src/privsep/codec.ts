@@ -64,7 +64,11 @@ export function ports(v: unknown): PortSpec[] {
 export function encodeKeys(m: KeyMaterial): Json {
   const servers: Json = {};
   for (const [name, k] of Object.entries(m.servers)) {
-    servers[name] = { priv: k.x25519Private.toBase64(), pub: k.x25519Public.toBase64() };
+    servers[name] = {
+      priv: k.x25519Private.toBase64(),
+      pub: k.x25519Public.toBase64(),
+      ...(k.identitySeed ? { id: k.identitySeed.toBase64() } : {}),
+    };
   }
   const users: Json = {};
   for (const [id, v] of Object.entries(m.users)) {
@@ -83,6 +87,7 @@ export function decodeKeys(v: unknown): KeyMaterial {
       x25519Private: bytes(kr.priv, "server key", 32),
       x25519Public: bytes(kr.pub, "server key", 32),
     };
+    if (kr.id !== undefined) out.servers[name].identitySeed = bytes(kr.id, "identity key", 32);
   }
   for (const [id, u] of Object.entries(record(r.users, "users"))) {
     const ur = record(u, "user key");

@@ -21,6 +21,8 @@ export interface UserVerifier {
   hmacKey?: Uint8Array;
   /** The user's 32-byte Ed25519 public key. */
   ed25519Public?: Uint8Array;
+  /** The HMAC key before a user key rotation, accepted until the client uses the new one. */
+  previousHmacKey?: Uint8Array;
 }
 
 /** The parts the authenticator covers, in order. */

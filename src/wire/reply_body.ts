@@ -34,6 +34,18 @@ export interface ReplyBody {
   dry?: boolean;
   /** A challenge cookie (base64): repeat the request with it. */
   cookie?: string;
+  /** The server's new key after a rotation (docs/KEYS.md): the client rewrites its profile. */
+  key?: KeyNotice;
+  /** The user's new HMAC key (base64) after a user key rotation: the client rewrites its key file. */
+  user_key?: { hmac: string };
+}
+
+/** Notice of the server's current key, in a reply to a request sealed to the previous one. */
+export interface KeyNotice {
+  /** The new X25519 public key, base64. */
+  pub: string;
+  /** Its certificate (docs/PROTOCOL.md §14), base64, when the server has an identity. */
+  cert?: string;
 }
 
 const encoder = new TextEncoder();

@@ -128,7 +128,15 @@ export interface OpenedRequest extends RequestInner {
 
 /** Result of {@linkcode RequestOpener.open}. */
 export type OpenResult =
-  | { ok: true; msg: OpenedRequest; replier: ReplySealer }
+  | {
+    ok: true;
+    msg: OpenedRequest;
+    replier: ReplySealer;
+    /** Opened under a server key that was rotated out (its reply carries the new key). */
+    stale?: boolean;
+    /** The user authenticated with its previous HMAC key (a user key rotation is pending). */
+    oldUserKey?: boolean;
+  }
   | {
     ok: false;
     reason: Reason;
@@ -442,8 +450,13 @@ export class RequestOpener {
     }
     if (user === undefined) return { ok: false, reason: "unknown_user", userId: f.userId };
     const parts = [suite.authContext[mode], enc, this.#pk, parsed.signed] as const;
+    let oldUserKey = false;
     if (!verifyAuth(f.authKind, user, parts, parsed.tag)) {
-      return { ok: false, reason: "bad_auth", userId: f.userId };
+      // During a user key rotation the previous HMAC key is accepted too (one more HMAC).
+      const prev = user.previousHmacKey;
+      oldUserKey = prev !== undefined && f.authKind === "hmac" &&
+        verifyAuth(f.authKind, { hmacKey: prev }, parts, parsed.tag);
+      if (!oldUserKey) return { ok: false, reason: "bad_auth", userId: f.userId };
     }
     if (ctx === null) {
       // Insecure mode: the HPKE context only keys replies.
@@ -460,6 +473,6 @@ export class RequestOpener {
     if (f.timestamp > now + this.#skew) {
       return { ok: false, reason: "timestamp_future", userId: f.userId, replier, msg };
     }
-    return { ok: true, msg, replier };
+    return oldUserKey ? { ok: true, msg, replier, oldUserKey } : { ok: true, msg, replier };
   }
 }

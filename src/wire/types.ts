@@ -56,7 +56,8 @@ export type MessageType =
   | "keepalive"
   | "chaff"
   | "notice"
-  | "event";
+  | "event"
+  | "enroll";
 
 /** Code of each message type on the wire. */
 export const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = Object.freeze({
@@ -68,6 +69,7 @@ export const MESSAGE_TYPE_CODES: Readonly<Record<MessageType, number>> = Object.
   chaff: 6,
   notice: 7,
   event: 8,
+  enroll: 9,
 });
 
 /** Message types a client may send (inside a request datagram). */
@@ -78,6 +80,7 @@ export const REQUEST_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
   "chaff",
   "notice",
   "event",
+  "enroll",
 ]);
 
 /** Message types a server may send (inside a reply datagram). */

@@ -254,6 +254,14 @@ const EFFECTS: Record<string, Effect> = {
   "limits.replay_cache_entries": gap(
     "tested as ReplayGuard maxEntries (wire/), not through a config",
   ),
+  "keys.rotate_every": t(
+    "rotation/rotation_test.ts",
+    "rotation: keys.rotate_every rotates by itself, once per period",
+  ),
+  "keys.rotation_grace": t(
+    "rotation/rotation_test.ts",
+    "rotation: after keys.rotation_grace the old key gets silence",
+  ),
   "state.path": t(DAEMON, "a replayed datagram is rejected, also after a daemon restart"),
   "state.redis": t("integration/cluster_test.ts", CLUSTER),
   "state.redis_password_file": t(

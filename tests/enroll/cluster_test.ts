@@ -1,0 +1,137 @@
+/**
+ * Two daemons with one server key sharing a real Redis state store (a cluster): an invite
+ * made on one node enrolls through the other, once for the whole cluster, and the enrolled
+ * user works on both; a server rotation on one node reaches the other; with
+ * `keys.rotate_every` on both nodes the cluster rotates once per period, not once per node.
+ */
+import assert from "node:assert/strict";
+import { parse, stringify } from "yaml";
+import { decodeInvite, encodeInvite } from "../../src/enroll/invite.ts";
+import { type Fixture, makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { startRedis } from "../_helpers/redis.ts";
+import { skipWithout } from "../_helpers/system.ts";
+
+/** Two fixtures whose servers share fixture a's key and one Redis. */
+async function twoNodes(url: string, prefix: string, top: Record<string, unknown> = {}) {
+  const state = { redis: url, key_prefix: prefix };
+  const a = await makeFixture({ top: { state, ...top } });
+  const b = await makeFixture({ top: { state, ...top } });
+  await Deno.copyFile(`${a.dir}/server.pem`, `${b.dir}/server.pem`);
+  await Deno.copyFile(`${a.dir}/alice.hmac`, `${b.dir}/alice.hmac`);
+  return { a, b };
+}
+
+/** Points a profile at another node's port. */
+async function retarget(profile: string, to: Fixture, out: string): Promise<void> {
+  const p = parse(await Deno.readTextFile(profile)) as Record<string, unknown>;
+  p.port = to.port;
+  await Deno.writeTextFile(out, stringify(p), { mode: 0o600 });
+}
+
+async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return await check();
+}
+
+Deno.test(
+  "cluster: an invite made on one node enrolls through the other, once; rotation reaches both",
+  {
+    ignore: skipWithout("redis-server", "redis-server"),
+  },
+  async () => {
+    const redis = await startRedis();
+    const { a, b } = await twoNodes(redis.url, "enroll-test:", { keys: { rotation_grace: "1h" } });
+    const nodeA = await startDaemon(a.config);
+    const nodeB = await startDaemon(b.config);
+    try {
+      const made = await runCli([
+        "invite",
+        "create",
+        "--config",
+        a.config,
+        "--name",
+        "guest9",
+        "--actions",
+        "ping",
+        "--expires",
+        "1h",
+      ]);
+      assert.equal(made.code, 0, made.stderr);
+      const viaB = encodeInvite({ ...decodeInvite(made.stdout), port: b.port });
+      const out = `${b.dir}/guest9.yaml`;
+      const enrolled = await runCli(["enroll", viaB, "--out", out]);
+      assert.equal(enrolled.code, 0, enrolled.stderr);
+      // The same invite through node A, with a new key: used up cluster-wide.
+      const again = await runCli(["enroll", made.stdout.trim(), "--out", `${a.dir}/g.yaml`]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /invite_used/);
+      // The user enrolled on B works on A too.
+      await retarget(out, a, `${b.dir}/guest9-on-a.yaml`);
+      assert.ok(
+        await eventually(
+          async () =>
+            (await runCli(["send", "--profile", `${b.dir}/guest9-on-a.yaml`, "ping"])).code === 0,
+          8000,
+        ),
+        "node A knows the user enrolled on node B",
+      );
+
+      // A rotation on node A reaches node B: B answers the old key with the new one.
+      const rot = await runCli(["admin", "--config", a.config, "rotate", "server"]);
+      assert.equal(rot.code, 0, rot.stderr);
+      const newKey = rot.stdout.match(/public key (\S+)/)![1];
+      await nodeB.waitFor(/key generation 1, previous accepted until/, 8000);
+      const r = await runCli(["send", "--profile", out, "ping"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /server key rotated/);
+      assert.equal(
+        (parse(await Deno.readTextFile(out)) as { server_public_key: string })
+          .server_public_key,
+        newKey,
+      );
+    } finally {
+      await nodeA.stop();
+      await nodeB.stop();
+      await a.cleanup();
+      await b.cleanup();
+      await redis.stop();
+    }
+  },
+);
+
+Deno.test("cluster: keys.rotate_every on two nodes rotates once per period", {
+  ignore: skipWithout("redis-server", "redis-server"),
+}, async () => {
+  const redis = await startRedis();
+  const { a, b } = await twoNodes(redis.url, "rotate-test:", { keys: { rotate_every: "2s" } });
+  const nodeA = await startDaemon(a.config);
+  const nodeB = await startDaemon(b.config);
+  try {
+    await nodeA.waitFor(/key generation 3, /, 20_000);
+    await nodeB.waitFor(/key generation 3, /, 20_000);
+    // Each generation has one key across the cluster: had both nodes rotated, a generation
+    // would name two keys (each node draws its own salt).
+    const keys = new Map<string, Set<string>>();
+    for (const log of [nodeA.logs(), nodeB.logs()]) {
+      for (
+        const m of log.matchAll(/key generation (\d+), previous accepted until [^,]+, ([^"\s]+)/g)
+      ) {
+        if (!keys.has(m[1])) keys.set(m[1], new Set());
+        keys.get(m[1])!.add(m[2]);
+      }
+    }
+    for (const gen of ["1", "2", "3"]) {
+      assert.equal(keys.get(gen)?.size, 1, `generation ${gen}: ${[...keys.get(gen) ?? []]}`);
+    }
+  } finally {
+    await nodeA.stop();
+    await nodeB.stop();
+    await a.cleanup();
+    await b.cleanup();
+    await redis.stop();
+  }
+});
