@@ -41,6 +41,8 @@ import { LoadSignal } from "./load.ts";
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
 import { daemonWide } from "./settings.ts";
+import { SessionPath } from "./session_path.ts";
+import { x25519Stats } from "../crypto/keys.ts";
 
 export type { ListenerStatus } from "./listeners.ts";
 
@@ -96,6 +98,8 @@ export class Daemon {
   readonly notices: Notices;
   /** The in-process datagram path (tests drive it directly). */
   readonly pipeline: Pipeline;
+  /** Sessions: their table and datagram path. */
+  readonly sessionPath: SessionPath;
   readonly #clock: () => number;
   readonly #dryRun: boolean;
   readonly #listeners: Listeners;
@@ -206,6 +210,16 @@ export class Daemon {
       inflight: this.#inflight,
       load: this.#load,
       pool: () => this.#pool,
+      sessions: this.sessionPath = new SessionPath({
+        runtime: () => this.#runtime,
+        overrides: this.overrides,
+        clock: this.#clock,
+        count,
+        drops,
+        dispatcher,
+        replies: this.#replies,
+        inflight: this.#inflight,
+      }),
     });
     this.#listeners = new Listeners(
       (server, data, from, channel) => this.pipeline.handle(server, data, from, channel),
@@ -249,6 +263,8 @@ export class Daemon {
     return {
       load: { loaded: this.#load.loaded, lag_ms: Math.round(this.#load.lagMs) },
       open_pool: this.#pool ? { depth: this.#pool.depth, ...this.#pool.stats } : null,
+      sessions: this.sessionPath.table.size,
+      x25519_main_thread: x25519Stats.operations,
       nft_reconcile: {
         grants: this.#sessions?.reconcileStatus() ?? null,
         bans: this.defense.reconcileStatus() ?? null,

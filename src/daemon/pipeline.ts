@@ -14,6 +14,7 @@ import {
   type Reassembler,
   type ReplayGuard,
   ReplyStatus,
+  RequestFlag,
   SUITE_V2,
   type UserVerifier,
 } from "../wire/mod.ts";
@@ -34,6 +35,7 @@ import type { InFlight } from "./inflight.ts";
 import type { LoadSignal } from "./load.ts";
 import { TokenBucket } from "../policy/buckets.ts";
 import { isPoolFailure, type OpenPool, type PoolOpenResult } from "./open_pool.ts";
+import type { SessionPath } from "./session_path.ts";
 
 /** Cookie replies the daemon sends per second, all sources together (burst: two seconds). */
 const COOKIE_REPLIES_PER_SECOND = 2000;
@@ -77,6 +79,8 @@ export interface PipelineOptions {
   load: LoadSignal;
   /** The open workers, when there are (else datagrams are opened in the receive loop). */
   pool?: () => OpenPool | undefined;
+  /** Sessions (several commands after one handshake), when the daemon has them. */
+  sessions?: SessionPath;
 }
 
 /** Runs datagrams through the stages. */
@@ -120,6 +124,11 @@ export class Pipeline {
     if (!ip) return drops.drop("bad_source", from);
     const cookies = this.#checker(server);
     const gate = o.defense.admit(ip);
+    // A datagram of an open session (one map lookup) proves itself by its key, not by mac2.
+    if ((gate.ok || gate.reason === "pressure") && o.sessions?.claims(received)) {
+      if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
+      return o.sessions.handle(serverName, received.slice(), from, channel, ip);
+    }
     // mac2: does the datagram prove its source address (a cookie we sent there)? Pressure
     // mode squeezes unproven sources only: a proven datagram passes (its check costs two
     // HMACs, an all-zero mac2 50 ns; never a public-key operation).
@@ -286,6 +295,20 @@ export class Pipeline {
     if (!proven && this.#wantsProof(user.config, decision.action.config, request)) {
       o.count("challenges");
       this.#askForCookie(cookies, data, from, channel, ip);
+      return;
+    }
+
+    // a session: the action was checked; its commands come as session datagrams
+    if ((request.flags & RequestFlag.Session) !== 0 && o.sessions) {
+      const sessions = o.sessions;
+      const fresh = o.nonces?.claim(request.nonce, nonceExpiresAt) ?? Promise.resolve(true);
+      o.inflight.track(fresh.then(
+        (ok) =>
+          ok
+            ? sessions.open(user.config.id, server.config.name, from, reply)
+            : drops.drop("replay_cluster", from),
+        () => o.count("state_errors"),
+      ));
       return;
     }
 

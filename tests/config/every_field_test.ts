@@ -44,6 +44,8 @@ const CLUSTER = "cluster: a ban on one node reaches the other through the shared
 const RUN_AS = "daemon/run_as_test.ts";
 const RUN_AS_DEFAULT = "execution.default_run_as names who actions without run_as run as";
 const BANS = "bans expire, and repeated bans grow by the backoff up to ban_max";
+const SESSIONS_FULL = "sessions: a full table refuses new sessions and keeps the open ones";
+const SESSIONS_END = "sessions: idle time-out, lifetime and message count end a session";
 
 /** Every leaf path of the schema and what shows that it matters. */
 const EFFECTS: Record<string, Effect> = {
@@ -191,6 +193,11 @@ const EFFECTS: Record<string, Effect> = {
     "limits.open_queue bounds the waiting datagrams; challenge_under_load true",
   ),
   "limits.reply_rate": gap("no test counts reply_rate_limited"),
+  "limits.sessions.max": t("daemon/sessions_test.ts", SESSIONS_FULL),
+  "limits.sessions.per_user": t("daemon/sessions_test.ts", SESSIONS_FULL),
+  "limits.sessions.idle": t("daemon/sessions_test.ts", SESSIONS_END),
+  "limits.sessions.lifetime": t("daemon/sessions_test.ts", SESSIONS_END),
+  "limits.sessions.max_messages": t("daemon/sessions_test.ts", SESSIONS_END),
   "limits.replay_cache_entries": gap(
     "tested as ReplayGuard maxEntries (wire/), not through a config",
   ),

@@ -1,0 +1,224 @@
+/**
+ * The datagram path of sessions (docs/PROTOCOL.md §14). `open` turns an authenticated request
+ * that asked for a session into a table entry (keys from its reply key) and answers with the
+ * session id; `handle` takes later session datagrams: known id, same source address and port
+ * (no roaming), counter within the window, AEAD, limits, then policy again for every command
+ * (an admin switch or a reload stops a session's next command) and the action through the
+ * dispatcher. Every refusal of a session datagram is silence; no public-key work anywhere.
+ * @module
+ */
+import type { IpAddress } from "../util/ip.ts";
+import { ReplyStatus } from "../wire/mod.ts";
+import { encodeReplyBody, type ReplyBody } from "../wire/reply_body.ts";
+import {
+  deriveSessionKeys,
+  encodeAnswer,
+  MAX_SESSION_BODY,
+  openSession,
+  parseCommand,
+  sealSession,
+  SessionC2S,
+  sessionCounterOf,
+  SessionFlag,
+  sessionIdOf,
+  SessionS2C,
+} from "../wire/session.ts";
+import { decidePolicy } from "./policy.ts";
+import type { Runtime } from "./runtime.ts";
+import type { Overrides } from "./overrides.ts";
+import type { Drops } from "./drops.ts";
+import type { Dispatcher } from "./dispatch.ts";
+import type { InFlight } from "./inflight.ts";
+import type { Replies, ReplyChannel, ReplyTarget } from "./replies.ts";
+import { type Session, SessionTable } from "./session_table.ts";
+
+/** What the session path needs. */
+export interface SessionPathOptions {
+  /** The current runtime (limits and policy are read from it on every datagram). */
+  runtime: () => Runtime;
+  /** Admin switches (disabled users and actions). */
+  overrides: Overrides;
+  /** Clock (epoch ms). */
+  clock: () => number;
+  /** Adds to a daemon counter. */
+  count: (name: string) => void;
+  /** Counts and logs refusals. */
+  drops: Drops;
+  /** Runs commands. */
+  dispatcher: Dispatcher;
+  /** Sends the answer to the opening request. */
+  replies: Replies;
+  /** Tracks running commands (a graceful stop waits for them). */
+  inflight: InFlight;
+}
+
+/** Sessions: opening, and every later datagram of one. */
+export class SessionPath {
+  readonly #o: SessionPathOptions;
+  /** The open sessions. */
+  readonly table: SessionTable;
+
+  /** Creates the path with an empty table. */
+  constructor(opts: SessionPathOptions) {
+    this.#o = opts;
+    this.table = new SessionTable(opts.runtime().config.limits.sessions, opts.clock);
+  }
+
+  /** True when `datagram` names an open session (one map lookup; no crypto). */
+  claims(datagram: Uint8Array): boolean {
+    if (this.table.size === 0) return false;
+    const id = sessionIdOf(datagram);
+    return id !== undefined && this.table.has(id);
+  }
+
+  /**
+   * Opens a session for an authenticated, allowed request that asked for one and answers
+   * with its id (or, when the table or the user is full, with `busy`: nothing is evicted).
+   */
+  open(
+    userId: number,
+    server: string,
+    from: Deno.NetAddr,
+    reply: ReplyTarget,
+  ): void {
+    const o = this.#o;
+    this.table.limits = o.runtime().config.limits.sessions;
+    const replyKey = reply.sealer.exportKey();
+    const s = this.table.open(
+      userId,
+      server,
+      from.hostname,
+      from.port,
+      (id) => deriveSessionKeys(replyKey, id),
+    );
+    if (typeof s === "string") {
+      o.drops.drop(s, from);
+      o.replies.send(reply, ReplyStatus.Busy, { reason: s });
+      return;
+    }
+    o.count("sessions_opened");
+    const l = this.table.limits;
+    o.replies.send(reply, ReplyStatus.Ok, {
+      data: {
+        session: s.id.toString(16).padStart(16, "0"),
+        idle_ms: l.idle,
+        lifetime_ms: l.lifetime,
+        max_messages: l.max_messages,
+      },
+    });
+  }
+
+  /** Handles a datagram `claims` accepted; silence for every refusal. */
+  handle(
+    serverName: string,
+    data: Uint8Array,
+    from: Deno.NetAddr,
+    channel: ReplyChannel,
+    ip: IpAddress,
+  ): void | Promise<void> {
+    const o = this.#o;
+    const runtime = o.runtime();
+    this.table.limits = runtime.config.limits.sessions;
+    const s = this.table.get(sessionIdOf(data)!);
+    if (s === undefined) return o.drops.drop("session_ended", from);
+    if (s.server !== serverName) return o.drops.drop("session_unknown", from);
+    // No roaming: only the address and port that opened it (and received its id).
+    if (from.hostname !== s.host || from.port !== s.port) {
+      return o.drops.drop("session_roam", from);
+    }
+    const counter = sessionCounterOf(data);
+    if (!s.window.check(counter)) return o.drops.drop("session_replay", from);
+    const inner = openSession(s.keys.c2s, data);
+    if (inner === null) return o.drops.drop("session_decrypt_failed", from);
+    s.window.accept(counter);
+    s.lastSeen = o.clock();
+    s.messages++;
+    const msg = parseCommand(inner);
+    if (msg === null) return o.drops.drop("session_bad_inner", from);
+    if (msg.kind === SessionC2S.Close) {
+      o.count("sessions_closed");
+      this.table.close(s);
+      return;
+    }
+    if (msg.kind !== SessionC2S.Command) return; // acks: streams are not built yet
+    o.count("session_messages");
+    const kept = s.results.get(msg.cmd);
+    if (kept !== undefined) {
+      // A retry: the answer again (null: still running), the action not again.
+      if (kept !== null) { for (const d of kept) this.#send(channel, s, d); }
+      o.count("session_retries");
+      return;
+    }
+    const server = runtime.servers.get(serverName);
+    const user = runtime.users.get(s.userId);
+    if (!server || !user) {
+      this.table.close(s);
+      return o.drops.drop("session_user_gone", from);
+    }
+    const decision = decidePolicy({
+      runtime,
+      server,
+      user,
+      actionId: msg.actionId,
+      ip,
+      payload: msg.payload,
+      now: o.clock(),
+      disabled: o.overrides,
+    });
+    if (!decision.ok) {
+      o.drops.drop(decision.reason, from, { user: user.config.name, action: msg.actionId });
+      const answer = server.config.limits.explain_refusals
+        ? { status: ReplyStatus.Denied, body: { reason: decision.reason } }
+        : { status: ReplyStatus.Denied, body: {} };
+      this.#answer(channel, s, msg.cmd, answer.status, answer.body);
+      return;
+    }
+    this.table.keep(s, msg.cmd, null);
+    const job = o.dispatcher.runCommand({
+      user,
+      action: decision.action,
+      server: serverName,
+      ip,
+      from: { hostname: from.hostname, port: from.port },
+      payload: msg.payload,
+      requestId: `${s.id.toString(16).padStart(16, "0")}.${msg.cmd}`,
+      sourceProven: true,
+      allowAddress: undefined,
+    }).then((out) => {
+      this.#answer(channel, s, msg.cmd, out.status, out.body, out.output, out.exitCode ?? 0);
+    });
+    o.inflight.track(job);
+    return job;
+  }
+
+  /** Seals a command's result, keeps it for retries and sends it. */
+  #answer(
+    channel: ReplyChannel,
+    s: Session,
+    cmd: number,
+    status: number,
+    body: ReplyBody,
+    output?: Uint8Array,
+    exitCode = 0,
+  ): void {
+    // A session proved its address: a full-size datagram, never more than 1200 bytes.
+    const encoded = encodeReplyBody(body, output, MAX_SESSION_BODY);
+    const inner = encodeAnswer({
+      kind: SessionS2C.Result,
+      status,
+      flags: SessionFlag.Final | (encoded.cut ? SessionFlag.Truncated : 0),
+      cmd,
+      exitCode,
+      seq: 0,
+      body: encoded.bytes,
+    });
+    const datagram = sealSession(s.keys.s2c, s.id, s.sendCounter++, inner);
+    this.table.keep(s, cmd, [datagram]);
+    this.#send(channel, s, datagram);
+  }
+
+  #send(channel: ReplyChannel, s: Session, datagram: Uint8Array): void {
+    if (channel.closed) return;
+    channel.send(datagram, { transport: "udp", hostname: s.host, port: s.port });
+  }
+}
