@@ -15,12 +15,14 @@ import * as admin from "./admin.ts";
 import * as simulate from "./simulate.ts";
 import * as messages from "./messages.ts";
 import * as open from "./open.ts";
+import * as session from "./session.ts";
 
 // Order here is the order `siglatch --help` lists them in.
 addSubcommands(
   serve,
   check,
   send,
+  session,
   open,
   keygen,
   admin,

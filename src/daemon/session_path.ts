@@ -181,7 +181,8 @@ export class SessionPath {
       ip,
       from: { hostname: from.hostname, port: from.port },
       payload: msg.payload,
-      requestId: `${s.id.toString(16).padStart(16, "0")}.${msg.cmd}`,
+      // 32 hex digits like a request id: the session id, then the command number.
+      requestId: s.id.toString(16).padStart(16, "0") + msg.cmd.toString(16).padStart(16, "0"),
       sourceProven: true,
       allowAddress: undefined,
     }).then((out) => {

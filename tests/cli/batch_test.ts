@@ -1,0 +1,126 @@
+/** `siglatch send A --then B …` and `siglatch session`: several commands in one session. */
+import assert from "node:assert/strict";
+import { makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { ClientSession } from "../../src/client/session.ts";
+import { ReplyStatus } from "../../src/wire/mod.ts";
+import { splitThen } from "../../src/cli/batch.ts";
+
+Deno.test("send --then: three commands in one session, each result reported on its own", async () => {
+  const fx = await makeFixture({
+    scripts: { "echo.sh": 'printf "got:%s" "$(cat)"' },
+    actions: [
+      { id: 10, name: "echo", type: "exec", command: ["$DIR/echo.sh"], reply: true },
+      { id: 11, name: "forbidden", type: "builtin", builtin: "ping" },
+    ],
+    aliceActions: ["echo"],
+  });
+  const d = await startDaemon(fx.config);
+  try {
+    const r = await runCli([
+      "send",
+      "-p",
+      fx.profile,
+      "ping",
+      "--then",
+      "echo",
+      "hello there",
+      "--then",
+      "list_actions",
+      "--json",
+    ]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, 3);
+    assert.deepEqual(lines.map((l) => l.status), ["ok", "ok", "ok"]);
+    assert.equal(lines[0].data, "pong");
+    assert.equal(lines[1].out, "got:hello there");
+    assert.ok(Array.isArray(lines[2].data));
+    // one handshake: the daemon logged one session and three accepted commands
+    const accepted = d.records().filter((x) => x.decision === "accepted");
+    assert.equal(accepted.length, 3);
+    const ids = accepted.map((x) => String(x.request));
+    assert.ok(ids.every((id) => id.slice(0, 16) === ids[0].slice(0, 16)), "one session id");
+
+    // A refused command does not stop the rest; --stop-on-error does.
+    const s = await runCli(["session", "-p", fx.profile], {
+      stdin: "ping\n# a comment\n\nforbidden\necho again\n",
+    });
+    assert.equal(s.code, 1, s.stderr);
+    assert.match(s.stdout, /--- \[1\] ping\npong\n--- \[2\] forbidden\n--- \[3\] echo\ngot:again/);
+    assert.match(s.stderr, /denied: action_not_allowed/);
+    const stop = await runCli(["session", "-p", fx.profile, "--stop-on-error"], {
+      stdin: "ping\nforbidden\necho never\n",
+    });
+    assert.equal(stop.code, 1);
+    assert.doesNotMatch(stop.stdout, /never|\[3\]/);
+    // The first command refused: reported, the session opens with the next one.
+    const first = await runCli(["send", "-p", fx.profile, "forbidden", "--then", "ping"]);
+    assert.equal(first.code, 1);
+    assert.match(first.stdout, /--- \[2\] ping\npong/);
+  } finally {
+    await d.stop();
+    await fx.cleanup();
+  }
+});
+
+Deno.test("session over UDP: a valid session datagram from another socket gets no answer", async () => {
+  const fx = await makeFixture();
+  const d = await startDaemon(fx.config);
+  try {
+    const opened = await ClientSession.open({
+      host: "127.0.0.1",
+      port: fx.port,
+      serverPublic: fx.serverPublic,
+      userId: 1,
+      auth: { kind: "hmac", key: fx.aliceKey },
+      actionId: 1,
+      wait: true,
+      timeoutMs: 1500,
+      retries: 1,
+    });
+    assert.ok(opened.ok);
+    const s = opened.session;
+    const r = await s.run(1);
+    assert.equal(r.status, ReplyStatus.Ok);
+    assert.equal(r.body?.data, "pong");
+    // the next command's datagram, sealed right, sent from another port: silence
+    const other = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    try {
+      const { encodeCommand, SessionC2S } = await import("../../src/wire/session.ts");
+      const d1 = s.sealRaw(encodeCommand({
+        kind: SessionC2S.Command,
+        cmd: 99,
+        actionId: 1,
+        seq: 0,
+        payload: new Uint8Array(),
+      }));
+      await other.send(d1, { transport: "udp", hostname: "127.0.0.1", port: fx.port });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const got = await Promise.race([
+        other.receive(),
+        new Promise<null>((res) => timer = setTimeout(() => res(null), 700)),
+      ]);
+      clearTimeout(timer);
+      assert.equal(got, null, "no answer to another address");
+    } finally {
+      other.close();
+    }
+    // the session still works from its own socket
+    assert.equal((await s.run(1)).status, ReplyStatus.Ok);
+    await s.close();
+  } finally {
+    await d.stop();
+    await fx.cleanup();
+  }
+});
+
+Deno.test("send --then: argument splitting", () => {
+  assert.deepEqual(splitThen([]), { payload: undefined, then: [] });
+  assert.deepEqual(splitThen(["p", "--then", "b", "--then", "c", "x y"]), {
+    payload: "p",
+    then: [{ action: "b", payload: undefined }, { action: "c", payload: "x y" }],
+  });
+  assert.throws(() => splitThen(["a", "b"]), /one payload per action/);
+  assert.throws(() => splitThen(["--bogus"]), /unknown option --bogus/);
+  assert.throws(() => splitThen(["--then"]), /needs an action/);
+});
