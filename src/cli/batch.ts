@@ -39,6 +39,10 @@ export interface BatchOptions {
   json: boolean;
   /** Stop at the first result that is not ok. */
   stopOnError: boolean;
+  /** Print streamed output as it arrives (else with its result). */
+  follow?: boolean;
+  /** Print a `--- [n] ACTION` line before each result (a batch; not a single --follow). */
+  headers?: boolean;
   /** Prints one result and returns its exit status (`send`'s `reportResult`). */
   report: (res: SendResult, json: boolean) => number;
 }
@@ -132,6 +136,8 @@ export async function runBatch(
   try {
     for await (const c of commands) {
       n++;
+      // JSON: one line per command, in order; else a header line before each command.
+      if (!o.json && o.headers !== false) console.log(`--- [${n}] ${c.action}`);
       let res: SendResult | undefined;
       if (!session && !plain) {
         const opened = await ClientSession.open({ ...base, actionId: c.actionId });
@@ -141,11 +147,9 @@ export async function runBatch(
       }
       if (res === undefined) {
         res = session
-          ? await session.run(c.actionId, c.payload)
+          ? await session.run(c.actionId, c.payload, o.follow && !o.json ? writeOut : undefined)
           : await sendAsProfile(p, keys, { ...base, actionId: c.actionId, payload: c.payload });
       }
-      // JSON: one line per command, in order; else a header line before each result.
-      if (!o.json) console.log(`--- [${n}] ${c.action}`);
       const code = o.report(res, o.json);
       if (code === EXIT_NO_REPLY) worst = EXIT_NO_REPLY;
       else if (code !== 0 && worst === 0) worst = code;
@@ -155,4 +159,10 @@ export async function runBatch(
     await session?.close();
   }
   return worst;
+}
+
+/** Writes streamed output to stdout as it arrives. */
+async function writeOut(chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) off += await Deno.stdout.write(chunk.subarray(off));
 }

@@ -36,6 +36,7 @@ export interface SendFlags {
   insecure?: boolean;
   allowIp?: string;
   stopOnError?: boolean;
+  follow?: boolean;
 }
 
 const STATUS_NAMES: Record<number, string> = Object.fromEntries(
@@ -218,6 +219,7 @@ export function register(program: Command): void {
     )
     .option("--json", "print the reply as JSON")
     .option("--stop-on-error", "with --then: stop at the first command that is not ok")
+    .option("--follow", "run in a session and print the output as it arrives (any size)")
     .addHelpText(
       "after",
       `
@@ -256,8 +258,8 @@ then each command sealed under the session key; each result is reported on its o
       const offset = flags.timeOffset === undefined ? 0 : Number(flags.timeOffset);
       if (!Number.isFinite(offset)) throw new UsageError("--time-offset: expected milliseconds");
       const keys = await cliProfileKeys(p);
-      if (split.then.length > 0) {
-        if (!flags.wait) throw new UsageError("--then needs replies: drop --no-wait");
+      if (split.then.length > 0 || flags.follow) {
+        if (!flags.wait) throw new UsageError("--then and --follow need replies: drop --no-wait");
         const enc = new TextEncoder();
         const commands: BatchCommand[] = [
           { action, actionId, payload },
@@ -273,6 +275,8 @@ then each command sealed under the session key; each result is reported on its o
           timeOffsetMs: offset,
           json: flags.json ?? false,
           stopOnError: flags.stopOnError ?? false,
+          follow: flags.follow ?? false,
+          headers: split.then.length > 0,
           report: reportResult,
         }).catch((err) => {
           throw new CliError(err instanceof Error ? err.message : String(err));

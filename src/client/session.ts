@@ -11,6 +11,7 @@ import { RequestFlag } from "../wire/mod.ts";
 import { decodeReplyBody } from "../wire/reply_body.ts";
 import { ReplayWindow } from "../wire/replay_window.ts";
 import {
+  CommandFlag,
   deriveSessionKeys,
   encodeCommand,
   openSession,
@@ -24,6 +25,19 @@ import {
   SessionS2C,
 } from "../wire/session.ts";
 import { type SendOptions, sendRequest, type SendResult } from "./send.ts";
+
+/** Events the server keeps in flight (`src/daemon/session_stream.ts`); early ones kept: 4x. */
+const STREAM_WINDOW = 64;
+
+function joinBytes(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
 
 /** Opening a session: the session, or the handshake's result when it did not open one. */
 export type SessionOpen = { ok: true; session: ClientSession } | { ok: false; result: SendResult };
@@ -103,34 +117,94 @@ export class ClientSession {
     }
   }
 
-  /** Runs one command and waits for its result (retrying on silence). */
-  async run(actionId: number, payload: Uint8Array = new Uint8Array()): Promise<CommandResult> {
+  /**
+   * Runs one command and waits for its result, retrying on silence. Output too large for one
+   * datagram comes first as events, in order (each acknowledged): to `onOutput` as it arrives
+   * when given, else joined into the result's body (`out`, base64).
+   */
+  async run(
+    actionId: number,
+    payload: Uint8Array = new Uint8Array(),
+    onOutput?: (chunk: Uint8Array) => void | Promise<void>,
+  ): Promise<CommandResult> {
     if (this.#closed) throw new Error("session closed");
     const cmd = ++this.#cmd;
-    const inner = encodeCommand({ kind: SessionC2S.Command, cmd, actionId, seq: 0, payload });
-    const attempts = this.#retries + 1;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const sentAt = performance.now();
-      await this.#conn.send(this.#seal(inner), this.#to);
-      const deadline = sentAt + this.#timeoutMs;
-      for (;;) {
-        const data = await this.#receive(deadline);
-        if (data === null) break;
-        const a = this.#openAnswer(data);
-        if (a === null || a.cmd !== cmd || a.kind !== SessionS2C.Result) continue;
-        return {
-          answered: true,
-          status: a.status,
-          exitCode: a.exitCode,
-          truncated: (a.flags & SessionFlag.Truncated) !== 0,
-          body: decodeReplyBody(a.body),
-          attempts: attempt,
-          rttMs: performance.now() - sentAt,
-          cookieRounds: 0,
-        };
+    const inner = encodeCommand({
+      kind: SessionC2S.Command,
+      cmd,
+      flags: CommandFlag.Stream,
+      actionId,
+      seq: 0,
+      payload,
+    });
+    const chunks: Uint8Array[] = [];
+    const early = new Map<number, Uint8Array>();
+    let expected = 0;
+    let attempt = 1;
+    let tries = 1;
+    const sentAt = performance.now();
+    await this.#conn.send(this.#seal(inner), this.#to);
+    let deadline = sentAt + this.#timeoutMs;
+    for (;;) {
+      const data = await this.#receive(deadline);
+      if (data === null) {
+        if (tries > this.#retries) return { answered: false, attempts: attempt, cookieRounds: 0 };
+        tries++;
+        // Streaming: say again what is missing; else the command again (same number).
+        if (expected > 0) await this.#ack(cmd, expected);
+        else {
+          attempt++;
+          await this.#conn.send(this.#seal(inner), this.#to);
+        }
+        deadline = performance.now() + this.#timeoutMs;
+        continue;
       }
+      const a = this.#openAnswer(data);
+      if (a === null || a.cmd !== cmd) continue;
+      if (a.kind === SessionS2C.Event) {
+        if (a.seq === expected) {
+          for (let c: Uint8Array | undefined = a.body; c !== undefined; c = early.get(expected)) {
+            early.delete(expected);
+            expected++;
+            if (onOutput) await onOutput(c);
+            else chunks.push(c);
+          }
+        } else if (a.seq > expected && a.seq < expected + 4 * STREAM_WINDOW) {
+          early.set(a.seq, a.body);
+        }
+        await this.#ack(cmd, expected);
+        tries = 1;
+        deadline = performance.now() + this.#timeoutMs;
+        continue;
+      }
+      if (a.kind !== SessionS2C.Result) continue;
+      const body = decodeReplyBody(a.body);
+      if (chunks.length > 0) {
+        body.out = joinBytes(chunks).toBase64();
+        body.b64 = true;
+      }
+      return {
+        answered: true,
+        status: a.status,
+        exitCode: a.exitCode,
+        truncated: (a.flags & SessionFlag.Truncated) !== 0,
+        body,
+        attempts: attempt,
+        rttMs: performance.now() - sentAt,
+        cookieRounds: 0,
+      };
     }
-    return { answered: false, attempts, cookieRounds: 0 };
+  }
+
+  async #ack(cmd: number, next: number): Promise<void> {
+    const inner = encodeCommand({
+      kind: SessionC2S.Ack,
+      cmd,
+      actionId: 0,
+      seq: next,
+      payload: new Uint8Array(),
+    });
+    await this.#conn.send(this.#seal(inner), this.#to);
   }
 
   /** Tells the server the session is over (one datagram, unanswered) and closes the socket. */

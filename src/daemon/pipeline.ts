@@ -124,8 +124,14 @@ export class Pipeline {
     if (!ip) return drops.drop("bad_source", from);
     const cookies = this.#checker(server);
     const gate = o.defense.admit(ip);
-    // A datagram of an open session (one map lookup) proves itself by its key, not by mac2.
-    if ((gate.ok || gate.reason === "pressure") && o.sessions?.claims(received)) {
+    // A datagram of an open session (one map lookup) proves itself by its key, not by mac2;
+    // from the session's own address and port it is not held to the per-source rate (a
+    // stream's acks), only to bans.
+    const gated = gate.ok ? "" : gate.reason;
+    if (
+      (gated === "" || gated === "pressure") && o.sessions?.claims(received) ||
+      gated === "rate" && o.sessions?.claims(received, from)
+    ) {
       if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
       return o.sessions.handle(serverName, received.slice(), from, channel, ip);
     }

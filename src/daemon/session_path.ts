@@ -11,6 +11,7 @@ import type { IpAddress } from "../util/ip.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { encodeReplyBody, type ReplyBody } from "../wire/reply_body.ts";
 import {
+  CommandFlag,
   deriveSessionKeys,
   encodeAnswer,
   MAX_SESSION_BODY,
@@ -31,6 +32,7 @@ import type { Dispatcher } from "./dispatch.ts";
 import type { InFlight } from "./inflight.ts";
 import type { Replies, ReplyChannel, ReplyTarget } from "./replies.ts";
 import { type Session, SessionTable } from "./session_table.ts";
+import { OutStream } from "./session_stream.ts";
 
 /** What the session path needs. */
 export interface SessionPathOptions {
@@ -64,11 +66,17 @@ export class SessionPath {
     this.table = new SessionTable(opts.runtime().config.limits.sessions, opts.clock);
   }
 
-  /** True when `datagram` names an open session (one map lookup; no crypto). */
-  claims(datagram: Uint8Array): boolean {
+  /**
+   * True when `datagram` names an open session (one map lookup; no crypto) and, when `from`
+   * is given, comes from that session's own address and port.
+   */
+  claims(datagram: Uint8Array, from?: Deno.NetAddr): boolean {
     if (this.table.size === 0) return false;
     const id = sessionIdOf(datagram);
-    return id !== undefined && this.table.has(id);
+    if (id === undefined) return false;
+    if (from === undefined) return this.table.has(id);
+    const s = this.table.peek(id);
+    return s !== undefined && s.host === from.hostname && s.port === from.port;
   }
 
   /**
@@ -140,7 +148,10 @@ export class SessionPath {
       this.table.close(s);
       return;
     }
-    if (msg.kind !== SessionC2S.Command) return; // acks: streams are not built yet
+    if (msg.kind === SessionC2S.Ack) {
+      if (s.stream?.cmd === msg.cmd) s.stream.ack(msg.seq);
+      return;
+    }
     o.count("session_messages");
     const kept = s.results.get(msg.cmd);
     if (kept !== undefined) {
@@ -186,10 +197,63 @@ export class SessionPath {
       sourceProven: true,
       allowAddress: undefined,
     }).then((out) => {
-      this.#answer(channel, s, msg.cmd, out.status, out.body, out.output, out.exitCode ?? 0);
+      const exit = out.exitCode ?? 0;
+      const streams = (msg.flags ?? 0) & CommandFlag.Stream;
+      if (streams && out.output && !this.#fits(out.body, out.output) && !s.stream) {
+        return this.#stream(channel, s, msg.cmd, out.status, out.body, out.output, exit);
+      }
+      this.#answer(channel, s, msg.cmd, out.status, out.body, out.output, exit);
     });
     o.inflight.track(job);
     return job;
+  }
+
+  /** True when the body with this output fits one result datagram uncut. */
+  #fits(body: ReplyBody, output: Uint8Array): boolean {
+    return output.length <= MAX_SESSION_BODY &&
+      !encodeReplyBody(body, output, MAX_SESSION_BODY).cut;
+  }
+
+  /**
+   * Streams `output` as events (the session proved its address), then the result without it
+   * (its body says how many events and bytes came before).
+   */
+  #stream(
+    channel: ReplyChannel,
+    s: Session,
+    cmd: number,
+    status: number,
+    body: ReplyBody,
+    output: Uint8Array,
+    exitCode: number,
+  ): void {
+    const o = this.#o;
+    o.count("session_streams");
+    s.stream = new OutStream(cmd, output, {
+      event: (seq, chunk) => {
+        o.count("session_events");
+        const inner = encodeAnswer({
+          kind: SessionS2C.Event,
+          status: 0,
+          flags: 0,
+          cmd,
+          exitCode: 0,
+          seq,
+          body: chunk,
+        });
+        this.#send(channel, s, sealSession(s.keys.s2c, s.id, s.sendCounter++, inner));
+      },
+      done: (events) => {
+        s.stream = undefined;
+        const streamed = { events, bytes: output.length };
+        this.#answer(channel, s, cmd, status, { ...body, streamed }, undefined, exitCode);
+      },
+      abandoned: () => {
+        s.stream = undefined;
+        o.count("session_streams_abandoned");
+        this.#answer(channel, s, cmd, ReplyStatus.Error, { reason: "stream_abandoned" });
+      },
+    }, o.clock);
   }
 
   /** Seals a command's result, keeps it for retries and sends it. */

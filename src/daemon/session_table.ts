@@ -9,6 +9,7 @@
 import { randomFillSync } from "node:crypto";
 import type { SessionKeys } from "../wire/session.ts";
 import { ReplayWindow } from "../wire/replay_window.ts";
+import type { OutStream } from "./session_stream.ts";
 
 /** Session limits (config `limits.sessions`; durations in ms). */
 export interface SessionLimits {
@@ -53,6 +54,8 @@ export interface Session {
   messages: number;
   /** Answers by command number (`null`: still running), newest last, bounded. */
   readonly results: Map<number, Uint8Array[] | null>;
+  /** The output being streamed (one at a time per session). */
+  stream?: OutStream;
 }
 
 /** Why a session could not be opened. */
@@ -88,6 +91,11 @@ export class SessionTable {
   /** True when a session with this id is open (the pipeline's cheap routing test). */
   has(id: bigint): boolean {
     return this.#byId.has(id);
+  }
+
+  /** The session by id, ended or not (no clock, no sweep). */
+  peek(id: bigint): Session | undefined {
+    return this.#byId.get(id);
   }
 
   /** The session, or undefined when unknown or ended (an ended one is removed now). */
@@ -145,6 +153,7 @@ export class SessionTable {
   /** Ends a session. */
   close(s: Session): void {
     if (this.#byId.get(s.id) !== s) return;
+    s.stream?.stop();
     this.#byId.delete(s.id);
     const n = (this.#perUser.get(s.userId) ?? 1) - 1;
     if (n <= 0) this.#perUser.delete(s.userId);

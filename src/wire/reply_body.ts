@@ -34,6 +34,8 @@ export interface ReplyBody {
   dry?: boolean;
   /** A challenge cookie (base64): repeat the request with it. */
   cookie?: string;
+  /** A session result whose output came before it as events (docs/PROTOCOL.md §14). */
+  streamed?: { events: number; bytes: number };
 }
 
 const encoder = new TextEncoder();

@@ -40,6 +40,8 @@ const aead = CHACHA20_POLY1305;
 export const SessionC2S = Object.freeze({ Command: 1, Ack: 2, Close: 3 });
 /** Kinds of server-to-client messages. */
 export const SessionS2C = Object.freeze({ Result: 1, Event: 2, Closed: 3 });
+/** Flags of a client-to-server command. */
+export const CommandFlag = Object.freeze({ Stream: 0x01 });
 /** Flags of a server-to-client message. */
 export const SessionFlag = Object.freeze({ Final: 0x01, Truncated: 0x02, Stderr: 0x04 });
 
@@ -131,6 +133,8 @@ export interface SessionCommand {
   kind: number;
   /** The client's number for this command (results echo it; a retry reuses it). */
   cmd: number;
+  /** {@linkcode CommandFlag} bits (a command: Stream = output may come as events). */
+  flags?: number;
   /** Action id (u16). */
   actionId: number;
   /** For an ack: the next event sequence number the client wants (all before arrived). */
@@ -146,6 +150,7 @@ export function encodeCommand(c: SessionCommand): Uint8Array {
   const out = new Uint8Array(Math.ceil(natural / 16) * 16 || 16);
   const v = new DataView(out.buffer);
   out[0] = c.kind;
+  out[1] = c.kind === SessionC2S.Command ? (c.flags ?? 0) & CommandFlag.Stream : 0;
   v.setUint32(2, c.cmd >>> 0);
   if (c.kind === SessionC2S.Ack) v.setUint32(6, c.seq >>> 0);
   else {
@@ -161,11 +166,13 @@ export function parseCommand(inner: Uint8Array): SessionCommand | null {
   if (inner.length < SESSION_C2S_FIXED) return null;
   const v = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
   const kind = inner[0];
-  if (kind < SessionC2S.Command || kind > SessionC2S.Close || inner[1] !== 0) return null;
+  if (kind < SessionC2S.Command || kind > SessionC2S.Close) return null;
+  const flags = inner[1];
+  if ((flags & ~(kind === SessionC2S.Command ? CommandFlag.Stream : 0)) !== 0) return null;
   const cmd = v.getUint32(2);
   if (kind === SessionC2S.Ack) {
     for (let i = SESSION_C2S_FIXED; i < inner.length; i++) if (inner[i] !== 0) return null;
-    return { kind, cmd, actionId: 0, seq: v.getUint32(6), payload: new Uint8Array() };
+    return { kind, cmd, flags, actionId: 0, seq: v.getUint32(6), payload: new Uint8Array() };
   }
   const len = v.getUint16(8);
   const end = SESSION_C2S_FIXED + len;
@@ -174,6 +181,7 @@ export function parseCommand(inner: Uint8Array): SessionCommand | null {
   return {
     kind,
     cmd,
+    flags,
     actionId: v.getUint16(6),
     seq: 0,
     payload: inner.slice(SESSION_C2S_FIXED, end),

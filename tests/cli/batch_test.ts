@@ -124,3 +124,36 @@ Deno.test("send --then: argument splitting", () => {
   assert.throws(() => splitThen(["--bogus"]), /unknown option --bogus/);
   assert.throws(() => splitThen(["--then"]), /needs an action/);
 });
+
+Deno.test("send --follow: output larger than a datagram is printed whole, as it arrives", async () => {
+  const fx = await makeFixture({
+    actions: [{
+      id: 10,
+      name: "count",
+      type: "exec",
+      command: ["/usr/bin/seq", "1", "40000"],
+      output_cap: 1 << 20,
+    }],
+    aliceActions: ["count"],
+  });
+  const d = await startDaemon(fx.config);
+  try {
+    let want = "";
+    for (let i = 1; i <= 40000; i++) want += `${i}\n`;
+    const r = await runCli(["send", "-p", fx.profile, "count", "--follow"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.length, want.length);
+    assert.equal(r.stdout, want);
+    // without --follow the reply is one datagram: cut, and said so
+    const cut = await runCli(["send", "-p", fx.profile, "count"]);
+    assert.ok(cut.stdout.length < 1200);
+    assert.match(cut.stderr, /output truncated/);
+    // --then without --follow: the streamed output is joined and printed with its result
+    const batch = await runCli(["send", "-p", fx.profile, "ping", "--then", "count"]);
+    assert.equal(batch.code, 0, batch.stderr);
+    assert.equal(batch.stdout, `--- [1] ping\npong\n--- [2] count\n${want}`);
+  } finally {
+    await d.stop();
+    await fx.cleanup();
+  }
+});
