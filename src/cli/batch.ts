@@ -9,8 +9,10 @@
 import type { ClientKeys } from "../client/keys.ts";
 import type { Profile } from "../client/profile.ts";
 import { ClientSession } from "../client/session.ts";
+import { ProgressFilter, ProgressView } from "../client/progress.ts";
 import type { SendResult } from "../client/send.ts";
 import { ReplyStatus } from "../wire/mod.ts";
+import { replyOutput } from "../wire/reply_body.ts";
 import { UsageError } from "./errors.ts";
 import { sendAsProfile } from "./profile_request.ts";
 
@@ -145,9 +147,22 @@ export async function runBatch(
         else if (sessionRefused(opened.result)) plain = true;
         else res = opened.result; // this action was refused (or an old server ran it)
       }
+      if (res === undefined && session && o.follow && !o.json) {
+        // Output as it arrives; progress lines become a bar (terminal) or plain lines.
+        const view = new ProgressView(Deno.stderr.isTerminal(), writeErr);
+        const filter = new ProgressFilter(writeOut, (pr) => view.show(pr));
+        res = await session.run(c.actionId, c.payload, (chunk) => filter.write(chunk));
+        // Output that fit the result came with it: through the same filter.
+        if (res.body?.out !== undefined) {
+          await filter.write(replyOutput(res.body));
+          res.body = { ...res.body, out: undefined, b64: undefined };
+        }
+        await filter.end();
+        view.done();
+      }
       if (res === undefined) {
         res = session
-          ? await session.run(c.actionId, c.payload, o.follow && !o.json ? writeOut : undefined)
+          ? await session.run(c.actionId, c.payload)
           : await sendAsProfile(p, keys, { ...base, actionId: c.actionId, payload: c.payload });
       }
       const code = o.report(res, o.json);
@@ -165,4 +180,8 @@ export async function runBatch(
 async function writeOut(chunk: Uint8Array): Promise<void> {
   let off = 0;
   while (off < chunk.length) off += await Deno.stdout.write(chunk.subarray(off));
+}
+
+function writeErr(text: string): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(text));
 }

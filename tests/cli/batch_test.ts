@@ -157,3 +157,29 @@ Deno.test("send --follow: output larger than a datagram is printed whole, as it 
     await fx.cleanup();
   }
 });
+
+Deno.test("send --follow: progress lines become plain progress lines on stderr (no terminal)", async () => {
+  const fx = await makeFixture({
+    scripts: {
+      "work.sh": 'printf "SIGLATCH-PROGRESS 1/2 step one\\nresult\\nSIGLATCH-PROGRESS 2/2\\n"\n' +
+        "seq 1 3000",
+    },
+    actions: [{ id: 10, name: "work", type: "exec", command: ["$DIR/work.sh"] }],
+    aliceActions: ["work"],
+  });
+  const d = await startDaemon(fx.config);
+  try {
+    let nums = "";
+    for (let i = 1; i <= 3000; i++) nums += `${i}\n`;
+    const r = await runCli(["send", "-p", fx.profile, "work", "--follow"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `result\n${nums}`, "the progress lines are not in the output");
+    assert.match(r.stderr, /^progress 1\/2 step one\nprogress 2\/2\n/m);
+    // without --follow nothing is filtered (and the reply is cut to one datagram)
+    const plain = await runCli(["send", "-p", fx.profile, "work"]);
+    assert.match(plain.stdout, /^SIGLATCH-PROGRESS 1\/2 step one\nresult\n/);
+  } finally {
+    await d.stop();
+    await fx.cleanup();
+  }
+});
