@@ -164,14 +164,20 @@ export class Dispatcher {
     }
     count("accepted");
     count("session_commands");
-    this.#log.info("accepted user={user} action={action} src={ip} port={port} request={request}", {
+    // A builtin in a session (a ping, a listing: nothing changes) is logged at debug level,
+    // one info line per command cost a quarter of the session path (the session's opening is
+    // logged at info); every other action type at info, as a request.
+    const what = "accepted user={user} action={action} src={ip} port={port} request={request}";
+    const fields = {
       decision: "accepted",
       user: cfg.name,
       action: req.action.config.name,
       ip: req.from.hostname,
       port: req.from.port,
       request: req.requestId,
-    });
+    };
+    if (req.action.config.type === "builtin") this.#log.debug(what, fields);
+    else this.#log.info(what, fields);
     return await this.#run(req, this.#opts.handlers[req.action.config.type]);
   }
 

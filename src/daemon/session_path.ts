@@ -8,6 +8,7 @@
  * @module
  */
 import type { IpAddress } from "../util/ip.ts";
+import { logger } from "../util/log.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { encodeReplyBody, type ReplyBody } from "../wire/reply_body.ts";
 import {
@@ -57,6 +58,7 @@ export interface SessionPathOptions {
 /** Sessions: opening, and every later datagram of one. */
 export class SessionPath {
   readonly #o: SessionPathOptions;
+  readonly #log = logger("daemon");
   /** The open sessions. */
   readonly table: SessionTable;
 
@@ -105,6 +107,13 @@ export class SessionPath {
       return;
     }
     o.count("sessions_opened");
+    this.#log.info("session opened user={user} src={ip} port={port} session={session}", {
+      decision: "session",
+      user: o.runtime().users.get(userId)?.config.name,
+      ip: from.hostname,
+      port: from.port,
+      session: s.id.toString(16).padStart(16, "0"),
+    });
     const l = this.table.limits;
     o.replies.send(reply, ReplyStatus.Ok, {
       data: {
