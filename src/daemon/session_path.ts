@@ -35,6 +35,9 @@ import type { Replies, ReplyChannel, ReplyTarget } from "./replies.ts";
 import { type Session, SessionTable } from "./session_table.ts";
 import { OutStream } from "./session_stream.ts";
 
+/** Output bytes all streams together may hold; a result beyond it is cut, not streamed. */
+export const MAX_STREAM_BYTES = 64 * 1024 * 1024;
+
 /** What the session path needs. */
 export interface SessionPathOptions {
   /** The current runtime (limits and policy are read from it on every datagram). */
@@ -59,6 +62,8 @@ export interface SessionPathOptions {
 export class SessionPath {
   readonly #o: SessionPathOptions;
   readonly #log = logger("daemon");
+  /** Output held by running streams (bounded by {@linkcode MAX_STREAM_BYTES}). */
+  #streamBytes = 0;
   /** The open sessions. */
   readonly table: SessionTable;
 
@@ -208,7 +213,10 @@ export class SessionPath {
     }).then((out) => {
       const exit = out.exitCode ?? 0;
       const streams = (msg.flags ?? 0) & CommandFlag.Stream;
-      if (streams && out.output && !this.#fits(out.body, out.output) && !s.stream) {
+      if (
+        streams && out.output && !this.#fits(out.body, out.output) && !s.stream &&
+        this.#streamBytes + out.output.length <= MAX_STREAM_BYTES && this.table.peek(s.id) === s
+      ) {
         return this.#stream(channel, s, msg.cmd, out.status, out.body, out.output, exit);
       }
       this.#answer(channel, s, msg.cmd, out.status, out.body, out.output, exit);
@@ -238,7 +246,11 @@ export class SessionPath {
   ): void {
     const o = this.#o;
     o.count("session_streams");
+    this.#streamBytes += output.length;
     s.stream = new OutStream(cmd, output, {
+      released: () => {
+        this.#streamBytes -= output.length;
+      },
       event: (seq, chunk) => {
         o.count("session_events");
         const inner = encodeAnswer({

@@ -24,6 +24,8 @@ export interface StreamSink {
   done(events: number): void;
   /** The stream was abandoned (no progress). */
   abandoned(): void;
+  /** The stream is over (done, abandoned or stopped): its output may be forgotten. Once. */
+  released(): void;
 }
 
 /** The output of one command, streamed. */
@@ -80,8 +82,10 @@ export class OutStream {
 
   /** Stops (session ended). */
   stop(): void {
+    if (this.#over) return;
     this.#over = true;
     if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#sink.released();
   }
 
   #finish(): void {

@@ -26,7 +26,7 @@ export interface SessionLimits {
 }
 
 /** Results a session keeps to answer a retried command without running it again. */
-const KEPT_RESULTS = 32;
+const KEPT_RESULTS = 8;
 
 /** One open session. */
 export interface Session {
