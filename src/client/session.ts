@@ -26,6 +26,9 @@ import {
 } from "../wire/session.ts";
 import { type SendOptions, sendRequest, type SendResult } from "./send.ts";
 
+/** Address changes one command may prove (each a cookie round trip). */
+const MAX_MOVES = 2;
+
 /** Events the server keeps in flight (`src/daemon/session_stream.ts`); early ones kept: 4x. */
 const STREAM_WINDOW = 64;
 
@@ -49,7 +52,7 @@ export type CommandResult = SendResult;
 export class ClientSession {
   /** The session id the server chose. */
   readonly id: bigint;
-  readonly #conn: Deno.DatagramConn;
+  #conn: Deno.DatagramConn;
   readonly #to: Deno.NetAddr;
   readonly #keys: SessionKeys;
   readonly #window = new ReplayWindow();
@@ -142,6 +145,7 @@ export class ClientSession {
     let expected = 0;
     let attempt = 1;
     let tries = 1;
+    let moves = 0;
     const sentAt = performance.now();
     await this.#conn.send(this.#seal(inner), this.#to);
     let deadline = sentAt + this.#timeoutMs;
@@ -160,6 +164,25 @@ export class ClientSession {
         continue;
       }
       const a = this.#openAnswer(data);
+      if (a?.kind === SessionS2C.Prove && moves < MAX_MOVES) {
+        // Our address changed (NAT rebinding, a new network): prove the new one with the
+        // cookie the server sent there, then send the command again (same number).
+        moves++;
+        await this.#conn.send(
+          this.#seal(encodeCommand({
+            kind: SessionC2S.Migrate,
+            cmd,
+            actionId: 0,
+            seq: 0,
+            payload: a.body,
+          })),
+          this.#to,
+        );
+        if (expected > 0) await this.#ack(cmd, expected);
+        else await this.#conn.send(this.#seal(inner), this.#to);
+        deadline = performance.now() + this.#timeoutMs;
+        continue;
+      }
       if (a === null || a.cmd !== cmd) continue;
       if (a.kind === SessionS2C.Event) {
         if (a.seq === expected) {
@@ -225,6 +248,18 @@ export class ClientSession {
     }
     this.#conn.close();
     this.#pending?.catch(() => {});
+  }
+
+  /**
+   * Moves to a new local socket (a new port; as after a NAT rebinding or a network change).
+   * The server refuses the new address until the next command proves it (`run` does that).
+   */
+  rebind(hostname?: string): void {
+    const local = (this.#conn.addr as Deno.NetAddr).hostname;
+    this.#conn.close();
+    this.#pending?.catch(() => {});
+    this.#pending = undefined;
+    this.#conn = Deno.listenDatagram({ transport: "udp", hostname: hostname ?? local, port: 0 });
   }
 
   /** Seals a raw inner message with the next counter (tests use it to replay and reorder). */

@@ -7,7 +7,10 @@
  * dispatcher. Every refusal of a session datagram is silence; no public-key work anywhere.
  * @module
  */
+import { randomFillSync } from "node:crypto";
 import type { IpAddress } from "../util/ip.ts";
+import { hmacSha256 } from "../crypto/hkdf.ts";
+import { constantTimeEqual } from "../crypto/ct.ts";
 import { logger } from "../util/log.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { encodeReplyBody, type ReplyBody } from "../wire/reply_body.ts";
@@ -19,9 +22,11 @@ import {
   openSession,
   parseCommand,
   sealSession,
+  SESSION_COOKIE_LEN,
   SessionC2S,
   sessionCounterOf,
   SessionFlag,
+  sessionIdBytes,
   sessionIdOf,
   SessionS2C,
 } from "../wire/session.ts";
@@ -37,6 +42,11 @@ import { OutStream } from "./session_stream.ts";
 
 /** Output bytes all streams together may hold; a result beyond it is cut, not streamed. */
 export const MAX_STREAM_BYTES = 64 * 1024 * 1024;
+
+/** A `prove` message goes to a new address of one session at most this often (ms). */
+const PROVE_INTERVAL_MS = 250;
+/** A migrate cookie is valid in its period and the next (ms). */
+const COOKIE_PERIOD_MS = 120_000;
 
 /** What the session path needs. */
 export interface SessionPathOptions {
@@ -64,6 +74,8 @@ export class SessionPath {
   readonly #log = logger("daemon");
   /** Output held by running streams (bounded by {@linkcode MAX_STREAM_BYTES}). */
   #streamBytes = 0;
+  /** Keys the migrate cookies (per process: sessions end with it). */
+  readonly #cookieSecret = randomFillSync(new Uint8Array(32));
   /** The open sessions. */
   readonly table: SessionTable;
 
@@ -144,14 +156,15 @@ export class SessionPath {
     const s = this.table.get(sessionIdOf(data)!);
     if (s === undefined) return o.drops.drop("session_ended", from);
     if (s.server !== serverName) return o.drops.drop("session_unknown", from);
-    // No roaming: only the address and port that opened it (and received its id).
-    if (from.hostname !== s.host || from.port !== s.port) {
-      return o.drops.drop("session_roam", from);
-    }
     const counter = sessionCounterOf(data);
     if (!s.window.check(counter)) return o.drops.drop("session_replay", from);
     const inner = openSession(s.keys.c2s, data);
     if (inner === null) return o.drops.drop("session_decrypt_failed", from);
+    // Only the address and port that opened it (and received its id), until the client
+    // proves a new one with a cookie round trip.
+    if (from.hostname !== s.host || from.port !== s.port) {
+      return this.#roam(s, data, inner, counter, from, channel);
+    }
     s.window.accept(counter);
     s.lastSeen = o.clock();
     s.messages++;
@@ -223,6 +236,83 @@ export class SessionPath {
     });
     o.inflight.track(job);
     return job;
+  }
+
+  /**
+   * A valid datagram of `s` from another address: nothing runs. A `migrate` carrying the
+   * cookie of this new address moves the session there; anything else is answered, at most
+   * every 250 ms and never with more bytes than it had, by a `prove` message (sealed: only the
+   * session's client can read the cookie in it) sent to the new address. The counter is not
+   * recorded, so the same datagram from the session's own address still counts.
+   */
+  #roam(
+    s: Session,
+    data: Uint8Array,
+    inner: Uint8Array,
+    counter: number,
+    from: Deno.NetAddr,
+    channel: ReplyChannel,
+  ): void {
+    const o = this.#o;
+    const now = o.clock();
+    const msg = parseCommand(inner);
+    const epoch = Math.floor(now / COOKIE_PERIOD_MS);
+    if (msg?.kind === SessionC2S.Migrate && msg.payload.length === SESSION_COOKIE_LEN) {
+      const ok = constantTimeEqual(msg.payload, this.#migrateCookie(s, from, epoch)) ||
+        constantTimeEqual(msg.payload, this.#migrateCookie(s, from, epoch - 1));
+      if (ok) {
+        s.window.accept(counter);
+        s.lastSeen = now;
+        s.messages++;
+        this.#log.info("session moved src={ip} port={port} session={session}", {
+          decision: "session_moved",
+          from: `${s.host}:${s.port}`,
+          ip: from.hostname,
+          port: from.port,
+          session: s.id.toString(16).padStart(16, "0"),
+        });
+        s.host = from.hostname;
+        s.port = from.port;
+        o.count("sessions_moved");
+        return;
+      }
+    }
+    o.drops.drop("session_roam", from);
+    if (now - s.provedAt < PROVE_INTERVAL_MS) return;
+    const answer = sealSession(
+      s.keys.s2c,
+      s.id,
+      s.sendCounter,
+      encodeAnswer({
+        kind: SessionS2C.Prove,
+        status: 0,
+        flags: 0,
+        cmd: msg?.cmd ?? 0,
+        exitCode: 0,
+        seq: 0,
+        body: this.#migrateCookie(s, from, epoch),
+      }),
+    );
+    if (answer.length > data.length || channel.closed) return; // no amplification
+    s.sendCounter++;
+    s.provedAt = now;
+    o.count("session_proves");
+    channel.send(answer, from);
+  }
+
+  /** The cookie that proves `from` for session `s` in period `epoch`. */
+  #migrateCookie(s: Session, from: Deno.NetAddr, epoch: number): Uint8Array {
+    const e = new Uint8Array(10);
+    const v = new DataView(e.buffer);
+    v.setUint32(0, Math.floor(epoch / 2 ** 32));
+    v.setUint32(4, epoch >>> 0);
+    v.setUint16(8, from.port);
+    return hmacSha256(
+      this.#cookieSecret,
+      sessionIdBytes(s.id),
+      e,
+      new TextEncoder().encode(from.hostname),
+    ).subarray(0, SESSION_COOKIE_LEN);
   }
 
   /** True when the body with this output fits one result datagram uncut. */

@@ -36,10 +36,12 @@ export interface Session {
   readonly userId: number;
   /** The server it belongs to. */
   readonly server: string;
-  /** The client's address and port (the only source accepted). */
-  readonly host: string;
+  /** The client's address (the only source accepted; moved only by a proven `migrate`). */
+  host: string;
   /** The client's port. */
-  readonly port: number;
+  port: number;
+  /** Epoch ms of the last `prove` message sent (they are rate-limited per session). */
+  provedAt: number;
   /** Keys per direction. */
   readonly keys: SessionKeys;
   /** Receive window over the client's counters. */
@@ -140,6 +142,7 @@ export class SessionTable {
       keys: keysFor(id),
       window: new ReplayWindow(),
       sendCounter: 0,
+      provedAt: 0,
       opened: now,
       lastSeen: now,
       messages: 0,

@@ -19,6 +19,14 @@ export const SESSION_HEADER_LEN = 16;
 export const SESSION_C2S_FIXED = 10;
 /** Fixed part of a server-to-client inner message. */
 export const SESSION_S2C_FIXED = 18;
+/**
+ * Smallest inner part of a command or migrate message: a datagram of at least 80 bytes, so
+ * the server may answer one from a new address with a `prove` message (66 bytes) without
+ * sending more than it received.
+ */
+export const MIN_COMMAND_INNER = 48;
+/** Length of the cookie in `prove` and `migrate` messages. */
+export const SESSION_COOKIE_LEN = 16;
 /** Smallest session datagram (client to server, empty payload, padded to 16). */
 export const MIN_SESSION_DATAGRAM = SESSION_HEADER_LEN + 16 + TAG_LEN;
 /** Largest body of a server-to-client message in one datagram. */
@@ -37,9 +45,9 @@ const S2C = enc.encode("siglatch v2 session s2c");
 const aead = CHACHA20_POLY1305;
 
 /** Kinds of client-to-server messages. */
-export const SessionC2S = Object.freeze({ Command: 1, Ack: 2, Close: 3 });
+export const SessionC2S = Object.freeze({ Command: 1, Ack: 2, Close: 3, Migrate: 4 });
 /** Kinds of server-to-client messages. */
-export const SessionS2C = Object.freeze({ Result: 1, Event: 2, Closed: 3 });
+export const SessionS2C = Object.freeze({ Result: 1, Event: 2, Closed: 3, Prove: 4 });
 /** Flags of a client-to-server command. */
 export const CommandFlag = Object.freeze({ Stream: 0x01 });
 /** Flags of a server-to-client message. */
@@ -147,7 +155,10 @@ export interface SessionCommand {
 export function encodeCommand(c: SessionCommand): Uint8Array {
   if (c.payload.length > MAX_SESSION_PAYLOAD) throw new RangeError("session payload too long");
   const natural = SESSION_C2S_FIXED + c.payload.length;
-  const out = new Uint8Array(Math.ceil(natural / 16) * 16 || 16);
+  const min = c.kind === SessionC2S.Command || c.kind === SessionC2S.Migrate
+    ? MIN_COMMAND_INNER
+    : 16;
+  const out = new Uint8Array(Math.max(min, Math.ceil(natural / 16) * 16));
   const v = new DataView(out.buffer);
   out[0] = c.kind;
   out[1] = c.kind === SessionC2S.Command ? (c.flags ?? 0) & CommandFlag.Stream : 0;
@@ -166,7 +177,7 @@ export function parseCommand(inner: Uint8Array): SessionCommand | null {
   if (inner.length < SESSION_C2S_FIXED) return null;
   const v = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
   const kind = inner[0];
-  if (kind < SessionC2S.Command || kind > SessionC2S.Close) return null;
+  if (kind < SessionC2S.Command || kind > SessionC2S.Migrate) return null;
   const flags = inner[1];
   if ((flags & ~(kind === SessionC2S.Command ? CommandFlag.Stream : 0)) !== 0) return null;
   const cmd = v.getUint32(2);
@@ -227,7 +238,7 @@ export function parseAnswer(inner: Uint8Array): SessionAnswer | null {
   if (inner.length < SESSION_S2C_FIXED) return null;
   const v = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
   const kind = inner[0];
-  if (kind < SessionS2C.Result || kind > SessionS2C.Closed || inner[3] !== 0) return null;
+  if (kind < SessionS2C.Result || kind > SessionS2C.Prove || inner[3] !== 0) return null;
   if ((inner[2] & ~0x07) !== 0) return null;
   const len = v.getUint16(16);
   if (SESSION_S2C_FIXED + len !== inner.length) return null;

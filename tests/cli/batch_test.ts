@@ -65,7 +65,7 @@ Deno.test("send --then: three commands in one session, each result reported on i
   }
 });
 
-Deno.test("session over UDP: a valid session datagram from another socket gets no answer", async () => {
+Deno.test("session over UDP: another socket gets no result; a client that moved proves its new port", async () => {
   const fx = await makeFixture();
   const d = await startDaemon(fx.config);
   try {
@@ -85,7 +85,8 @@ Deno.test("session over UDP: a valid session datagram from another socket gets n
     const r = await s.run(1);
     assert.equal(r.status, ReplyStatus.Ok);
     assert.equal(r.body?.data, "pong");
-    // the next command's datagram, sealed right, sent from another port: silence
+    // the next command's datagram, sealed right, sent from another port: no result, at most
+    // a prove message no larger than the datagram
     const other = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
     try {
       const { encodeCommand, SessionC2S } = await import("../../src/wire/session.ts");
@@ -103,12 +104,18 @@ Deno.test("session over UDP: a valid session datagram from another socket gets n
         new Promise<null>((res) => timer = setTimeout(() => res(null), 700)),
       ]);
       clearTimeout(timer);
-      assert.equal(got, null, "no answer to another address");
+      assert.ok(got !== null && got[0].length <= d1.length, "a small prove message");
     } finally {
       other.close();
     }
+    assert.equal(d.records().filter((x) => x.decision === "session_moved").length, 0);
     // the session still works from its own socket
     assert.equal((await s.run(1)).status, ReplyStatus.Ok);
+    // a new local port (as after a NAT rebinding): the next command proves it and runs
+    s.rebind();
+    const moved = await s.run(1);
+    assert.equal(moved.status, ReplyStatus.Ok, JSON.stringify(moved));
+    assert.equal(d.records().filter((x) => x.decision === "session_moved").length, 1);
     await s.close();
   } finally {
     await d.stop();

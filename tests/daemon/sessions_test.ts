@@ -9,6 +9,7 @@ import {
   sealSession,
   SessionC2S,
   type SessionKeys,
+  SessionS2C,
 } from "../../src/wire/session.ts";
 import { REPLAY_WINDOW } from "../../src/wire/replay_window.ts";
 import { x25519Stats } from "../../src/crypto/keys.ts";
@@ -153,20 +154,60 @@ Deno.test("sessions: a replayed datagram and an out-of-window counter get silenc
   }
 });
 
-Deno.test("sessions: a valid session datagram from another address or port is refused silently", async () => {
+Deno.test("sessions: from another address nothing runs; only a cookie round trip moves a session", async () => {
   const p = await inProcess();
   try {
     const s = await openSessionIn(p);
-    await deliver(p, command(s, 1, 1), { ...CLIENT, port: CLIENT.port + 1 });
-    await deliver(p, command(s, 2, 1), { ...CLIENT, hostname: "127.0.0.9" });
-    await p.replies(2, 300);
-    assert.equal(p.channel.sent.length, 1, "only the opening reply");
+    const moved = { ...CLIENT, port: CLIENT.port + 1 };
+    const sizeBefore = p.channel.sent.length;
+    const roaming = command(s, 1, 1);
+    await deliver(p, roaming, moved);
+    await deliver(p, command(s, 2, 1), { ...CLIENT, hostname: "127.0.0.9" }); // within 250 ms
+    await p.replies(3, 300);
     assert.equal(p.daemon.counters.drop_session_roam, 2);
-    // The session itself is untouched: from its own address it still works.
+    assert.equal(p.daemon.counters.session_commands, undefined, "nothing ran");
+    assert.equal(p.channel.sent.length, sizeBefore + 1, "one prove message, rate-limited");
+    const prove = p.channel.sent[sizeBefore];
+    assert.equal(prove.to.port, moved.port, "sent to the new address");
+    assert.ok(prove.datagram.length <= roaming.length, "no more bytes than the datagram had");
+    const a = parseAnswer(openSession(s.keys.s2c, prove.datagram)!)!;
+    assert.equal(a.kind, SessionS2C.Prove);
+    const migrate = (cookie: Uint8Array) =>
+      sealSession(
+        s.keys.c2s,
+        s.id,
+        s.counter++,
+        encodeCommand({ kind: SessionC2S.Migrate, cmd: 1, actionId: 0, seq: 0, payload: cookie }),
+      );
+    // a wrong cookie, or the right one from yet another port: not moved (each may get a
+    // prove message of its own, never a result)
+    await deliver(p, migrate(new Uint8Array(16)), moved);
+    await deliver(p, migrate(a.body), { ...CLIENT, port: CLIENT.port + 2 });
+    assert.equal(p.daemon.counters.sessions_moved, undefined);
+    const last = () => p.channel.sent[p.channel.sent.length - 1];
+    const waitFor = async (n: number) => {
+      await p.replies(n);
+      assert.equal(p.channel.sent.length, n);
+    };
+    // the session still works from its own address meanwhile
+    let n = p.channel.sent.length;
     await deliver(p, command(s, 3, 1));
-    const got = await p.replies(2);
-    assert.equal(answerOf(s, got[1]).cmd, 3);
-    assert.equal(p.channel.sent[1].to.port, CLIENT.port);
+    await waitFor(n + 1);
+    assert.equal(answerOf(s, last().datagram).cmd, 3);
+    assert.equal(answerOf(s, last().datagram).kind, SessionS2C.Result);
+    // the cookie from the address it was sent to: moved
+    await deliver(p, migrate(a.body), moved);
+    assert.equal(p.daemon.counters.sessions_moved, 1);
+    n = p.channel.sent.length;
+    await deliver(p, command(s, 4, 1), moved);
+    await waitFor(n + 1);
+    assert.equal(answerOf(s, last().datagram).cmd, 4);
+    assert.equal(last().to.port, moved.port);
+    // and the old address is now the stranger: nothing runs from there
+    await deliver(p, command(s, 5, 1));
+    await p.replies(n + 3, 300);
+    assert.equal(p.daemon.counters.session_commands, 2);
+    assert.equal(p.daemon.counters.drop_session_roam, 5);
   } finally {
     await p.close();
     await p.fx.cleanup();
