@@ -151,7 +151,11 @@ export async function runBatch(
         // Output as it arrives; progress lines become a bar (terminal) or plain lines.
         const view = new ProgressView(Deno.stderr.isTerminal(), writeErr);
         const filter = new ProgressFilter(writeOut, (pr) => view.show(pr));
-        res = await session.run(c.actionId, c.payload, (chunk) => filter.write(chunk));
+        res = await session.run(
+          c.actionId,
+          c.payload,
+          (chunk, stderr) => stderr ? writeErrBytes(chunk) : filter.write(chunk),
+        );
         // Output that fit the result came with it: through the same filter.
         if (res.body?.out !== undefined) {
           await filter.write(replyOutput(res.body));
@@ -183,5 +187,10 @@ async function writeOut(chunk: Uint8Array): Promise<void> {
 }
 
 function writeErr(text: string): void {
-  Deno.stderr.writeSync(new TextEncoder().encode(text));
+  writeErrBytes(new TextEncoder().encode(text));
+}
+
+function writeErrBytes(bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += Deno.stderr.writeSync(bytes.subarray(off));
 }

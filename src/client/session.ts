@@ -121,14 +121,15 @@ export class ClientSession {
   }
 
   /**
-   * Runs one command and waits for its result, retrying on silence. Output too large for one
-   * datagram comes first as events, in order (each acknowledged): to `onOutput` as it arrives
-   * when given, else joined into the result's body (`out`, base64).
+   * Runs one command and waits for its result, retrying on silence. Output of an action that
+   * runs for a while or prints more than one datagram comes first as events, in order (each
+   * acknowledged): to `onOutput` as it arrives when given (`stderr`: from the action's fd 2),
+   * else joined into the result's body (`out` base64, stderr in `err`).
    */
   async run(
     actionId: number,
     payload: Uint8Array = new Uint8Array(),
-    onOutput?: (chunk: Uint8Array) => void | Promise<void>,
+    onOutput?: (chunk: Uint8Array, stderr: boolean) => void | Promise<void>,
   ): Promise<CommandResult> {
     if (this.#closed) throw new Error("session closed");
     const cmd = ++this.#cmd;
@@ -141,7 +142,8 @@ export class ClientSession {
       payload,
     });
     const chunks: Uint8Array[] = [];
-    const early = new Map<number, Uint8Array>();
+    const errChunks: Uint8Array[] = [];
+    const early = new Map<number, { body: Uint8Array; stderr: boolean }>();
     let expected = 0;
     let attempt = 1;
     let tries = 1;
@@ -154,12 +156,11 @@ export class ClientSession {
       if (data === null) {
         if (tries > this.#retries) return { answered: false, attempts: attempt, cookieRounds: 0 };
         tries++;
-        // Streaming: say again what is missing; else the command again (same number).
+        // The command again (same number: answered from the kept result, or "running"),
+        // and, when streaming, what is missing.
+        attempt++;
+        await this.#conn.send(this.#seal(inner), this.#to);
         if (expected > 0) await this.#ack(cmd, expected);
-        else {
-          attempt++;
-          await this.#conn.send(this.#seal(inner), this.#to);
-        }
         deadline = performance.now() + this.#timeoutMs;
         continue;
       }
@@ -185,18 +186,28 @@ export class ClientSession {
       }
       if (a === null || a.cmd !== cmd) continue;
       if (a.kind === SessionS2C.Event) {
+        const isErr = (a.flags & SessionFlag.Stderr) !== 0;
         if (a.seq === expected) {
-          for (let c: Uint8Array | undefined = a.body; c !== undefined; c = early.get(expected)) {
+          let c: { body: Uint8Array; stderr: boolean } | undefined = {
+            body: a.body,
+            stderr: isErr,
+          };
+          for (; c !== undefined; c = early.get(expected)) {
             early.delete(expected);
             expected++;
-            if (onOutput) await onOutput(c);
-            else chunks.push(c);
+            if (onOutput) await onOutput(c.body, c.stderr);
+            else (c.stderr ? errChunks : chunks).push(c.body);
           }
         } else if (a.seq > expected && a.seq < expected + 4 * STREAM_WINDOW) {
-          early.set(a.seq, a.body);
+          early.set(a.seq, { body: a.body, stderr: isErr });
         }
         await this.#ack(cmd, expected);
         tries = 1;
+        deadline = performance.now() + this.#timeoutMs;
+        continue;
+      }
+      if (a.kind === SessionS2C.Running) {
+        tries = 1; // alive: wait on, as long as the action runs
         deadline = performance.now() + this.#timeoutMs;
         continue;
       }
@@ -206,6 +217,7 @@ export class ClientSession {
         body.out = joinBytes(chunks).toBase64();
         body.b64 = true;
       }
+      if (errChunks.length > 0) body.err = new TextDecoder().decode(joinBytes(errChunks));
       return {
         answered: true,
         status: a.status,

@@ -182,8 +182,21 @@ export class SessionPath {
     o.count("session_messages");
     const kept = s.results.get(msg.cmd);
     if (kept !== undefined) {
-      // A retry: the answer again (null: still running), the action not again.
+      // A retry: the answer again, the action not again; still running: say so (the
+      // client keeps waiting, however long the action takes).
       if (kept !== null) { for (const d of kept) this.#send(channel, s, d); }
+      else {
+        const running = encodeAnswer({
+          kind: SessionS2C.Running,
+          status: 0,
+          flags: 0,
+          cmd: msg.cmd,
+          exitCode: 0,
+          seq: 0,
+          body: new Uint8Array(),
+        });
+        this.#send(channel, s, sealSession(s.keys.s2c, s.id, s.sendCounter++, running));
+      }
       o.count("session_retries");
       return;
     }
@@ -212,6 +225,9 @@ export class SessionPath {
       return;
     }
     this.table.keep(s, msg.cmd, null);
+    // A command that accepts a stream: output goes as events while the action runs.
+    const streams = ((msg.flags ?? 0) & CommandFlag.Stream) !== 0 && !s.stream;
+    const live = streams ? this.#openStream(channel, s, msg.cmd) : undefined;
     const job = o.dispatcher.runCommand({
       user,
       action: decision.action,
@@ -223,14 +239,16 @@ export class SessionPath {
       requestId: s.id.toString(16).padStart(16, "0") + msg.cmd.toString(16).padStart(16, "0"),
       sourceProven: true,
       allowAddress: undefined,
+      onOutput: live?.push,
     }).then((out) => {
       const exit = out.exitCode ?? 0;
-      const streams = (msg.flags ?? 0) & CommandFlag.Stream;
-      if (
-        streams && out.output && !this.#fits(out.body, out.output) && !s.stream &&
-        this.#streamBytes + out.output.length <= MAX_STREAM_BYTES && this.table.peek(s.id) === s
-      ) {
-        return this.#stream(channel, s, msg.cmd, out.status, out.body, out.output, exit);
+      if (live) {
+        // Output a handler returned without streaming it (a builtin): into the stream too,
+        // when it does not fit one result.
+        if (!live.pushed() && out.output && !this.#fits(out.body, out.output)) {
+          live.push(1, out.output);
+        }
+        if (live.finish(out.status, out.body, exit)) return; // the result follows the events
       }
       this.#answer(channel, s, msg.cmd, out.status, out.body, out.output, exit);
     });
@@ -322,31 +340,30 @@ export class SessionPath {
   }
 
   /**
-   * Streams `output` as events (the session proved its address), then the result without it
-   * (its body says how many events and bytes came before).
+   * A stream for command `cmd` (the session proved its address): `push` takes output as it
+   * is read (bounded by {@linkcode MAX_STREAM_BYTES} for all streams: beyond it output is
+   * dropped and the result says `cut`); `finish` ends it and returns true when events went
+   * out, so the result (without the output, with `streamed`) follows when every event arrived;
+   * false when the output is small enough to go with the result as usual.
    */
-  #stream(
-    channel: ReplyChannel,
-    s: Session,
-    cmd: number,
-    status: number,
-    body: ReplyBody,
-    output: Uint8Array,
-    exitCode: number,
-  ): void {
+  #openStream(channel: ReplyChannel, s: Session, cmd: number): {
+    push: (fd: 1 | 2, chunk: Uint8Array) => void;
+    pushed: () => boolean;
+    finish: (status: number, body: ReplyBody, exitCode: number) => boolean;
+  } {
     const o = this.#o;
-    o.count("session_streams");
-    this.#streamBytes += output.length;
-    s.stream = new OutStream(cmd, output, {
-      released: () => {
-        this.#streamBytes -= output.length;
-      },
-      event: (seq, chunk) => {
+    let held = 0;
+    let bytes = 0;
+    let dropped = false;
+    let stderr = false;
+    let result: { status: number; body: ReplyBody; exitCode: number } | undefined;
+    const stream = new OutStream(cmd, {
+      event: (seq, chunk, isErr) => {
         o.count("session_events");
         const inner = encodeAnswer({
           kind: SessionS2C.Event,
           status: 0,
-          flags: 0,
+          flags: isErr ? SessionFlag.Stderr : 0,
           cmd,
           exitCode: 0,
           seq,
@@ -355,16 +372,50 @@ export class SessionPath {
         this.#send(channel, s, sealSession(s.keys.s2c, s.id, s.sendCounter++, inner));
       },
       done: (events) => {
-        s.stream = undefined;
-        const streamed = { events, bytes: output.length };
-        this.#answer(channel, s, cmd, status, { ...body, streamed }, undefined, exitCode);
+        if (s.stream === stream) s.stream = undefined;
+        const r = result!;
+        const body: ReplyBody = { ...r.body, streamed: { events, bytes } };
+        if (stderr) delete body.err; // it came as events
+        if (dropped) body.cut = true;
+        this.#answer(channel, s, cmd, r.status, body, undefined, r.exitCode);
       },
       abandoned: () => {
-        s.stream = undefined;
+        if (s.stream === stream) s.stream = undefined;
         o.count("session_streams_abandoned");
         this.#answer(channel, s, cmd, ReplyStatus.Error, { reason: "stream_abandoned" });
       },
+      released: () => {
+        this.#streamBytes -= held;
+        held = 0;
+      },
     }, o.clock);
+    s.stream = stream;
+    return {
+      push: (fd, chunk) => {
+        if (stream.over) return;
+        if (this.#streamBytes + chunk.length > MAX_STREAM_BYTES) {
+          dropped = true;
+          return;
+        }
+        this.#streamBytes += chunk.length;
+        held += chunk.length;
+        bytes += chunk.length;
+        if (fd === 2) stderr = true;
+        stream.push(fd, chunk);
+      },
+      pushed: () => bytes > 0,
+      finish: (status, body, exitCode) => {
+        result = { status, body, exitCode };
+        if (stream.over) return true; // abandoned (answered) or the session ended
+        const inline = stream.end();
+        if (inline === undefined) {
+          o.count("session_streams");
+          return true;
+        }
+        if (s.stream === stream) s.stream = undefined;
+        return false;
+      },
+    };
   }
 
   /** Seals a command's result, keeps it for retries and sends it. */

@@ -47,7 +47,7 @@ const aead = CHACHA20_POLY1305;
 /** Kinds of client-to-server messages. */
 export const SessionC2S = Object.freeze({ Command: 1, Ack: 2, Close: 3, Migrate: 4 });
 /** Kinds of server-to-client messages. */
-export const SessionS2C = Object.freeze({ Result: 1, Event: 2, Closed: 3, Prove: 4 });
+export const SessionS2C = Object.freeze({ Result: 1, Event: 2, Closed: 3, Prove: 4, Running: 5 });
 /** Flags of a client-to-server command. */
 export const CommandFlag = Object.freeze({ Stream: 0x01 });
 /** Flags of a server-to-client message. */
@@ -238,7 +238,7 @@ export function parseAnswer(inner: Uint8Array): SessionAnswer | null {
   if (inner.length < SESSION_S2C_FIXED) return null;
   const v = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
   const kind = inner[0];
-  if (kind < SessionS2C.Result || kind > SessionS2C.Prove || inner[3] !== 0) return null;
+  if (kind < SessionS2C.Result || kind > SessionS2C.Running || inner[3] !== 0) return null;
   if ((inner[2] & ~0x07) !== 0) return null;
   const len = v.getUint16(16);
   if (SESSION_S2C_FIXED + len !== inner.length) return null;

@@ -53,7 +53,8 @@ Deno.test("session stream: 10 MB of exec output arrives complete and in order th
     const h = createHash("sha256");
     let bytes = 0;
     let chunks = 0;
-    const r = await s.run(10, new Uint8Array(), (c) => {
+    const r = await s.run(10, new Uint8Array(), (c, stderr) => {
+      assert.equal(stderr, false);
       h.update(c);
       bytes += c.length;
       chunks++;
@@ -72,6 +73,54 @@ Deno.test("session stream: 10 MB of exec output arrives complete and in order th
     await s.close();
   } finally {
     await relay.close();
+    await d.stop();
+    await fx.cleanup();
+  }
+});
+
+Deno.test("session stream: output arrives while the action runs, stdout and stderr apart; a quiet action keeps the client waiting", async () => {
+  const fx = await makeFixture({
+    scripts: {
+      "slow.sh": 'echo first\nwhile [ ! -e "$(dirname "$0")/go" ]; do sleep 0.05; done\n' +
+        "echo second >&2\necho third\nsleep 1.5\nexit 3",
+    },
+    actions: [{ id: 10, name: "slow", type: "exec", command: ["$DIR/slow.sh"], timeout: "20s" }],
+    aliceActions: ["slow"],
+  });
+  const d = await startDaemon(fx.config);
+  try {
+    const opened = await ClientSession.open({
+      host: "127.0.0.1",
+      port: fx.port,
+      serverPublic: fx.serverPublic,
+      userId: 1,
+      auth: { kind: "hmac", key: fx.aliceKey },
+      actionId: 10,
+      wait: true,
+      // 1.5 s of silence after the output is longer than 3 x 300 ms: the client waits on
+      // only because the server answers its retries with "running"
+      timeoutMs: 300,
+      retries: 2,
+    });
+    assert.ok(opened.ok);
+    const seen: string[] = [];
+    const dec = new TextDecoder();
+    const r = await opened.session.run(10, new Uint8Array(), async (c, stderr) => {
+      const text = dec.decode(c);
+      seen.push(`${stderr ? "err" : "out"}:${text}`);
+      // The action waits for this file: only output that arrives while it runs creates it.
+      if (text.includes("first")) await Deno.writeTextFile(`${fx.dir}/go`, "");
+    });
+    assert.equal(r.answered, true);
+    assert.equal(r.exitCode, 3, JSON.stringify(r));
+    assert.equal(r.status, ReplyStatus.Error);
+    // (stdout and stderr are read apart: their order between each other is not kept)
+    assert.equal(seen[0], "out:first\n");
+    assert.deepEqual(seen.slice(1).sort(), ["err:second\n", "out:third\n"]);
+    assert.equal(r.body?.err, undefined, "stderr came as events, not again in the result");
+    assert.deepEqual(r.body?.streamed, { events: 3, bytes: 19 });
+    await opened.session.close();
+  } finally {
     await d.stop();
     await fx.cleanup();
   }
