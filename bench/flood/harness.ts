@@ -197,7 +197,7 @@ export async function startBenchDaemon(
   if (place.cookies !== undefined) server.challenge_under_load = place.cookies;
   const raised = raisedLimits
     ? {
-      limits: { reply_rate: 1_000_000 },
+      limits: { reply_rate: 1_000_000, sessions: { per_user: 10_000 } },
       rate_limit: { per_source_rate: 1_000_000, per_source_burst: 1_000_000 },
     }
     : {};
@@ -578,6 +578,54 @@ export async function throughput(
       p99Ms: worst.p99Ms,
       peakRssMB: after ? after.peakRssBytes / MB : NaN,
       sealPerSecond: rs.reduce((a, r) => a + r.sealPerSecond, 0),
+    };
+  } finally {
+    await d.stop();
+  }
+}
+
+/**
+ * Valid throughput with sessions (issue 15): `procs` senders × `lanes` sessions, opened
+ * before timing, each a closed loop of builtin pings as session commands; fresh daemon.
+ */
+export async function sessionThroughput(
+  opts: { procs: number; lanes: number; seconds: number },
+): Promise<ThroughputResult> {
+  const d = await startBenchDaemon(true);
+  try {
+    const children = Array.from({ length: opts.procs }, (_, i) =>
+      denoChild("session_blaster.ts", [
+        "--target",
+        d.target,
+        "--seconds",
+        String(opts.seconds),
+        "--sources",
+        `127.0.${2 + i}.1-127.0.${2 + i}.${opts.lanes}`,
+      ]));
+    await Promise.all(children.map((c) => expectLine(c, "ready")));
+    const w = watch(d.pid);
+    const before = (await sampleProc(d.pid))!;
+    await Promise.all(children.map((c) => c.go()));
+    const rs = await Promise.all(children.map((c) => c.result<BlastReport>()));
+    const after = await w.stop();
+    const seconds = Math.max(...rs.map((r) => r.seconds));
+    const ok = rs.reduce((a, r) => a + r.ok, 0);
+    const cpuSeconds = after ? after.cpuSeconds - before.cpuSeconds : NaN;
+    const wall = after ? (after.at - before.at) / 1000 : seconds;
+    const worst = rs.reduce((a, r) => (r.p99Ms > a.p99Ms ? r : a), rs[0]);
+    return {
+      name: `sessions ${opts.procs}x${opts.lanes} lanes, one user`,
+      limits: "per_source_rate and reply_rate raised to 1e6, sessions.per_user 10,000",
+      lanes: opts.procs * opts.lanes,
+      okPerSec: ok / seconds,
+      sent: rs.reduce((a, r) => a + r.sent, 0),
+      ok,
+      cpuPercent: (100 * cpuSeconds) / wall,
+      okPerCpuSecond: ok / cpuSeconds,
+      p50Ms: rs[0].p50Ms,
+      p99Ms: worst.p99Ms,
+      peakRssMB: after ? after.peakRssBytes / MB : NaN,
+      sealPerSecond: 0,
     };
   } finally {
     await d.stop();

@@ -43,6 +43,8 @@ export interface ExecSpec {
   signal?: AbortSignal;
   /** How to contain the tree (default: the strongest the machine offers, probed once). */
   containment?: Containment;
+  /** Gets output as it is read (only what stays within `outputCap`): fd 1 stdout, 2 stderr. */
+  onOutput?: (fd: 1 | 2, chunk: Uint8Array) => void;
 }
 
 /** How it went. */
@@ -71,6 +73,7 @@ export const CHILD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sb
 async function capture(
   stream: ReadableStream<Uint8Array>,
   cap: number,
+  onChunk?: (chunk: Uint8Array) => void,
 ): Promise<{ data: Uint8Array; truncated: boolean }> {
   const chunks: Uint8Array[] = [];
   let kept = 0;
@@ -80,6 +83,13 @@ async function capture(
       const take = Math.min(cap - kept, chunk.length);
       chunks.push(chunk.subarray(0, take));
       kept += take;
+      if (onChunk && take > 0) {
+        try {
+          onChunk(chunk.subarray(0, take));
+        } catch {
+          // a listener's failure never stops the capture
+        }
+      }
       if (take < chunk.length) truncated = true;
     } else if (chunk.length > 0) {
       truncated = true; // keep draining so the child never blocks on a full pipe
@@ -148,8 +158,9 @@ export async function runExec(spec: ExecSpec): Promise<ExecResult> {
     };
   }
   const pid = child.pid;
-  const stdoutP = capture(child.stdout, spec.outputCap);
-  const stderrP = capture(child.stderr, spec.outputCap);
+  const live = spec.onOutput;
+  const stdoutP = capture(child.stdout, spec.outputCap, live && ((c) => live(1, c)));
+  const stderrP = capture(child.stderr, spec.outputCap, live && ((c) => live(2, c)));
   (async () => {
     const writer = child.stdin.getWriter();
     try {

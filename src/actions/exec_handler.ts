@@ -69,7 +69,7 @@ export function execHandler(deps: ExecDeps): ActionHandler {
           userId: req.user.config.id,
           env,
           stdin: req.payload,
-        })
+        }, req.onOutput)
       );
       if (res.exitCode === 0 && !res.spawnError && !res.timedOut) {
         await sessions?.armAfterConstructor(sreq);

@@ -28,6 +28,8 @@ export interface ActionRequest {
   allowAddress?: IpAddress;
   /** True when this datagram proved its source address (a valid mac2). */
   sourceProven: boolean;
+  /** Gets exec output as it is read (a session's stream): fd 1 stdout, 2 stderr. */
+  onOutput?: (fd: 1 | 2, chunk: Uint8Array) => void;
 }
 
 /** What a handler answers: reply status, body, and optional output. */

@@ -30,8 +30,11 @@ export interface RunSpec {
 
 /** Runs exec actions named by a {@linkcode RunSpec}. */
 export interface ActionRunner {
-  /** Runs it; rejects with a message when the spec is not allowed. */
-  run(spec: RunSpec): Promise<ExecResult>;
+  /**
+   * Runs it; rejects with a message when the spec is not allowed. `onOutput` gets the output
+   * as it is read (fd 1 stdout, 2 stderr; within the action's output cap).
+   */
+  run(spec: RunSpec, onOutput?: (fd: 1 | 2, chunk: Uint8Array) => void): Promise<ExecResult>;
 }
 
 /** Environment names a request may carry. */
@@ -154,9 +157,9 @@ export function resolveRun(runtime: Runtime, spec: RunSpec): Parameters<typeof r
 /** Runs specs in this process against `runtime()` (single process, or the privileged part). */
 export function localRunner(runtime: () => Runtime, signal?: AbortSignal): ActionRunner {
   return {
-    run(spec) {
+    run(spec, onOutput) {
       try {
-        return runExec({ ...resolveRun(runtime(), spec), signal });
+        return runExec({ ...resolveRun(runtime(), spec), signal, onOutput });
       } catch (err) {
         return Promise.reject(err);
       }

@@ -18,12 +18,14 @@ import * as open from "./open.ts";
 import * as plugins from "./plugins.ts";
 import * as invite from "./invite.ts";
 import * as enroll from "./enroll.ts";
+import * as session from "./session.ts";
 
 // Order here is the order `siglatch --help` lists them in.
 addSubcommands(
   serve,
   check,
   send,
+  session,
   open,
   keygen,
   admin,

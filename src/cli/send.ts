@@ -14,6 +14,7 @@ import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
 import { parseIp } from "../util/ip.ts";
 import { DEFAULT_CHAFF_JITTER_MS, MAX_CHAFF } from "../client/chaff.ts";
 import { MAX_REQUEST_PAYLOAD, PayloadFileError, readPayloadFile } from "../client/payload_file.ts";
+import { type BatchCommand, runBatch, splitThen } from "./batch.ts";
 
 /** Exit status when no reply came. */
 export const EXIT_NO_REPLY = 3;
@@ -39,6 +40,8 @@ export interface SendFlags {
   allowIp?: string;
   chaff?: string;
   chaffJitter?: string;
+  stopOnError?: boolean;
+  follow?: boolean;
 }
 
 const STATUS_NAMES: Record<number, string> = Object.fromEntries(
@@ -202,7 +205,8 @@ export function register(program: Command): void {
   program.command("send")
     .description("send one sealed request and print the reply")
     .argument("<action>", "action name (from the profile's actions:) or numeric id")
-    .argument("[payload]", "payload text (or --stdin)")
+    .argument("[payload...]", "payload text (or --stdin); then --then ACTION [PAYLOAD] …")
+    .allowUnknownOption()
     .option("-p, --profile <name|path>", "client profile (name in ~/.config/siglatch/profiles/)")
     .option("--host <host>", "server address")
     .option("--port <port>", "server UDP port")
@@ -226,6 +230,8 @@ export function register(program: Command): void {
     .option("--chaff <n>", "send n decoy datagrams (same size, random order and timing) too")
     .option("--chaff-jitter <ms>", "longest random wait before each datagram (default 200)")
     .option("--json", "print the reply as JSON")
+    .option("--stop-on-error", "with --then: stop at the first command that is not ok")
+    .option("--follow", "run in a session and print the output as it arrives (any size)")
     .addHelpText(
       "after",
       `
@@ -240,9 +246,15 @@ Examples:
   siglatch send --profile work ping
   siglatch send --profile .siglatch-demo/client.yaml echo "hello"
   echo data | siglatch send -p work --stdin 7 --json
-  siglatch send -p work upload --file ./authorized_keys`,
+  siglatch send -p work upload --file ./authorized_keys
+  siglatch send -p work ping --then status --then deploy v2 --stop-on-error
+
+--then ACTION [PAYLOAD] (repeatable) runs several commands in one session: one handshake,
+then each command sealed under the session key; each result is reported on its own.`,
     )
-    .action(async (action: string, payloadArg: string | undefined, flags: SendFlags) => {
+    .action(async (action: string, rest: string[], flags: SendFlags) => {
+      const split = splitThen(rest);
+      const payloadArg = split.payload;
       const p = await resolveSendSettings(flags);
       const actionId = resolveAction(p, action);
       if (payloadArg !== undefined && flags.stdin) {
@@ -270,6 +282,32 @@ Examples:
       const offset = flags.timeOffset === undefined ? 0 : Number(flags.timeOffset);
       if (!Number.isFinite(offset)) throw new UsageError("--time-offset: expected milliseconds");
       const keys = await cliProfileKeys(p);
+      if (split.then.length > 0 || flags.follow) {
+        if (!flags.wait) throw new UsageError("--then and --follow need replies: drop --no-wait");
+        const enc = new TextEncoder();
+        const commands: BatchCommand[] = [
+          { action, actionId, payload },
+          ...split.then.map((t) => ({
+            action: t.action,
+            actionId: resolveAction(p, t.action),
+            payload: enc.encode(t.payload ?? ""),
+          })),
+        ];
+        const code = await runBatch(p, keys, commands, {
+          timeoutMs,
+          retries,
+          timeOffsetMs: offset,
+          json: flags.json ?? false,
+          stopOnError: flags.stopOnError ?? false,
+          follow: flags.follow ?? false,
+          headers: split.then.length > 0,
+          report: reportResult,
+        }).catch((err) => {
+          throw new CliError(err instanceof Error ? err.message : String(err));
+        });
+        if (code !== 0) throw new CliError("", code);
+        return;
+      }
       let res: SendResult;
       try {
         res = await sendAsProfile(p, keys, {

@@ -71,6 +71,10 @@ export interface SendOptions {
   chaffJitterMs?: number;
   /** Message type (default `request`; `enroll` for `siglatch enroll`, never fragmented). */
   type?: "request" | "enroll";
+  /** Request flag bits (`RequestFlag`; e.g. `Session` to open a session). */
+  flags?: number;
+  /** Send and receive on this socket and leave it open (a session keeps its address). */
+  conn?: Deno.DatagramConn;
 }
 
 /** The reply as the client sees it. */
@@ -95,6 +99,8 @@ export interface SendResult {
   cookieRounds: number;
   /** Our public address and port as the server saw them (from a cookie reply). */
   observed?: { ip: string; port: number };
+  /** The answered request's reply key (secret; session keys derive from it). */
+  replyKey?: Uint8Array;
 }
 
 /** Cookie rounds allowed per attempt, so a hostile path cannot make the client loop. */
@@ -154,6 +160,7 @@ export function sealParts(opts: SendOptions, ctx: SealContext = {}): SealedReque
   const fields = {
     userId: opts.userId,
     actionId: opts.actionId,
+    flags: opts.flags,
     payload,
     retryId: ctx.retryId,
     allowAddress,
@@ -196,7 +203,7 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
   const target: Deno.NetAddr = { transport: "udp", hostname, port: opts.port };
   const jar = opts.jar ?? defaultJar;
   const server = CookieJar.key(hostname, opts.port, opts.serverPublic);
-  const conn = listen(opts.bind ?? (v6 ? "::" : "0.0.0.0"), jar.localPort(server));
+  const conn = opts.conn ?? listen(opts.bind ?? (v6 ? "::" : "0.0.0.0"), jar.localPort(server));
   const localPort = (conn.addr as Deno.NetAddr).port;
   const retryId = randomFillSync(new Uint8Array(RETRY_ID_LEN));
   const pending: { p?: Promise<[Uint8Array, Deno.Addr]> } = {};
@@ -257,6 +264,7 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
               rttMs: performance.now() - sentAt,
               cookieRounds,
               observed: jar.observed(server),
+              replyKey: opts.conn ? part.reply.exportKey() : undefined,
             };
           }
           if (rounds >= MAX_COOKIE_ROUNDS) continue;
@@ -273,7 +281,7 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
     return { answered: false, attempts, cookieRounds, observed: jar.observed(server) };
   } finally {
     await chaffTail?.catch(() => {});
-    conn.close();
+    if (!opts.conn) conn.close();
     pending.p?.catch(() => {});
   }
 }

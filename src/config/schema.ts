@@ -202,6 +202,23 @@ export const ServerLimitsSchema = z.strictObject({
     .meta({ description: "Tell authenticated clients why a request was refused." }),
 });
 
+/** Sessions (several commands after one handshake; docs/PROTOCOL.md §18). */
+export const SessionLimitsSchema = z.strictObject({
+  max: z.number().int().min(0).max(1_000_000).default(4096)
+    .meta({
+      description: "Most open sessions (all users); 0 turns sessions off. New ones " +
+        "beyond it are refused, open ones are never evicted.",
+    }),
+  per_user: z.number().int().min(1).max(100_000).default(8)
+    .meta({ description: "Most open sessions of one user; new ones beyond it are refused." }),
+  idle: Duration.prefault(60)
+    .meta({ description: "A session without a valid datagram for this long ends." }),
+  lifetime: Duration.prefault(3600)
+    .meta({ description: "A session ends this long after it opened, however busy." }),
+  max_messages: z.number().int().min(1).max(2 ** 40).default(1_000_000)
+    .meta({ description: "A session ends after this many datagrams from the client." }),
+});
+
 /** Daemon-wide limits: one reply limiter and one replay cache serve every server. */
 export const DaemonLimitsSchema = z.strictObject({
   reply_rate: z.number().positive().default(20)
@@ -216,6 +233,7 @@ export const DaemonLimitsSchema = z.strictObject({
     description: "Most datagrams waiting for a worker; beyond it unproven ones are dropped " +
       "(proven ones push out the oldest unproven).",
   }),
+  sessions: SessionLimitsSchema.default(() => SessionLimitsSchema.parse({})),
 });
 
 const PortNumber = z.number().int().min(1).max(65535);

@@ -163,12 +163,16 @@ export function generateEd25519(): { privateKey: Uint8Array; publicKey: Uint8Arr
   return { privateKey: keyObjectToRaw(kp.privateKey), publicKey: keyObjectToRaw(kp.publicKey) };
 }
 
+/** X25519 operations of this thread (a test and `status` read it: sessions cost none). */
+export const x25519Stats = { operations: 0 };
+
 /**
  * X25519(private, public) (RFC 7748). Returns `null` for an all-zero result (a
  * low-order public key), which RFC 9180 requires a DHKEM to refuse, or when the
  * runtime refuses the key.
  */
 export function x25519(privateKey: KeyObject, publicKey: KeyObject): Uint8Array | null {
+  x25519Stats.operations++;
   let dh: Uint8Array;
   try {
     dh = diffieHellman({ privateKey, publicKey });

@@ -51,6 +51,8 @@ import { UserKeyRotation } from "../rotation/user_keys.ts";
 const RETRY_CACHE_ENTRIES = 4096;
 import { daemonWide } from "./settings.ts";
 import { PortHopper } from "../stealth/hopping.ts";
+import { SessionPath } from "./session_path.ts";
+import { x25519Stats } from "../crypto/keys.ts";
 
 export type { ListenerStatus } from "./listeners.ts";
 
@@ -117,6 +119,8 @@ export class Daemon {
   readonly notices: Notices;
   /** The in-process datagram path (tests drive it directly). */
   readonly pipeline: Pipeline;
+  /** Sessions: their table and datagram path. */
+  readonly sessionPath: SessionPath;
   readonly #clock: () => number;
   readonly #dryRun: boolean;
   readonly #listeners: Listeners;
@@ -267,6 +271,16 @@ export class Daemon {
       inflight: this.#inflight,
       load: this.#load,
       pool: () => this.#pool,
+      sessions: this.sessionPath = new SessionPath({
+        runtime: () => this.#runtime,
+        overrides: this.overrides,
+        clock: this.#clock,
+        count,
+        drops,
+        dispatcher,
+        replies: this.#replies,
+        inflight: this.#inflight,
+      }),
     });
     this.#listeners = new Listeners(
       (server, data, from, channel) => this.pipeline.handle(server, data, from, channel),
@@ -316,6 +330,8 @@ export class Daemon {
     return {
       load: { loaded: this.#load.loaded, lag_ms: Math.round(this.#load.lagMs) },
       open_pool: this.#pool ? { depth: this.#pool.depth, ...this.#pool.stats } : null,
+      sessions: this.sessionPath.table.size,
+      x25519_main_thread: x25519Stats.operations,
       nft_reconcile: {
         grants: this.#sessions?.reconcileStatus() ?? null,
         bans: this.defense.reconcileStatus() ?? null,

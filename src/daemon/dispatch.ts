@@ -174,6 +174,44 @@ export class Dispatcher {
   }
 
   /**
+   * Runs one command of a session (`session_path.ts`): authenticated by the session key and
+   * fresh by the session's replay window, so there is no nonce to make durable, and the
+   * session keeps its own results for retries. Counts `max_uses` like a request. Never throws.
+   */
+  async runCommand(req: ActionRequest): Promise<ActionOutcome> {
+    const { count } = this.#opts;
+    const cfg = req.user.config;
+    if (cfg.max_uses !== undefined && !this.dryRun) {
+      try {
+        if (await this.#opts.store.increment("uses", String(cfg.id), 1) > cfg.max_uses) {
+          this.#opts.drops.drop("max_uses_reached", { transport: "udp", ...req.from });
+          return { status: ReplyStatus.Denied, body: { reason: "max_uses_reached" } };
+        }
+      } catch {
+        count("state_errors");
+        return { status: ReplyStatus.Error, body: { reason: "internal_error" } };
+      }
+    }
+    count("accepted");
+    count("session_commands");
+    // A builtin in a session (a ping, a listing: nothing changes) is logged at debug level,
+    // one info line per command cost a quarter of the session path (the session's opening is
+    // logged at info); every other action type at info, as a request.
+    const what = "accepted user={user} action={action} src={ip} port={port} request={request}";
+    const fields = {
+      decision: "accepted",
+      user: cfg.name,
+      action: req.action.config.name,
+      ip: req.from.hostname,
+      port: req.from.port,
+      request: req.requestId,
+    };
+    if (req.action.config.type === "builtin") this.#log.debug(what, fields);
+    else this.#log.info(what, fields);
+    return await this.#run(req, this.#opts.handlers[req.action.config.type]);
+  }
+
+  /**
    * Durable before anything runs: a replay after a crash or restart must be refused.
    * Read-only requests change nothing, so they answer at once and their nonce commits in
    * the background (a graceful stop flushes it; after a kill -9 only such a read-only
@@ -201,7 +239,7 @@ export class Dispatcher {
     return false;
   }
 
-  async #run(req: Dispatched, handler: ActionHandler | undefined): Promise<ActionOutcome> {
+  async #run(req: ActionRequest, handler: ActionHandler | undefined): Promise<ActionOutcome> {
     const a = req.action.config;
     if (!handler) {
       return { status: ReplyStatus.Error, body: { reason: `action_type_unavailable:${a.type}` } };

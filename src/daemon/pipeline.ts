@@ -14,6 +14,7 @@ import {
   type Reassembler,
   type ReplayGuard,
   ReplyStatus,
+  RequestFlag,
   SUITE_V2,
   type UserVerifier,
 } from "../wire/mod.ts";
@@ -34,6 +35,7 @@ import type { InFlight } from "./inflight.ts";
 import type { LoadSignal } from "./load.ts";
 import { TokenBucket } from "../policy/buckets.ts";
 import { isPoolFailure, type OpenPool, type PoolOpenResult } from "./open_pool.ts";
+import type { SessionPath } from "./session_path.ts";
 
 /** Cookie replies the daemon sends per second, all sources together (burst: two seconds). */
 const COOKIE_REPLIES_PER_SECOND = 2000;
@@ -88,6 +90,8 @@ export interface PipelineOptions {
   userKeyConfirmed?: (userId: number) => void;
   /** Keys of invites and enrolled users not in the runtime's table yet. */
   enrollKey?: (id: number) => UserVerifier | undefined;
+  /** Sessions (several commands after one handshake), when the daemon has them. */
+  sessions?: SessionPath;
 }
 
 /** Runs datagrams through the stages. */
@@ -131,6 +135,17 @@ export class Pipeline {
     if (!ip) return drops.drop("bad_source", from);
     const cookies = this.#checker(server);
     const gate = o.defense.admit(ip);
+    // A datagram of an open session (one map lookup) proves itself by its key, not by mac2;
+    // from the session's own address and port it is not held to the per-source rate (a
+    // stream's acks), only to bans.
+    const gated = gate.ok ? "" : gate.reason;
+    if (
+      (gated === "" || gated === "pressure") && o.sessions?.claims(received) ||
+      gated === "rate" && o.sessions?.claims(received, from)
+    ) {
+      if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
+      return o.sessions.handle(serverName, received.slice(), from, channel, ip);
+    }
     // mac2: does the datagram prove its source address (a cookie we sent there)? Pressure
     // mode squeezes unproven sources only: a proven datagram passes (its check costs two
     // HMACs, an all-zero mac2 50 ns; never a public-key operation).
@@ -311,6 +326,20 @@ export class Pipeline {
     if (!proven && this.#wantsProof(user.config, decision.action.config, request)) {
       o.count("challenges");
       this.#askForCookie(cookies, data, from, channel, ip);
+      return;
+    }
+
+    // a session: the action was checked; its commands come as session datagrams
+    if ((request.flags & RequestFlag.Session) !== 0 && o.sessions) {
+      const sessions = o.sessions;
+      const fresh = o.nonces?.claim(request.nonce, nonceExpiresAt) ?? Promise.resolve(true);
+      o.inflight.track(fresh.then(
+        (ok) =>
+          ok
+            ? sessions.open(user.config.id, server.config.name, from, reply)
+            : drops.drop("replay_cluster", from),
+        () => o.count("state_errors"),
+      ));
       return;
     }
 

@@ -21,8 +21,21 @@ interface ResponseFrame {
   error?: string;
 }
 
-/** Serves requests on the privileged side. */
-export type RpcHandler = (op: string, args: unknown) => Promise<unknown>;
+/**
+ * Serves requests on the privileged side. `emit` sends an event about this call (e.g. output
+ * as it is read) before its answer; the caller's `onEvent` gets it.
+ */
+export type RpcHandler = (
+  op: string,
+  args: unknown,
+  emit: (event: unknown) => void,
+) => Promise<unknown>;
+
+/** An event frame: something about a call in progress, before its response. */
+interface EventFrame {
+  id: number;
+  ev: unknown;
+}
 
 /** Options of {@linkcode RpcChannel}. */
 export interface RpcChannelOptions {
@@ -52,6 +65,7 @@ export class RpcChannel {
   readonly #maxFrame: number;
   readonly #maxPending: number;
   readonly #pending = new Map<number, PromiseWithResolvers<unknown>>();
+  readonly #listeners = new Map<number, (event: unknown) => void>();
   readonly #encoder = new TextEncoder();
   #nextId = 1;
   #closed = false;
@@ -71,8 +85,11 @@ export class RpcChannel {
     this.done = this.#read(readable).finally(() => this.#fail("channel closed"));
   }
 
-  /** Calls `op` on the other side; resolves with its result, rejects with an RpcError. */
-  call(op: string, args: unknown = {}): Promise<unknown> {
+  /**
+   * Calls `op` on the other side; resolves with its result, rejects with an RpcError.
+   * `onEvent` gets the call's events (they arrive before its result; untrusted input).
+   */
+  call(op: string, args: unknown = {}, onEvent?: (event: unknown) => void): Promise<unknown> {
     if (this.#closed) return Promise.reject(new RpcError("channel closed"));
     if (this.#pending.size >= this.#maxPending) {
       return Promise.reject(new RpcError("too many calls pending"));
@@ -80,8 +97,10 @@ export class RpcChannel {
     const id = this.#nextId++;
     const waiter = Promise.withResolvers<unknown>();
     this.#pending.set(id, waiter);
+    if (onEvent) this.#listeners.set(id, onEvent);
     this.#send({ id, op, args } satisfies RequestFrame).catch((err) => {
       this.#pending.delete(id);
+      this.#listeners.delete(id);
       waiter.reject(new RpcError(`send failed: ${err}`));
     });
     return waiter.promise;
@@ -97,9 +116,10 @@ export class RpcChannel {
     this.#closed = true;
     for (const w of this.#pending.values()) w.reject(new RpcError(reason));
     this.#pending.clear();
+    this.#listeners.clear();
   }
 
-  async #send(frame: RequestFrame | ResponseFrame): Promise<void> {
+  async #send(frame: RequestFrame | ResponseFrame | EventFrame): Promise<void> {
     const line = this.#encoder.encode(JSON.stringify(frame) + "\n");
     if (line.length > this.#maxFrame) throw new RpcError("frame too large");
     await this.#writer.write(line);
@@ -145,17 +165,30 @@ export class RpcChannel {
       this.#serve(f.id, f.op, f.args);
       return;
     }
+    if ("ev" in f) {
+      const listener = this.#listeners.get(f.id);
+      try {
+        listener?.(f.ev);
+      } catch {
+        // a listener's failure is its own
+      }
+      return;
+    }
     const waiter = this.#pending.get(f.id);
     if (!waiter) return;
     this.#pending.delete(f.id);
+    this.#listeners.delete(f.id);
     if (f.ok === true) waiter.resolve(f.result);
     else waiter.reject(new RpcError(typeof f.error === "string" ? f.error : "refused"));
   }
 
   #serve(id: number, op: string, args: unknown): void {
     const handler = this.#handler;
+    const emit = (ev: unknown) => {
+      this.#send({ id, ev } satisfies EventFrame).catch(() => {});
+    };
     const answer = handler
-      ? handler(op, args).then(
+      ? handler(op, args, emit).then(
         (result) => ({ id, ok: true, result }),
         (err) => ({ id, ok: false, error: err instanceof Error ? err.message : String(err) }),
       )

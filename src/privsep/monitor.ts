@@ -154,7 +154,7 @@ export async function runPrivileged(opts: PrivilegedOptions): Promise<number> {
     env,
   }).spawn();
   const channel = new RpcChannel(child.stdout, child.stdin, {
-    handler: (op, args) => ops.handle(op, args),
+    handler: (op, args, emit) => ops.handle(op, args, emit),
   });
   log.info("network part started as {user} ({uid}:{gid}), pid {pid}", {
     user: to.user,

@@ -93,9 +93,9 @@ export class PrivilegedOps {
   }
 
   /** Serves one request; a refusal is logged and rejected with its reason. */
-  async handle(op: string, args: unknown): Promise<unknown> {
+  async handle(op: string, args: unknown, emit?: (event: unknown) => void): Promise<unknown> {
     try {
-      return await this.#handle(op, args);
+      return await this.#handle(op, args, emit);
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       if (!(err instanceof QueueFullError)) {
@@ -105,7 +105,7 @@ export class PrivilegedOps {
     }
   }
 
-  async #handle(op: string, args: unknown): Promise<unknown> {
+  async #handle(op: string, args: unknown, emit?: (event: unknown) => void): Promise<unknown> {
     switch (op) {
       case "keys":
         return encodeKeys(this.#material);
@@ -115,7 +115,11 @@ export class PrivilegedOps {
       case "run": {
         const spec = decodeRunSpec(args);
         const runner = localRunner(() => this.#runtime, this.#abort.signal);
-        return encodeExecResult(await this.#limiter.run(() => runner.run(spec)));
+        // Output as it is read, when the network part asked for it (a session's stream).
+        const live = emit && record(args).stream === true
+          ? (fd: 1 | 2, chunk: Uint8Array) => emit({ fd, data: chunk.toBase64() })
+          : undefined;
+        return encodeExecResult(await this.#limiter.run(() => runner.run(spec, live)));
       }
       case "grants.setup":
         return await this.#grantsSetup(args);

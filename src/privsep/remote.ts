@@ -13,7 +13,7 @@ import type { BanElement, NftCounters } from "../nft/bans.ts";
 import type { InitialGrant, NftElement, PortSpec } from "../nft/grants.ts";
 import type { ReconcileStatus } from "../nft/reconcile.ts";
 import { type RpcChannel, RpcError } from "./channel.ts";
-import { decodeExecResult, encodeRunSpec } from "./codec.ts";
+import { bytes, decodeExecResult, encodeRunSpec, record } from "./codec.ts";
 
 /** How often the proxies refresh the status they report synchronously (ms). */
 const STATUS_EVERY_MS = 3000;
@@ -34,12 +34,25 @@ export class RemoteRunner implements ActionRunner {
     this.#channel = channel;
   }
 
-  /** Asks the privileged part to run `spec`; its refusal rejects. */
-  async run(spec: RunSpec): Promise<ExecResult> {
+  /**
+   * Asks the privileged part to run `spec`; its refusal rejects. With `onOutput` the output
+   * comes as it is read, too (events checked: fd 1 or 2, at most 1 MiB each).
+   */
+  async run(
+    spec: RunSpec,
+    onOutput?: (fd: 1 | 2, chunk: Uint8Array) => void,
+  ): Promise<ExecResult> {
     try {
       // The privileged part computes SIGLATCH_PAYLOAD_B64 from stdin itself.
       const { SIGLATCH_PAYLOAD_B64: _, ...env } = spec.env;
-      return decodeExecResult(await this.#channel.call("run", encodeRunSpec({ ...spec, env })));
+      const args: Record<string, unknown> = encodeRunSpec({ ...spec, env });
+      if (onOutput) args.stream = true;
+      const onEvent = onOutput && ((ev: unknown) => {
+        const e = record(ev);
+        if (e.fd !== 1 && e.fd !== 2) return;
+        onOutput(e.fd, bytes(e.data, "output", 1024 * 1024));
+      });
+      return decodeExecResult(await this.#channel.call("run", args, onEvent));
     } catch (err) {
       if (err instanceof RpcError && /queue is full/.test(err.message)) throw new QueueFullError();
       throw err;

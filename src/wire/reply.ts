@@ -188,6 +188,11 @@ export class ReplyOpener {
     this.#key = key;
   }
 
+  /** The 32-byte reply key (secret): session keys are derived from it (`wire/session.ts`). */
+  exportKey(): Uint8Array {
+    return this.#key.slice();
+  }
+
   /** Opens a reply datagram; never throws. */
   open(datagram: Uint8Array): ReplyOpenResult {
     try {

@@ -38,6 +38,8 @@ export interface ReplyBody {
   key?: KeyNotice;
   /** The user's new HMAC key (base64) after a user key rotation: the client rewrites its key file. */
   user_key?: { hmac: string };
+  /** A session result whose output came before it as events (docs/PROTOCOL.md §18). */
+  streamed?: { events: number; bytes: number };
 }
 
 /** Notice of the server's current key, in a reply to a request sealed to the previous one. */

@@ -122,6 +122,8 @@ export const RequestFlag = Object.freeze({
   DryRun: 0x02,
   /** The client wants a reply (informational; the server decides). */
   WantReply: 0x04,
+  /** Open a session after this request (docs/PROTOCOL.md §18); the action is checked, not run. */
+  Session: 0x08,
 });
 
 /** Reply flag bits. */

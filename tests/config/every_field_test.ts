@@ -64,6 +64,8 @@ const PLUGINS = "plugins/plugins_test.ts";
 const PLUGINS_RUN =
   "plugins: exec, module and native run; a crash and a broken plugin do not stop the rest";
 const BANS = "bans expire, and repeated bans grow by the backoff up to ban_max";
+const SESSIONS_FULL = "sessions: a full table refuses new sessions and keeps the open ones";
+const SESSIONS_END = "sessions: idle time-out, lifetime and message count end a session";
 
 /** Every leaf path of the schema and what shows that it matters. */
 const EFFECTS: Record<string, Effect> = {
@@ -251,6 +253,11 @@ const EFFECTS: Record<string, Effect> = {
     "limits.open_queue bounds the waiting datagrams; challenge_under_load true",
   ),
   "limits.reply_rate": gap("no test counts reply_rate_limited"),
+  "limits.sessions.max": t("daemon/sessions_test.ts", SESSIONS_FULL),
+  "limits.sessions.per_user": t("daemon/sessions_test.ts", SESSIONS_FULL),
+  "limits.sessions.idle": t("daemon/sessions_test.ts", SESSIONS_END),
+  "limits.sessions.lifetime": t("daemon/sessions_test.ts", SESSIONS_END),
+  "limits.sessions.max_messages": t("daemon/sessions_test.ts", SESSIONS_END),
   "limits.replay_cache_entries": gap(
     "tested as ReplayGuard maxEntries (wire/), not through a config",
   ),
