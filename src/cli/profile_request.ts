@@ -10,6 +10,7 @@ import { CliError } from "./errors.ts";
 import { knock } from "../client/knock.ts";
 import { readHmacKey } from "../crypto/keyfile.ts";
 import { hopPort, windowOf } from "../stealth/derive.ts";
+import { profileHops } from "../client/relay.ts";
 
 /** The request options a profile does not decide. */
 export type ProfileRequest = Omit<
@@ -32,6 +33,10 @@ export async function sendAsProfile(
   keys: ClientKeys,
   request: ProfileRequest,
 ): Promise<SendResult> {
+  const via = p.via && profileHops(p.via, p.actions ?? {});
+  if (via && (p.knock || p.port_hopping)) {
+    throw new CliError("via: knocking and port hopping are not supported through relays");
+  }
   if (p.knock) {
     const k = p.knock;
     const secret = k.secret_file ? await readHmacKey(k.secret_file) : undefined;
@@ -62,6 +67,7 @@ export async function sendAsProfile(
     bind: p.bind,
     insecure: p.insecure,
     allowAddress: p.allow_ip,
+    via,
     ...request,
   });
 }

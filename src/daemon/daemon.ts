@@ -16,6 +16,7 @@ import { ActionSessions } from "../actions/sessions.ts";
 import { builtinHandler } from "../actions/builtin.ts";
 import { execHandler } from "../actions/exec_handler.ts";
 import { pluginHandler } from "../actions/plugin_handler.ts";
+import { relayHandler } from "../actions/relay_handler.ts";
 import { logPlugins } from "../plugins/report.ts";
 import { firewallHandler } from "../actions/firewall_handler.ts";
 import { type ActionRunner, localRunner } from "../actions/runner.ts";
@@ -183,6 +184,7 @@ export class Daemon {
         exec: execHandler({ limiter: this.limiter, sessions, runner }),
         plugin: pluginHandler({ limiter: this.limiter, sessions, runner }),
         firewall: firewallHandler(sessions),
+        relay: relayHandler({ runtime: () => this.#runtime, count }),
       },
       store,
       nonces: this.#nonces,

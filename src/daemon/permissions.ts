@@ -100,10 +100,6 @@ export function permissionFlags(config: Config, configPath: string): string[] {
       ? [Deno.env.get("CREDENTIALS_DIRECTORY")]
       : [],
     ...config.users.flatMap((u) => [u.hmac_key_file, u.ed25519_public_key_file]),
-    ...config.actions.flatMap((a) => [
-      a.relay?.key_file,
-      a.relay?.server_public_key_file,
-    ]),
     kv ? config.state.path : undefined,
     config.plugins.dir,
     dirOf(admin),

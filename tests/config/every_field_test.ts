@@ -54,6 +54,11 @@ const RUN_AS_DEFAULT = "execution.default_run_as names who actions without run_a
 const PLUGINS = "plugins/plugins_test.ts";
 const PLUGINS_RUN =
   "plugins: exec, module and native run; a crash and a broken plugin do not stop the rest";
+const RELAY = "actions/relay_test.ts";
+const RELAY_CHAIN =
+  "relay: a 3-hop chain through the CLI; the final server logs the user and the last relay's address";
+const RELAY_CHECKS =
+  "relay: loops are refused (A → A, A → B → A), and the relay's own checks hold";
 const BANS = "bans expire, and repeated bans grow by the backoff up to ban_max";
 
 /** Every leaf path of the schema and what shows that it matters. */
@@ -157,7 +162,11 @@ const EFFECTS: Record<string, Effect> = {
   "actions[].plugin.name": t(PLUGINS, PLUGINS_RUN),
   "actions[].plugin.action": t(PLUGINS, PLUGINS_RUN),
   "actions[].plugin.config": t(PLUGINS, PLUGINS_RUN),
-  "actions[].relay": REFUSED,
+  "actions[].relay.to": t(RELAY, RELAY_CHAIN),
+  "actions[].relay.server_public_key": t(RELAY, RELAY_CHECKS),
+  "actions[].relay.timeout": t(RELAY, RELAY_CHECKS),
+  "actions[].relay.max_pending": t(RELAY, RELAY_CHECKS),
+  "actions[].relay.max_hops": t(RELAY, RELAY_CHECKS),
   "actions[].run_as": t(DAEMON, "run_as nobody runs the script as uid 65534"),
   "actions[].run_as.user": gap("the run_as test uses the text form, not {user, group}"),
   "actions[].run_as.group": gap("no test checks the group an action runs as"),
