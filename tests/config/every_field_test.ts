@@ -57,8 +57,7 @@ const PLUGINS_RUN =
 const RELAY = "actions/relay_test.ts";
 const RELAY_CHAIN =
   "relay: a 3-hop chain through the CLI; the final server logs the user and the last relay's address";
-const RELAY_CHECKS =
-  "relay: loops are refused (A → A, A → B → A), and the relay's own checks hold";
+const RELAY_CHECKS = "relay: loops are refused (A → A, A → B → A), and the relay's own checks hold";
 const BANS = "bans expire, and repeated bans grow by the backoff up to ban_max";
 
 /** Every leaf path of the schema and what shows that it matters. */
