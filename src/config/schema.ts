@@ -422,6 +422,20 @@ export const RelaySchema = z.strictObject({
   }),
 });
 
+/** Pass-through settings (type: forward): a UDP port forward for authorised sources. */
+export const ForwardSchema = z.strictObject({
+  listen: ListenText.refine((l) => l.port >= 1024, "the forward's port must be 1024 or above")
+    .meta({
+      description: "Where clients send raw UDP (port ≥ 1024: the network part binds it " +
+        "unprivileged).",
+    }),
+  to: ListenText.meta({ description: "The inner UDP service datagrams are forwarded to." }),
+  duration: Duration.prefault(300)
+    .meta({ description: "How long an authorised address may use the forward." }),
+  max_flows: z.number().int().min(1).max(65536).default(256)
+    .meta({ description: "Clients (address and port) forwarded at once." }),
+});
+
 /** Plugin settings (type: plugin): which loaded plugin runs, see docs/PLUGINS.md. */
 export const PluginSchema = z.strictObject({
   name: Name.meta({ description: "The plugin's manifest name (a folder in `plugins.dir`)." }),
@@ -454,7 +468,7 @@ export const BuiltinNames = [
 export const ActionSchema = z.strictObject({
   id: z.number().int().min(1).max(65535),
   name: Name,
-  type: z.enum(["exec", "builtin", "firewall", "plugin", "relay"]),
+  type: z.enum(["exec", "builtin", "firewall", "plugin", "relay", "forward"]),
   enabled: z.boolean().default(true),
   description: z.string().max(500).optional(),
   command: z.array(z.string().min(1)).min(1).optional()
@@ -463,6 +477,7 @@ export const ActionSchema = z.strictObject({
   firewall: FirewallSchema.optional(),
   plugin: PluginSchema.optional(),
   relay: RelaySchema.optional(),
+  forward: ForwardSchema.optional(),
   run_as: RunAsSchema.optional(),
   working_dir: z.string().optional(),
   timeout: Duration.prefault(30),
@@ -486,6 +501,7 @@ export const ActionSchema = z.strictObject({
   if (a.type === "firewall") need("firewall", "firewall: {ports: [...], duration}");
   if (a.type === "plugin") need("plugin", "plugin: {name, action, config}");
   if (a.type === "relay") need("relay", "relay: {to: HOST:PORT, server_public_key}");
+  if (a.type === "forward") need("forward", "forward: {listen: HOST:PORT, to: HOST:PORT}");
   const unbuilt = UNBUILT_ACTION_TYPES[a.type];
   if (unbuilt) {
     ctx.addIssue({

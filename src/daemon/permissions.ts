@@ -72,6 +72,9 @@ function netEntries(config: Config): string[] | undefined {
   return unique([
     ANY_IPV4,
     ...config.actions.flatMap((a) => (a.relay ? [hostPort(a.relay.to)] : [])),
+    ...config.actions.flatMap((a) =>
+      a.forward ? [hostPort(a.forward.listen), hostPort(a.forward.to)] : []
+    ),
     redis,
     `unix:${config.admin.socket}`,
     `unix:${bindPath(config.admin.socket)}`,
