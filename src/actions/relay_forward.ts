@@ -28,7 +28,7 @@ export interface ForwardRequest {
   timeoutMs: number;
   /** The next hop's X25519 key: lets the relay answer its cookie reply. */
   targetPublic?: Uint8Array;
-  /** Send only: no answer is expected. */
+  /** No answer is expected (silence is not an error for the caller). */
   noReply?: boolean;
 }
 
@@ -54,7 +54,6 @@ export async function forwardDatagram(req: ForwardRequest): Promise<ForwardResul
     } catch {
       return { ok: false, reason: "relay_send_failed" };
     }
-    if (req.noReply) return { ok: true, reply: new Uint8Array(), cookieRound: false };
     let cookieRound = false;
     for (;;) {
       pending ??= conn.receive();

@@ -110,33 +110,37 @@ export function relayHandler(deps: RelayDeps): ActionHandler {
         deps.count("relay_refused");
         return fwd;
       }
-      if (fwd.noReply) {
-        // Nothing to wait for, so no slot: sent, and nothing answered (no reply budget spent).
-        const res = await forward(fwd);
-        deps.count(res.ok ? "relayed_no_reply" : res.reason);
-        return { status: ReplyStatus.Ok, body: {}, silent: true };
-      }
       const key = mac1OfV2(fwd.datagram)!.toHex();
       if (pending.has(key)) return refused("relay_duplicate");
       const id = req.action.config.id;
       const mine = perAction.get(id) ?? 0;
-      if (mine >= req.action.config.relay!.max_pending || pending.size >= RELAY_MAX_PENDING_TOTAL) {
+      // A NoReply layer (a fragment before the last) does not take one of the action's slots
+      // (a 64 KiB message is ~70 of them), only one of all relays'.
+      const full = !fwd.noReply && mine >= req.action.config.relay!.max_pending;
+      if (full || pending.size >= RELAY_MAX_PENDING_TOTAL) {
         deps.count("relay_busy");
         return { status: ReplyStatus.Busy, body: { reason: "relay_busy" } };
       }
       pending.add(key);
-      perAction.set(id, mine + 1);
+      if (!fwd.noReply) perAction.set(id, mine + 1);
       let res: ForwardResult;
       try {
         res = await forward(fwd);
       } finally {
         pending.delete(key);
-        const left = (perAction.get(id) ?? 1) - 1;
-        if (left > 0) perAction.set(id, left);
-        else perAction.delete(id);
+        if (!fwd.noReply) {
+          const left = (perAction.get(id) ?? 1) - 1;
+          if (left > 0) perAction.set(id, left);
+          else perAction.delete(id);
+        }
       }
       if (!res.ok) {
         deps.count(res.reason);
+        // Silence was expected: the next hop answers only the fragment that completes the
+        // message, which, reordered on the way, may be any of them.
+        if (fwd.noReply && res.reason === "relay_no_reply") {
+          return { status: ReplyStatus.Ok, body: {}, silent: true };
+        }
         return { status: ReplyStatus.Error, body: { reason: res.reason } };
       }
       deps.count("relayed");

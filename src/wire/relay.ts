@@ -16,9 +16,10 @@ export const RELAY_HEADER_LEN = 3;
 /** Layer flags (third header byte); any other bit set is refused. */
 export const RelayFlag = Object.freeze({
   /**
-   * Forward without waiting: no answer is expected (a fragment before the last; the next hop
-   * answers only the fragment that completes the message). The relay keeps no slot for it
-   * and answers nothing.
+   * No answer is expected (a fragment before the last: the next hop answers only the fragment
+   * that completes the message, which after reordering may be any of them). The relay still
+   * waits and passes an answer on, but silence is not an error: it then answers nothing, and
+   * it takes no slot of the action's `max_pending` (only of the relays' total).
    */
   NoReply: 1,
 });
