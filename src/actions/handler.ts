@@ -42,6 +42,8 @@ export interface ActionOutcome {
   output?: Uint8Array;
   /** Exit code (exec). */
   exitCode?: number;
+  /** Send no reply at all (a relay forwarding a datagram that expects none). */
+  silent?: boolean;
 }
 
 /** One action type's behaviour. */

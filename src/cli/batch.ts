@@ -13,8 +13,8 @@ import { ProgressFilter, ProgressView } from "../client/progress.ts";
 import type { SendResult } from "../client/send.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { replyOutput } from "../wire/reply_body.ts";
-import { UsageError } from "./errors.ts";
-import { sendAsProfile } from "./profile_request.ts";
+import { CliError, UsageError } from "./errors.ts";
+import { knockAndPort, sendAsProfile } from "./profile_request.ts";
 
 /** Exit status when no reply came (as `send`'s). */
 const EXIT_NO_REPLY = 3;
@@ -121,9 +121,12 @@ export async function runBatch(
   let plain = false;
   let worst = 0;
   let n = 0;
+  if (p.via) {
+    throw new CliError("via: sessions (--then, --follow, session) do not go through relays");
+  }
   const base = {
     host: p.host,
-    port: p.port,
+    port: await knockAndPort(p),
     serverPublic: keys.serverPublic,
     userId: p.user_id,
     auth: keys.auth,

@@ -11,6 +11,7 @@ import { knock } from "../client/knock.ts";
 import { readHmacKey } from "../crypto/keyfile.ts";
 import { hopPort, windowOf } from "../stealth/derive.ts";
 import { applyKeyNotice, applyUserKeyNotice } from "../client/key_notice.ts";
+import { profileHops } from "../client/relay.ts";
 
 /** The request options a profile does not decide. */
 export type ProfileRequest = Omit<
@@ -28,14 +29,10 @@ export async function cliProfileKeys(p: Profile): Promise<ClientKeys> {
 }
 
 /**
- * Sends `request` as profile `p` with `keys` (network errors are thrown as they are). A reply
- * that announces a rotated server key rewrites the profile (src/client/key_notice.ts).
+ * Knocks when profile `p` says so and returns the port to send to (the current hop port with
+ * `port_hopping`, else `p.port`).
  */
-export async function sendAsProfile(
-  p: Profile,
-  keys: ClientKeys,
-  request: ProfileRequest,
-): Promise<SendResult> {
+export async function knockAndPort(p: Profile): Promise<number> {
   if (p.knock) {
     const k = p.knock;
     const secret = k.secret_file ? await readHmacKey(k.secret_file) : undefined;
@@ -57,6 +54,23 @@ export async function sendAsProfile(
     const secret = await readHmacKey(h.secret_file);
     port = hopPort(secret, windowOf(Date.now(), h.period * 1000), h.range);
   }
+  return port;
+}
+
+/**
+ * Sends `request` as profile `p` with `keys` (network errors are thrown as they are). A reply
+ * that announces a rotated server key rewrites the profile (src/client/key_notice.ts).
+ */
+export async function sendAsProfile(
+  p: Profile,
+  keys: ClientKeys,
+  request: ProfileRequest,
+): Promise<SendResult> {
+  const via = p.via && profileHops(p.via, p.actions ?? {});
+  if (via && (p.knock || p.port_hopping)) {
+    throw new CliError("via: knocking and port hopping are not supported through relays");
+  }
+  const port = await knockAndPort(p);
   const res = await sendRequest({
     host: p.host,
     port,
@@ -66,6 +80,7 @@ export async function sendAsProfile(
     bind: p.bind,
     insecure: p.insecure,
     allowAddress: p.allow_ip,
+    via,
     ...request,
   });
   if (res.body?.key !== undefined) {

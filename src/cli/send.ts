@@ -179,6 +179,7 @@ export function reportResult(res: SendResult, json: boolean): number {
     if (body.dry) console.error("(dry run: nothing was run)");
     if (!ok) {
       let why = `${statusName(res.status)}${body.reason ? `: ${body.reason}` : ""}`;
+      if (res.relayHop !== undefined) why = `relay hop ${res.relayHop + 1}: ${why}`;
       if (res.status === ReplyStatus.ClockSkew && res.serverTime !== undefined) {
         why += ` (server time ${new Date(res.serverTime).toISOString()}, ` +
           `offset ${res.serverTime - Date.now()} ms: retry with --time-offset)`;

@@ -67,6 +67,16 @@ export const ProfileSchema = z.strictObject({
     .meta({ description: "Decoy datagrams sent around every request (send --chaff)." }),
   chaff_jitter_ms: z.number().int().min(0).max(5000).default(200)
     .meta({ description: "Longest random wait before each datagram when sending chaff." }),
+  via: z.array(z.strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    server_public_key: z.string().meta({ description: "The relay's X25519 key: base64." }),
+    action: z.union([z.number().int().min(1).max(65535), z.string().min(1)])
+      .meta({ description: "Its relay action: id, or a name from `actions`." }),
+  })).min(1).max(6).optional().meta({
+    description: "Relays to pass, first hop first (docs/RELAY.md); host, port and key above " +
+      "are the final server's.",
+  }),
 });
 
 /** A loaded profile, with key file paths resolved against the profile's directory. */

@@ -8,6 +8,7 @@
  */
 import { randomFillSync } from "node:crypto";
 import {
+  FRAGMENT_HEADER_LEN,
   openCookieReply,
   requestDatagramLength,
   RETRY_ID_LEN,
@@ -20,6 +21,8 @@ import { decodeReplyBody, type ReplyBody } from "../wire/reply_body.ts";
 import { parseIp } from "../util/ip.ts";
 import { CookieJar, defaultJar } from "./cookies.ts";
 import { DEFAULT_CHAFF_JITTER_MS, sendWithChaff } from "./chaff.ts";
+import { type RelayHop, type SentDatagram, wrapForChain } from "./relay.ts";
+import { innermostLimit } from "../wire/relay.ts";
 
 /** What to send. */
 export interface SendOptions {
@@ -75,6 +78,8 @@ export interface SendOptions {
   flags?: number;
   /** Send and receive on this socket and leave it open (a session keeps its address). */
   conn?: Deno.DatagramConn;
+  /** Relays to pass, first hop first (`host`/`port`/`serverPublic` are the final server). */
+  via?: RelayHop[];
 }
 
 /** The reply as the client sees it. */
@@ -101,6 +106,8 @@ export interface SendResult {
   observed?: { ip: string; port: number };
   /** The answered request's reply key (secret; session keys derive from it). */
   replyKey?: Uint8Array;
+  /** Through relays: the index of the relay that answered itself (not the final server). */
+  relayHop?: number;
 }
 
 /** Cookie rounds allowed per attempt, so a hostile path cannot make the client loop. */
@@ -138,13 +145,17 @@ export interface SealContext {
   cookie?: Uint8Array;
   /** The address to put in the request (default `opts.allowAddress`). */
   allowAddress?: string;
+  /** Largest datagram (default 1200; less inside relay layers). */
+  maxDatagram?: number;
 }
 
 /** Seals the request as one datagram, or as fragments when the payload does not fit. */
 export function sealParts(opts: SendOptions, ctx: SealContext = {}): SealedRequest[] {
   const payload = opts.payload ?? new Uint8Array();
   const now = Date.now() + (opts.timeOffsetMs ?? 0);
-  const padTo = opts.padTo ?? (opts.wait ? DEFAULT_PAD : undefined);
+  const limit = ctx.maxDatagram ?? SINGLE_DATAGRAM_LIMIT;
+  const pad = opts.padTo ?? (opts.wait ? DEFAULT_PAD : undefined);
+  const padTo = pad === undefined ? undefined : Math.min(pad, limit);
   const allowAddress = ctx.allowAddress ?? opts.allowAddress;
   const allow = allowAddress === undefined ? undefined : parseIp(allowAddress);
   if (allowAddress !== undefined && allow === undefined) {
@@ -165,11 +176,33 @@ export function sealParts(opts: SendOptions, ctx: SealContext = {}): SealedReque
     retryId: ctx.retryId,
     allowAddress,
   };
-  if (natural <= SINGLE_DATAGRAM_LIMIT || opts.type === "enroll") {
+  if (natural <= limit || opts.type === "enroll") {
     const type = opts.type ?? "request";
     return [sealRequest(opts.serverPublic, opts.auth, { type, ...fields }, sealOpts)];
   }
-  return sealFragments(opts.serverPublic, opts.auth, fields, sealOpts).parts;
+  return sealFragments(opts.serverPublic, opts.auth, fields, { ...sealOpts, maxDatagram: limit })
+    .parts;
+}
+
+/**
+ * The datagrams of one attempt: sealed to the server, or, through relays, sealed to the final
+ * server and wrapped for each relay (the first hop's cookie fills the outer mac2).
+ */
+function sealAttempt(opts: SendOptions, ctx: SealContext): SentDatagram[] {
+  const via = opts.via ?? [];
+  if (via.length === 0) return sealParts(opts, ctx);
+  if (opts.insecure) throw new Error("relays need secure (sealed) servers");
+  const maxDatagram = innermostLimit(via.length, opts.auth.kind);
+  if (maxDatagram < requestDatagramLength(FRAGMENT_HEADER_LEN + 1, opts.auth.kind, 16)) {
+    throw new Error(`${via.length} relays leave no room for the request: use fewer`);
+  }
+  const inner = sealParts(opts, { ...ctx, cookie: undefined, maxDatagram });
+  return wrapForChain(inner, via, {
+    userId: opts.userId,
+    auth: opts.auth,
+    now: Date.now() + (opts.timeOffsetMs ?? 0),
+    cookie: ctx.cookie,
+  });
 }
 
 /** Waits for one datagram until `deadline` (performance.now ms); `null` on time-out. */
@@ -198,11 +231,14 @@ async function receiveUntil(
  * resend at once with mac2 and, unless `allowAddress` was given, the observed address.
  */
 export async function sendRequest(opts: SendOptions): Promise<SendResult> {
-  const hostname = await resolveHost(opts.host);
+  // Through relays, everything on the wire goes to (and comes from) the first hop.
+  const first = opts.via?.[0] ??
+    { host: opts.host, port: opts.port, serverPublic: opts.serverPublic };
+  const hostname = await resolveHost(first.host);
   const v6 = hostname.includes(":");
-  const target: Deno.NetAddr = { transport: "udp", hostname, port: opts.port };
+  const target: Deno.NetAddr = { transport: "udp", hostname, port: first.port };
   const jar = opts.jar ?? defaultJar;
-  const server = CookieJar.key(hostname, opts.port, opts.serverPublic);
+  const server = CookieJar.key(hostname, first.port, first.serverPublic);
   const conn = opts.conn ?? listen(opts.bind ?? (v6 ? "::" : "0.0.0.0"), jar.localPort(server));
   const localPort = (conn.addr as Deno.NetAddr).port;
   const retryId = randomFillSync(new Uint8Array(RETRY_ID_LEN));
@@ -210,17 +246,18 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
   let cookieRounds = 0;
   let chaffLeft = opts.chaff ?? 0;
   if (chaffLeft > 0 && opts.insecure) throw new Error("chaff needs a secure (sealed) server");
+  if (chaffLeft > 0 && opts.via?.length) throw new Error("chaff cannot go through relays");
   let chaffTail: Promise<void> | undefined;
   try {
     const attempts = opts.wait ? opts.retries + 1 : 1;
-    const sent: SealedRequest[] = [];
+    const sent: SentDatagram[] = [];
     for (let attempt = 1; attempt <= attempts; attempt++) {
       let rounds = 0;
       let resend = true;
       while (resend) {
         resend = false;
         const observed = opts.allowObserved === false ? undefined : jar.observed(server)?.ip;
-        const parts = sealParts(opts, {
+        const parts = sealAttempt(opts, {
           retryId,
           cookie: jar.cookie(server),
           allowAddress: opts.allowAddress ?? observed,
@@ -253,6 +290,7 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
           for (const part of sent) {
             const r = part.reply.open(data);
             if (!r.ok) continue;
+            const hop = "hop" in r ? r.hop : undefined;
             return {
               answered: true,
               status: r.reply.status,
@@ -264,11 +302,12 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
               rttMs: performance.now() - sentAt,
               cookieRounds,
               observed: jar.observed(server),
-              replyKey: opts.conn ? part.reply.exportKey() : undefined,
+              replyKey: opts.conn ? part.reply.exportKey?.() : undefined,
+              relayHop: hop,
             };
           }
           if (rounds >= MAX_COOKIE_ROUNDS) continue;
-          const cookie = cookieReplyTo(opts.serverPublic, sent, data);
+          const cookie = cookieReplyTo(first.serverPublic, sent, data);
           if (cookie === null) continue;
           jar.put(server, cookie, localPort);
           rounds++;
@@ -304,7 +343,7 @@ function listen(hostname: string, port: number | undefined): Deno.DatagramConn {
 /** Opens `data` as a cookie reply to any datagram we sent (newest first), or `null`. */
 function cookieReplyTo(
   serverPublic: Uint8Array,
-  sent: readonly SealedRequest[],
+  sent: readonly SentDatagram[],
   data: Uint8Array,
 ): ReturnType<typeof openCookieReply> {
   for (let i = sent.length - 1; i >= 0; i--) {

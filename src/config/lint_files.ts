@@ -124,15 +124,6 @@ export function lintFiles(r: Reporter, config: Config, opts: LintOptions): void 
       checkExecutable(r, ["actions", i, "destructor", 0], a.destructor[0]);
     }
     if (a.working_dir) checkDir(r, ["actions", i, "working_dir"], a.working_dir, "working_dir");
-    if (a.relay) {
-      checkKeyFile(r, ["actions", i, "relay", "key_file"], a.relay.key_file, "secret");
-      checkKeyFile(
-        r,
-        ["actions", i, "relay", "server_public_key_file"],
-        a.relay.server_public_key_file,
-        "public",
-      );
-    }
     if (a.run_as !== undefined) {
       const { user, group: grp } = splitRunAs(a.run_as);
       if (!findEntry(passwd, user)) {

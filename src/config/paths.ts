@@ -43,10 +43,6 @@ export function resolveConfigPaths(config: Config, dirOf: DirOf): Config {
     a.command = absArgv(a.command, dir);
     if (Array.isArray(a.destructor)) a.destructor = absArgv(a.destructor, dir);
     a.working_dir = abs(a.working_dir, dir);
-    if (a.relay) {
-      a.relay.server_public_key_file = abs(a.relay.server_public_key_file, dir)!;
-      a.relay.key_file = abs(a.relay.key_file, dir)!;
-    }
   });
   config.state.path = abs(config.state.path, dirOf(["state"]))!;
   config.state.redis_password_file = abs(config.state.redis_password_file, dirOf(["state"]));

@@ -128,9 +128,7 @@ export function notImplementedMessage(schema: z.core.$ZodType): string | undefin
 }
 
 /** Action types whose handler is not built yet (refused by the schema). */
-export const UNBUILT_ACTION_TYPES: Readonly<Record<string, string>> = {
-  relay: "issue 18",
-};
+export const UNBUILT_ACTION_TYPES: Readonly<Record<string, string>> = {};
 
 /**
  * Per-source rate limiting and ban escalation (applied before any cryptography). One
@@ -426,13 +424,45 @@ export const FirewallSchema = z.strictObject({
     .meta({ description: "Allow the client to name another address to open for in the payload." }),
 });
 
-/** Relay settings (type: relay): forward the request to another siglatch server. */
+/** Relay settings (type: relay): forward the client's sealed datagram to the next hop. */
 export const RelaySchema = z.strictObject({
-  to: ListenText,
-  server_public_key_file: z.string().min(1),
-  user_id: z.number().int().min(1),
-  key_file: z.string().min(1),
-  action: Reference,
+  to: ListenText.meta({
+    description: "The next hop, HOST:PORT of a siglatch server: only this config names where " +
+      "a relay forwards, never the client.",
+  }),
+  server_public_key: z.string().refine((v) => {
+    try {
+      return Uint8Array.fromBase64(v).length === 32;
+    } catch {
+      return false;
+    }
+  }, "expected base64 of a 32-byte X25519 public key").optional().meta({
+    description: "The next hop's X25519 public key (base64): a datagram not for it (mac1) is " +
+      "refused, and the relay can answer the next hop's cookie reply (prove its address).",
+  }),
+  timeout: Duration.prefault(3)
+    .meta({ description: "How long to wait for the next hop's reply." }),
+  max_pending: z.number().int().min(1).max(4096).default(64)
+    .meta({ description: "Relayed requests of this action waiting for a reply at once." }),
+  // 6: each layer adds at least 176 bytes around a 173-byte request within 1400 bytes.
+  max_hops: z.number().int().min(1).max(6).default(4).meta({
+    description: "Longest chain of relays, this one included, a request may still pass " +
+      "(the client declares it in its sealed layer; the datagram size bounds it at 6).",
+  }),
+});
+
+/** Pass-through settings (type: forward): a UDP port forward for authorised sources. */
+export const ForwardSchema = z.strictObject({
+  listen: ListenText.refine((l) => l.port >= 1024, "the forward's port must be 1024 or above")
+    .meta({
+      description: "Where clients send raw UDP (port ≥ 1024: the network part binds it " +
+        "unprivileged).",
+    }),
+  to: ListenText.meta({ description: "The inner UDP service datagrams are forwarded to." }),
+  duration: Duration.prefault(300)
+    .meta({ description: "How long an authorised address may use the forward." }),
+  max_flows: z.number().int().min(1).max(65536).default(256)
+    .meta({ description: "Clients (address and port) forwarded at once." }),
 });
 
 /** Plugin settings (type: plugin): which loaded plugin runs, see docs/PLUGINS.md. */
@@ -467,7 +497,7 @@ export const BuiltinNames = [
 export const ActionSchema = z.strictObject({
   id: z.number().int().min(1).max(65535),
   name: Name,
-  type: z.enum(["exec", "builtin", "firewall", "plugin", "relay"]),
+  type: z.enum(["exec", "builtin", "firewall", "plugin", "relay", "forward"]),
   enabled: z.boolean().default(true),
   description: z.string().max(500).optional(),
   command: z.array(z.string().min(1)).min(1).optional()
@@ -475,7 +505,8 @@ export const ActionSchema = z.strictObject({
   builtin: z.enum(BuiltinNames).optional(),
   firewall: FirewallSchema.optional(),
   plugin: PluginSchema.optional(),
-  relay: notImplemented(RelaySchema, `${UNBUILT_ACTION_TYPES.relay}: type relay`),
+  relay: RelaySchema.optional(),
+  forward: ForwardSchema.optional(),
   run_as: RunAsSchema.optional(),
   working_dir: z.string().optional(),
   timeout: Duration.prefault(30),
@@ -498,6 +529,8 @@ export const ActionSchema = z.strictObject({
   if (a.type === "builtin") need("builtin", `builtin: one of ${BuiltinNames.join(", ")}`);
   if (a.type === "firewall") need("firewall", "firewall: {ports: [...], duration}");
   if (a.type === "plugin") need("plugin", "plugin: {name, action, config}");
+  if (a.type === "relay") need("relay", "relay: {to: HOST:PORT, server_public_key}");
+  if (a.type === "forward") need("forward", "forward: {listen: HOST:PORT, to: HOST:PORT}");
   const unbuilt = UNBUILT_ACTION_TYPES[a.type];
   if (unbuilt) {
     ctx.addIssue({

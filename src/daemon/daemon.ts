@@ -16,6 +16,8 @@ import { ActionSessions } from "../actions/sessions.ts";
 import { builtinHandler } from "../actions/builtin.ts";
 import { execHandler } from "../actions/exec_handler.ts";
 import { pluginHandler } from "../actions/plugin_handler.ts";
+import { relayHandler } from "../actions/relay_handler.ts";
+import { type ForwardHandler, forwardHandler } from "../actions/forward_handler.ts";
 import { logPlugins } from "../plugins/report.ts";
 import { firewallHandler } from "../actions/firewall_handler.ts";
 import { type ActionRunner, localRunner } from "../actions/runner.ts";
@@ -131,6 +133,7 @@ export class Daemon {
   readonly #nftGrants?: GrantsBackend;
   readonly #runner: ActionRunner;
   readonly #pluginsHere: boolean;
+  readonly #forwards: ForwardHandler;
   readonly #keySource?: () => Promise<KeyMaterial>;
   #pool?: OpenPool;
   readonly #nonces?: NonceBatcher;
@@ -206,6 +209,7 @@ export class Daemon {
       maxDepth: Math.max(16, runtime.config.limits.open_queue >> 2),
     });
     const sessions = () => this.#sessions;
+    this.#forwards = forwardHandler({ clock: this.#clock, count });
     const runner = opts.runner ?? localRunner(() => this.#runtime, this.#abort.signal);
     this.#runner = runner;
     // Plugins run where the runner runs: here, or in the privileged part (which logs them).
@@ -221,6 +225,8 @@ export class Daemon {
         exec: execHandler({ limiter: this.limiter, sessions, runner }),
         plugin: pluginHandler({ limiter: this.limiter, sessions, runner }),
         firewall: firewallHandler(sessions),
+        relay: relayHandler({ runtime: () => this.#runtime, count }),
+        forward: this.#forwards,
       },
       store,
       nonces: this.#nonces,
@@ -573,6 +579,7 @@ export class Daemon {
       this.#abort.abort();
       await this.#inflight.settle(3000);
     }
+    await this.#forwards.close();
     await this.#pool?.stop();
     await this.#nonces?.flush();
     await this.defense.stop();

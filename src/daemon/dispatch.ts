@@ -22,7 +22,7 @@ const NOT_RUN = new Set(["spawn_failed", "internal_error", "busy"]);
 
 /** True when the action ran (a use counts): not busy, dry, refused or unable to start. */
 function ran(outcome: ActionOutcome): boolean {
-  if (outcome.status === ReplyStatus.Ok) return true;
+  if (outcome.status === ReplyStatus.Ok || outcome.status === ReplyStatus.Relayed) return true;
   if (outcome.status !== ReplyStatus.Error) return false;
   const reason = (outcome.body as { reason?: unknown } | undefined)?.reason;
   if (typeof reason !== "string") return true;
@@ -162,7 +162,7 @@ export class Dispatcher {
         }).catch(() => count("state_errors"));
       }
     }
-    if (req.action.config.reply || outcome.status !== ReplyStatus.Ok) {
+    if (!outcome.silent && (req.action.config.reply || outcome.status !== ReplyStatus.Ok)) {
       this.#opts.replies.send(
         req.reply,
         outcome.status,

@@ -72,6 +72,9 @@ function netEntries(config: Config): string[] | undefined {
   return unique([
     ANY_IPV4,
     ...config.actions.flatMap((a) => (a.relay ? [hostPort(a.relay.to)] : [])),
+    ...config.actions.flatMap((a) =>
+      a.forward ? [hostPort(a.forward.listen), hostPort(a.forward.to)] : []
+    ),
     redis,
     `unix:${config.admin.socket}`,
     `unix:${bindPath(config.admin.socket)}`,
@@ -100,10 +103,6 @@ export function permissionFlags(config: Config, configPath: string): string[] {
       ? [Deno.env.get("CREDENTIALS_DIRECTORY")]
       : [],
     ...config.users.flatMap((u) => [u.hmac_key_file, u.ed25519_public_key_file]),
-    ...config.actions.flatMap((a) => [
-      a.relay?.key_file,
-      a.relay?.server_public_key_file,
-    ]),
     kv ? config.state.path : undefined,
     config.plugins.dir,
     dirOf(admin),

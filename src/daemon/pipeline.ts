@@ -412,7 +412,8 @@ export class Pipeline {
     request: OpenedRequest,
   ): boolean {
     return action.require_challenge || user.require_challenge ||
-      (action.type === "firewall" && request.allowAddress === undefined);
+      ((action.type === "firewall" || action.type === "forward") &&
+        request.allowAddress === undefined);
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { anyCidrContains, type IpAddress } from "../util/ip.ts";
 import type { ActionRuntime, Runtime, ServerRuntime, UserRuntime } from "./runtime.ts";
+import { RELAY_MAX_PAYLOAD } from "../wire/relay.ts";
 
 /** Why an authenticated request was refused. */
 export type RefusalReason =
@@ -76,7 +77,9 @@ export function decidePolicy(input: PolicyInput): PolicyDecision {
   if (action.config.allow_cidrs && !anyCidrContains(action.config.allow_cidrs, ip)) {
     return refuse("action_cidr");
   }
-  if (input.payload.length > action.config.max_payload) return refuse("payload_too_large");
+  // A relay's payload is one datagram for the next hop: its layer bounds it, not max_payload.
+  const maxPayload = action.config.type === "relay" ? RELAY_MAX_PAYLOAD : action.config.max_payload;
+  if (input.payload.length > maxPayload) return refuse("payload_too_large");
   if (action.config.require_ascii && !isAscii(input.payload)) return refuse("payload_not_ascii");
   return { ok: true, action };
 }

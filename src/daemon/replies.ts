@@ -10,7 +10,7 @@ import {
   type ReplyBody,
   type SystemMessage,
 } from "../wire/reply_body.ts";
-import { maxReplyBody, type ReplySealer } from "../wire/mod.ts";
+import { maxReplyBody, type ReplySealer, ReplyStatus } from "../wire/mod.ts";
 
 /** The largest reply datagram to a source that proved its address. */
 export const MAX_REPLY_DATAGRAM = 1200;
@@ -96,19 +96,28 @@ export class Replies {
     body: ReplyBody,
     output?: Uint8Array,
     exitCode = 0,
+    retaken = false,
   ): void {
     const { clock, count } = this.#opts;
-    if (!this.#buckets.take(target.to.hostname, clock())) {
+    if (!retaken && !this.#buckets.take(target.to.hostname, clock())) {
       count("reply_rate_limited");
       return;
     }
-    const msgs = this.#opts.messages();
-    if (msgs.length > 0) body = { ...body, msgs };
-    if (target.notice) body = { ...body, key: target.notice };
-    if (target.userKey) body = { ...body, user_key: target.userKey };
     // No amplification: an unproven source never gets more bytes than it sent.
     const budget = Math.min(target.budget, MAX_REPLY_DATAGRAM);
-    const encoded = encodeReplyBody(body, output, maxReplyBody(budget));
+    // A relay's answer carries the next hop's reply raw, as it came (no JSON, no notices).
+    const relayed = status === ReplyStatus.Relayed;
+    const msgs = relayed ? [] : this.#opts.messages();
+    if (msgs.length > 0) body = { ...body, msgs };
+    if (!relayed && target.notice) body = { ...body, key: target.notice };
+    if (!relayed && target.userKey) body = { ...body, user_key: target.userKey };
+    const encoded = relayed
+      ? relayedBody(output, maxReplyBody(budget))
+      : encodeReplyBody(body, output, maxReplyBody(budget));
+    if (encoded === undefined) {
+      count("relay_reply_too_large");
+      return this.send(target, status, { reason: "relay_reply_too_large" }, undefined, 0, true);
+    }
     const datagram = target.sealer.seal({
       status,
       exitCode,
@@ -126,4 +135,13 @@ export class Replies {
     if (target.channel.closed) return;
     target.channel.send(datagram, target.to);
   }
+}
+
+/** The next hop's reply as a relay's body, when it fits in `max` bytes (it cannot be cut). */
+function relayedBody(
+  output: Uint8Array | undefined,
+  max: number,
+): { bytes: Uint8Array; cut: boolean } | undefined {
+  const bytes = output ?? new Uint8Array();
+  return bytes.length <= max ? { bytes, cut: false } : undefined;
 }

@@ -144,6 +144,8 @@ export const ReplyStatus = Object.freeze({
   Challenge: 5,
   DryRun: 6,
   Progress: 7,
+  /** A relay's answer: the body is the next hop's reply datagram, raw (docs/PROTOCOL.md §19). */
+  Relayed: 8,
 });
 
 /** Why a datagram was rejected (internal; never sent on the wire). */

@@ -55,11 +55,11 @@ const CASES: Case[] = [
     message: /knock needs either ports \(static\) or derived/,
   },
   {
-    name: "action type relay is not implemented yet (its sub-object neither)",
+    name: "action type relay needs its relay: mapping",
     yaml: `actions:\n  - id: 1\n    name: r\n    type: relay\n`,
-    at: "4:11",
-    path: "actions[0].type",
-    message: /^type relay is not implemented yet \(issue 18\)/,
+    at: "2:5",
+    path: "actions[0].relay",
+    message: /type relay needs relay: \{to: HOST:PORT/,
   },
   {
     name: "admin.web_listen is not implemented yet",

@@ -63,6 +63,13 @@ const RUN_AS_DEFAULT = "execution.default_run_as names who actions without run_a
 const PLUGINS = "plugins/plugins_test.ts";
 const PLUGINS_RUN =
   "plugins: exec, module and native run; a crash and a broken plugin do not stop the rest";
+const RELAY = "actions/relay_test.ts";
+const RELAY_CHAIN =
+  "relay: a 3-hop chain through the CLI; the final server logs the user and the last relay's address";
+const RELAY_CHECKS = "relay: loops are refused (A → A, A → B → A), and the relay's own checks hold";
+const FORWARD = "actions/forward_test.ts";
+const FORWARD_TEST = "forward: raw UDP passes to the inner service only for the authorised " +
+  "address, until the grant ends";
 const BANS = "bans expire, and repeated bans grow by the backoff up to ban_max";
 const SESSIONS_FULL = "sessions: a full table refuses new sessions and keeps the open ones";
 const SESSIONS_END = "sessions: idle time-out, lifetime and message count end a session";
@@ -169,7 +176,15 @@ const EFFECTS: Record<string, Effect> = {
   "actions[].plugin.name": t(PLUGINS, PLUGINS_RUN),
   "actions[].plugin.action": t(PLUGINS, PLUGINS_RUN),
   "actions[].plugin.config": t(PLUGINS, PLUGINS_RUN),
-  "actions[].relay": REFUSED,
+  "actions[].relay.to": t(RELAY, RELAY_CHAIN),
+  "actions[].relay.server_public_key": t(RELAY, RELAY_CHECKS),
+  "actions[].relay.timeout": t(RELAY, RELAY_CHECKS),
+  "actions[].relay.max_pending": t(RELAY, RELAY_CHECKS),
+  "actions[].relay.max_hops": t(RELAY, RELAY_CHECKS),
+  "actions[].forward.listen": t(FORWARD, FORWARD_TEST),
+  "actions[].forward.to": t(FORWARD, FORWARD_TEST),
+  "actions[].forward.duration": t(FORWARD, FORWARD_TEST),
+  "actions[].forward.max_flows": t(FORWARD, FORWARD_TEST),
   "actions[].run_as": t(DAEMON, "run_as nobody runs the script as uid 65534"),
   "actions[].run_as.user": gap("the run_as test uses the text form, not {user, group}"),
   "actions[].run_as.group": gap("no test checks the group an action runs as"),
