@@ -17,6 +17,8 @@ import { Daemon } from "../daemon/daemon.ts";
 import type { StateStore } from "../state/store.ts";
 import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
+import { readWebSecrets, startDaemonWeb, type WebSecrets } from "../web/mod.ts";
+import { Notifier, sdNotify, watchdogUsec } from "../systemd/notify.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -123,6 +125,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
   } catch (err) {
     throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
   }
+  let secrets: WebSecrets;
+  try {
+    secrets = await readWebSecrets(config); // before the drop: the files may be root's
+  } catch (err) {
+    throw new CliError(`admin: ${err instanceof Error ? err.message : err}`);
+  }
   let pool: OpenPool | undefined;
   if (net) {
     // Everything that loads code happens before the drop: the workers, the store module.
@@ -158,6 +166,11 @@ export async function serve(opts: ServeOptions): Promise<number> {
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
   }
   const admin = await startAdmin(daemon, config.admin.socket, daemonExtensions(daemon));
+  const web = await startDaemonWeb(config, admin.control, () => daemon.metrics.render(), secrets);
+  // systemd (Type=notify): the privileged part is the main process and tells it for us.
+  const notifier = new Notifier(
+    net ? async (state) => await net.channel.call("notify", { state }) === true : sdNotify,
+  );
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
@@ -167,10 +180,18 @@ export async function serve(opts: ServeOptions): Promise<number> {
   Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
   Deno.addSignalListener("SIGHUP", () => {
-    admin.control.reload().catch((err) => log.error("reload failed: {err}", { err: String(err) }));
+    notifier.reloading()
+      .then(() => admin.control.reload())
+      .catch((err) => log.error("reload failed: {err}", { err: String(err) }))
+      .finally(() => notifier.ready());
   });
+  // After the signal handlers: a SIGHUP right after READY must reload, not kill.
+  await notifier.ready();
+  notifier.startWatchdog(watchdogUsec());
   const sig = await stopped;
   log.info("{sig}: stopping (grace {grace} ms)", { sig, grace: config.execution.grace_period });
+  await notifier.stopping();
+  await web?.stop();
   await admin.stop();
   await daemon.stop(config.execution.grace_period);
   log.info("stopped");

@@ -37,6 +37,7 @@ import { Notices } from "./notices.ts";
 import { InFlight } from "./inflight.ts";
 import { RetryCache } from "./retries.ts";
 import { LoadSignal } from "./load.ts";
+import { DaemonMetrics } from "../metrics/daemon_metrics.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -94,6 +95,8 @@ export class Daemon {
   readonly overrides = new Overrides();
   /** Config messages and broadcasts. */
   readonly notices: Notices;
+  /** Prometheus metrics (`/metrics` on the admin web listener). */
+  readonly metrics: DaemonMetrics;
   /** The in-process datagram path (tests drive it directly). */
   readonly pipeline: Pipeline;
   readonly #clock: () => number;
@@ -179,7 +182,9 @@ export class Daemon {
       replies: this.#replies,
       drops,
       count,
+      observe: (user, action, status, s) => this.metrics.accepted(user, action, status, s),
     });
+    this.metrics = new DaemonMetrics(this, this.#clock);
     this.pipeline = new Pipeline({
       runtime: () => this.#runtime,
       overrides: this.overrides,
@@ -254,6 +259,12 @@ export class Daemon {
         bans: this.defense.reconcileStatus() ?? null,
       },
     };
+  }
+
+  /** Open-worker pool figures for metrics (undefined without a pool). */
+  openPool(): { size: number; depth: number; opened: number; refused: number } | undefined {
+    const p = this.#pool;
+    return p && { size: p.size, depth: p.depth, opened: p.stats.opened, refused: p.stats.refused };
   }
 
   /** Adds to a counter. */

@@ -20,6 +20,7 @@ import { Limiter, QueueFullError } from "../actions/limiter.ts";
 import { localRunner } from "../actions/runner.ts";
 import { NftGrants } from "../nft/grants.ts";
 import { NftBans } from "../nft/bans.ts";
+import { monotonicUsec, sdNotify, validNotifyState } from "../systemd/notify.ts";
 import {
   BadMessage,
   decodeRunSpec,
@@ -105,6 +106,15 @@ export class PrivilegedOps {
     switch (op) {
       case "keys":
         return encodeKeys(this.#material);
+      case "notify": {
+        const state = record(args).state;
+        if (!validNotifyState(state)) throw new BadMessage("notify: not an allowed state");
+        // The network part has no FFI to read CLOCK_MONOTONIC: the stamp is added here.
+        const usec = /^RELOADING=1$/m.test(state) && !state.includes("MONOTONIC_USEC")
+          ? monotonicUsec()
+          : undefined;
+        return await sdNotify(usec === undefined ? state : `${state}\nMONOTONIC_USEC=${usec}`);
+      }
       case "reload":
         await this.reload();
         return encodeKeys(this.#material);
