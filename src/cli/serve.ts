@@ -18,7 +18,7 @@ import type { StateStore } from "../state/store.ts";
 import { readRedisPassword, redactRedisUrl } from "../state/redis_url.ts";
 import { daemonExtensions, startAdmin } from "../admin/mod.ts";
 import { readWebSecrets, startDaemonWeb, type WebSecrets } from "../web/mod.ts";
-import { Notifier, sdNotify, watchdogUsec } from "../systemd/notify.ts";
+import { Notifier, notifyBindPath, sdNotify, watchdogUsec } from "../systemd/notify.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -169,7 +169,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
   const web = await startDaemonWeb(config, admin.control, () => daemon.metrics.render(), secrets);
   // systemd (Type=notify): the privileged part is the main process and tells it for us.
   const notifier = new Notifier(
-    net ? async (state) => await net.channel.call("notify", { state }) === true : sdNotify,
+    net
+      ? async (state) => await net.channel.call("notify", { state }) === true
+      : (state) => sdNotify(state, { bind: notifyBindPath(config.admin.socket) }),
   );
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 

@@ -20,7 +20,7 @@ import { Limiter, QueueFullError } from "../actions/limiter.ts";
 import { localRunner } from "../actions/runner.ts";
 import { NftGrants } from "../nft/grants.ts";
 import { NftBans } from "../nft/bans.ts";
-import { monotonicUsec, sdNotify, validNotifyState } from "../systemd/notify.ts";
+import { monotonicUsec, notifyBindPath, sdNotify, validNotifyState } from "../systemd/notify.ts";
 import {
   BadMessage,
   decodeRunSpec,
@@ -113,7 +113,9 @@ export class PrivilegedOps {
         const usec = /^RELOADING=1$/m.test(state) && !state.includes("MONOTONIC_USEC")
           ? monotonicUsec()
           : undefined;
-        return await sdNotify(usec === undefined ? state : `${state}\nMONOTONIC_USEC=${usec}`);
+        return await sdNotify(usec === undefined ? state : `${state}\nMONOTONIC_USEC=${usec}`, {
+          bind: notifyBindPath(this.#config.admin.socket),
+        });
       }
       case "reload":
         await this.reload();

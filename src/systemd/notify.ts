@@ -28,9 +28,30 @@ export function validNotifyState(state: unknown): state is string {
   return lines.length <= 4 && lines.every((l) => ALLOWED_LINE.test(l));
 }
 
-/** Sends `state` to `NOTIFY_SOCKET` (or `socketPath`); false when unset or abstract. */
-export async function sdNotify(state: string, socketPath?: string): Promise<boolean> {
-  let target = socketPath;
+/** The socket a daemon binds to send from: next to its admin socket (a path it may write). */
+export function notifyBindPath(adminSocket: string): string {
+  return `${adminSocket}.notify`;
+}
+
+/** Sends queued one after another (they share one bind path). */
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Sends `state` to `NOTIFY_SOCKET` (or `opts.target`) from a socket bound at `opts.bind`
+ * (default: in a fresh temporary directory); false when there is no socket or it is
+ * abstract (`@name`, which Deno cannot address).
+ */
+export function sdNotify(
+  state: string,
+  opts: { target?: string; bind?: string } = {},
+): Promise<boolean> {
+  const run = queue.then(() => send(state, opts));
+  queue = run.catch(() => {});
+  return run;
+}
+
+async function send(state: string, opts: { target?: string; bind?: string }): Promise<boolean> {
+  let target = opts.target;
   if (target === undefined) {
     try {
       target = Deno.env.get("NOTIFY_SOCKET");
@@ -38,11 +59,12 @@ export async function sdNotify(state: string, socketPath?: string): Promise<bool
       return false;
     }
   }
-  // An abstract socket (`@name`) has no path Deno can address.
   if (!target || !target.startsWith("/")) return false;
-  const dir = await Deno.makeTempDir({ prefix: "siglatch-notify-" });
+  const dir = opts.bind ? undefined : await Deno.makeTempDir({ prefix: "siglatch-notify-" });
+  const path = opts.bind ?? join(dir!, "s");
   try {
-    const conn = Deno.listenDatagram({ transport: "unixpacket", path: join(dir, "s") });
+    await Deno.remove(path).catch(() => {});
+    const conn = Deno.listenDatagram({ transport: "unixpacket", path });
     try {
       await conn.send(encoder.encode(state), { transport: "unixpacket", path: target });
     } finally {
@@ -50,7 +72,7 @@ export async function sdNotify(state: string, socketPath?: string): Promise<bool
     }
     return true;
   } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.remove(dir ?? path, { recursive: true }).catch(() => {});
   }
 }
 

@@ -21,8 +21,18 @@ ${error ? `<p class="error" id="login-error">${error}</p>` : ""}
 <button type="submit" id="login">Log in</button>
 </form>
 <p class="hint">The token is in the file <code>admin.token_file</code> names.</p>
-</main></body></html>`;
+</main><script src="/login.js"></script></body></html>`;
 }
+
+/** Fills and sends the login form from a `#token=` link (what `deno task start` prints). */
+export const LOGIN_JS = `"use strict";
+const m = /^#token=([A-Za-z0-9_-]+)$/.exec(location.hash);
+if (m && !document.getElementById("login-error")) {
+  history.replaceState(null, "", location.pathname);
+  document.getElementById("token").value = m[1];
+  document.forms[0].submit();
+}
+`;
 
 /** The dashboard page (its data comes from the script). */
 export const DASHBOARD_HTML = `<!doctype html>

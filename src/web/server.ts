@@ -10,7 +10,7 @@
 import type { AdminControl } from "../admin/control.ts";
 import type { LogEntry } from "../admin/protocol.ts";
 import { CONTENT_TYPE } from "../metrics/registry.ts";
-import { APP_CSS, APP_JS, DASHBOARD_HTML, loginPage } from "./assets.ts";
+import { APP_CSS, APP_JS, DASHBOARD_HTML, LOGIN_JS, loginPage } from "./assets.ts";
 import { COOKIE, cookieValue, type Session, Sessions } from "./auth.ts";
 
 /** Commands a page may post. */
@@ -55,7 +55,8 @@ const SECURITY_HEADERS: Record<string, string> = {
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",
-  "referrer-policy": "no-referrer",
+  // Not no-referrer: under it Chromium sends `Origin: null` with the page's own form posts.
+  "referrer-policy": "same-origin",
   "cache-control": "no-store",
 };
 
@@ -97,7 +98,8 @@ async function readBody(req: Request): Promise<string | undefined> {
 /** True when a POST comes from this origin (Origin/Sec-Fetch-Site, when the browser sends them). */
 function sameOrigin(req: Request): boolean {
   const site = req.headers.get("sec-fetch-site");
-  if (site !== null && site !== "same-origin" && site !== "none") return false;
+  if (site === "same-origin") return true;
+  if (site !== null && site !== "none") return false;
   const origin = req.headers.get("origin");
   if (origin === null) return true;
   return origin === new URL(req.url).origin;
@@ -195,6 +197,7 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
     if (!sessions) return text("the dashboard is off: set admin.token_file\n", 404);
     if (path === "/app.css") return respond(APP_CSS, 200, "text/css; charset=utf-8");
     if (path === "/app.js") return respond(APP_JS, 200, "text/javascript; charset=utf-8");
+    if (path === "/login.js") return respond(LOGIN_JS, 200, "text/javascript; charset=utf-8");
     if (path === "/login") {
       if (req.method === "GET") return respond(loginPage(), 200, "text/html; charset=utf-8");
       if (req.method !== "POST" || !sameOrigin(req)) return text("forbidden", 403);
