@@ -114,12 +114,19 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     config.admin.token_file,
     config.admin.tls_cert,
     config.admin.tls_key,
+    // sd_notify: Deno checks read, write and net access for a Unix socket it sends to.
+    notifySocket(),
     openWorkerSources(config),
     // Privilege separation: the privileged part starts the network part with this binary.
     config.privsep.enabled ? Deno.execPath() : undefined,
   ]));
   const write = withoutCovered(
-    unique([kv ? config.state.path : undefined, config.logging.file, dirOf(admin)]),
+    unique([
+      kv ? config.state.path : undefined,
+      config.logging.file,
+      dirOf(admin),
+      notifySocket(),
+    ]),
   );
   const net = netEntries(config);
   const run = unique([

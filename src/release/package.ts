@@ -15,6 +15,7 @@
 import { createPrivateKey, createPublicKey, sign } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { VERSION } from "../version.ts";
+import { LIBC_CANDIDATES } from "../net/sockopt.ts";
 import { buildProgram } from "../cli/mod.ts";
 import "../cli/all.ts";
 import { bashCompletion, fishCompletion, manPages, zshCompletion } from "./cli_docs.ts";
@@ -57,14 +58,15 @@ export interface ReleaseResult {
 const COMPILE_FLAGS = [
   "--unstable-net",
   "--unstable-kv",
-  "--allow-read=/etc/siglatch,/var/lib/siglatch,/run/siglatch,/etc/passwd,/etc/group",
-  "--allow-write=/var/lib/siglatch,/run/siglatch",
+  // /run/systemd/notify: sd_notify (Type=notify); Deno wants read, write and net for it.
+  "--allow-read=/etc/siglatch,/var/lib/siglatch,/run/siglatch,/etc/passwd,/etc/group," +
+  "/run/systemd/notify",
+  "--allow-write=/var/lib/siglatch,/run/siglatch,/run/systemd/notify",
   "--allow-net",
   "--allow-run=setsid,nft,unshare",
   "--allow-env",
   "--allow-sys",
-  "--allow-ffi=/lib/x86_64-linux-gnu/libc.so.6,/lib/aarch64-linux-gnu/libc.so.6," +
-  "/usr/lib/x86_64-linux-gnu/libc.so.6,/usr/lib/aarch64-linux-gnu/libc.so.6",
+  `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
   "--v8-flags=--max-semi-space-size=1,--memory-saver-mode",
   "--include",
   "src/daemon/open_worker.ts",
