@@ -105,6 +105,19 @@ function sameOrigin(req: Request): boolean {
   return origin === new URL(req.url).origin;
 }
 
+/**
+ * True when the Host header names this listener by address (or `localhost`): a page on
+ * another name that DNS-rebinds to a loopback address cannot read `/metrics` or post. Under
+ * TLS any name is allowed (the certificate binds the name).
+ */
+export function hostAllowed(host: string | null, port: number, tls: boolean): boolean {
+  if (tls) return true;
+  if (host === null) return false;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost)(?::(\d+))?$/.exec(host);
+  if (!m) return false;
+  return m[2] === undefined ? port === 80 : Number(m[2]) === port;
+}
+
 /** Starts the web listener. */
 export async function startWeb(opts: WebOptions): Promise<WebServer> {
   const { control } = opts;
@@ -185,7 +198,11 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
     };
   };
 
+  let port = opts.port;
   const handle = async (req: Request): Promise<Response> => {
+    if (!hostAllowed(req.headers.get("host"), port, secure)) {
+      return text("unknown Host: use the listen address", 421);
+    }
     const url = new URL(req.url);
     const path = url.pathname;
     if (path === "/metrics" && req.method === "GET") {
@@ -235,6 +252,9 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
     if (!sessions.csrfOk(s, req.headers.get("x-csrf-token"))) {
       return json({ error: "bad CSRF token" }, 403);
     }
+    if (!(req.headers.get("content-type") ?? "").startsWith("application/json")) {
+      return json({ error: "commands are JSON (content-type: application/json)" }, 415);
+    }
     let parsed: { cmd?: unknown; args?: unknown };
     try {
       parsed = JSON.parse(body);
@@ -265,6 +285,7 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
     onError: () => text("internal error", 500),
   }, handle);
   const addr = await listening;
+  port = addr.port;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   return {
     url: `${secure ? "https" : "http"}://${host}:${addr.port}`,
