@@ -142,7 +142,7 @@ async function refresh() {
   table("servers", ["name", "listen", "mode", "state"], s.servers, toggle("server"));
   table("users", ["id", "name", "actions", "state"], s.users, toggle("user"));
   table("actions", ["id", "name", "type", "state"], s.actions, toggle("action"));
-  table("grants", ["kind", "what", "user", "action", "left"], s.grants);
+  table("grants", ["kind", "what", "user", "action", "left"], s.grants, (row) => [["revoke", () => command("revoke", row.kind === "grant" ? { user: row.user, addr: row.what.split(" ")[0] } : { user: row.user })]]);
   table("bans", ["source", "left", "reason", "count"], s.bans, (row) => [["unban", () => command("unban", { addr: row.source })]]);
   table("messages", ["level", "text"], s.messages);
   chart(st.counters || {});

@@ -2,7 +2,7 @@
  * The admin web listener (`admin.web_listen`): `/metrics` for Prometheus and, with
  * `admin.token_file`, the dashboard (docs/ADMIN.md). Commands go through the same
  * {@linkcode AdminControl} as the control socket; only the commands that change state from
- * a page (ban, unban, enable, disable, broadcast, reload) are accepted, each with the
+ * a page (ban, unban, revoke, enable, disable, broadcast, reload) are accepted, each with the
  * session's CSRF token and from the same origin. Bodies, sessions and live streams are
  * bounded.
  * @module
@@ -14,7 +14,15 @@ import { APP_CSS, APP_JS, DASHBOARD_HTML, LOGIN_JS, loginPage } from "./assets.t
 import { COOKIE, cookieValue, type Session, Sessions } from "./auth.ts";
 
 /** Commands a page may post. */
-export const WEB_COMMANDS = ["ban", "unban", "enable", "disable", "broadcast", "reload"] as const;
+export const WEB_COMMANDS = [
+  "ban",
+  "unban",
+  "revoke",
+  "enable",
+  "disable",
+  "broadcast",
+  "reload",
+] as const;
 /** Largest request body read (bytes). */
 export const MAX_BODY = 16 * 1024;
 /** Most live decision streams at once. */
