@@ -188,7 +188,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
       .finally(() => notifier.ready());
   });
   // After the signal handlers: a SIGHUP right after READY must reload, not kill.
-  await notifier.ready();
+  notifier.ready();
   notifier.startWatchdog(watchdogUsec());
   const sig = await stopped;
   log.info("{sig}: stopping (grace {grace} ms)", { sig, grace: config.execution.grace_period });

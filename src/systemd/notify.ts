@@ -16,6 +16,8 @@ import { libcPath } from "../net/sockopt.ts";
 export type NotifySend = (state: string) => Promise<boolean>;
 
 const encoder = new TextEncoder();
+/** Longest wait for one notification to be taken (ms). */
+const SEND_MS = 2000;
 
 /** The lines a notification may carry (what the network part may ask the privileged part). */
 const ALLOWED_LINE =
@@ -65,12 +67,19 @@ async function send(state: string, opts: { target?: string; bind?: string }): Pr
   try {
     await Deno.remove(path).catch(() => {});
     const conn = Deno.listenDatagram({ transport: "unixpacket", path });
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await conn.send(encoder.encode(state), { transport: "unixpacket", path: target });
+      // A receiver that does not read must not stall the daemon: give up after a while.
+      return await Promise.race([
+        conn.send(encoder.encode(state), { transport: "unixpacket", path: target }).then(() =>
+          true
+        ),
+        new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), SEND_MS)),
+      ]);
     } finally {
+      clearTimeout(timer);
       conn.close();
     }
-    return true;
   } finally {
     await Deno.remove(dir ?? path, { recursive: true }).catch(() => {});
   }

@@ -49,9 +49,14 @@ Deno.test("systemd: a NOTIFY_SOCKET listener receives READY, RELOADING, READY ag
   // The notify socket must be reachable by the sender (the privileged part when run as root).
   const path = `${fx.dir}/notify.sock`;
   const sock = notifySocket(path);
-  const d = await startDaemon(fx.config, [], undefined, { NOTIFY_SOCKET: path });
+  const d = await startDaemon(fx.config, [], undefined, {
+    NOTIFY_SOCKET: path,
+    WATCHDOG_USEC: "300000",
+  });
   try {
     await sock.until(/^READY=1/m);
+    // WatchdogSec=0.3s: pings at half of it.
+    await sock.until(/^WATCHDOG=1$/m);
     d.child.kill("SIGHUP");
     await sock.until(/^RELOADING=1/m);
     await d.waitFor(/reloaded config version 2/);
