@@ -8,6 +8,7 @@
  * @module
  */
 import { ReplyStatus } from "../wire/types.ts";
+import { VERSION } from "../version.ts";
 import { Counter, Gauge, Histogram, type Labels, Registry, type Sample } from "./registry.ts";
 
 export { MAX_LABEL_SETS } from "./registry.ts";
@@ -190,6 +191,10 @@ export class DaemonMetrics {
           .map((s) => ({ labels: { listen: s.address }, value: s.kernel_drops! })),
       true,
     );
+    gauge("siglatch_build_info", "Always 1; the labels say which build runs.", () => [{
+      labels: { version: VERSION, deno: Deno.version.deno },
+      value: 1,
+    }]);
     gauge("siglatch_config_version", "1 + successful reloads.", one(() => source.configVersion));
     gauge(
       "siglatch_start_time_seconds",

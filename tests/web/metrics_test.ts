@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { aliceRequest, makeFixture, startDaemon } from "../_helpers/daemon.ts";
 import { parsePromText, sampleValue } from "../_helpers/prom_text.ts";
 import { freeTcpPort, writeToken } from "./_web.ts";
+import { VERSION } from "../../src/version.ts";
 
 async function scrape(url: string, headers: HeadersInit = {}) {
   const r = await fetch(url, { headers });
@@ -41,6 +42,7 @@ Deno.test("/metrics: a Prometheus scrape parses, follows the naming rules, and a
       ]
     ) assert.ok(f0.has(name), `${name} exposed`);
     assert.equal(sampleValue(f0, "siglatch_replay_cache_entries"), 0);
+    assert.equal(sampleValue(f0, "siglatch_build_info", { version: VERSION }), 1);
 
     const res = await aliceRequest(fx, 1, "", { retries: 2 });
     assert.equal(res.status, 0, "ping answered");
