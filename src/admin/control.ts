@@ -35,6 +35,8 @@ export interface ControlExtensions {
   resetUsage?(user: string): Promise<void>;
   /** More commands by name (enrollment: `invite`, `users`, `approve`); errors reach the client. */
   commands?: Record<string, (args: Record<string, unknown>) => Promise<unknown>>;
+  /** Revokes `user`'s grants (all, or `addr`'s) and fires its session destructors. */
+  revoke?(user: string, addr?: string): Promise<{ grants: number; sessions: number }>;
 }
 
 /** Names disabled at runtime, per kind. */
@@ -285,6 +287,8 @@ export class AdminControl {
         return await this.#ban(args);
       case "unban":
         return await this.#unban(args);
+      case "revoke":
+        return await this.#revoke(args);
       case "broadcast":
         return this.#broadcast(args);
       case "messages":
@@ -486,6 +490,26 @@ export class AdminControl {
     const addr = validAddr("unban", args.addr);
     const removed = await this.#ext.unban(addr);
     return { addr, removed, message: removed ? `unbanned ${addr}` : `${addr} was not banned` };
+  }
+
+  async #revoke(args: Record<string, unknown>): Promise<Record<string, unknown>> {
+    if (!this.#ext.revoke) throw new CommandError(notAvailable("revoke"));
+    const user = args.user;
+    if (typeof user !== "string" || user === "") {
+      throw new CommandError("revoke: args.user must be a user name");
+    }
+    const addr = args.addr;
+    if (addr !== undefined && (typeof addr !== "string" || !parseIp(addr))) {
+      throw new CommandError(`revoke: "${addr}" is not an IP address`);
+    }
+    const r = await this.#ext.revoke(user, addr as string | undefined);
+    return {
+      user,
+      addr,
+      ...r,
+      message: `revoked ${r.grants} grant(s) and ${r.sessions} session(s) of ${user}` +
+        (addr ? ` for ${addr}` : ""),
+    };
   }
 
   #broadcast(args: Record<string, unknown>): Record<string, unknown> {

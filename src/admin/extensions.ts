@@ -65,6 +65,12 @@ export function daemonExtensions(
       }
     },
     unban: (addr) => daemon.defense.unban(source(addr).text),
+    revoke: async (user, addr) => {
+      const u = daemon.runtime.config.users.find((x) => x.name === user);
+      if (!u) throw new CommandError(`revoke: no user named "${user}"`);
+      if (!daemon.sessions) return { grants: 0, sessions: 0 };
+      return await daemon.sessions.revokeUser(u.id, addr);
+    },
     listGrants: () => {
       if (!daemon.sessions) return Promise.resolve([]);
       const { grants, sessions } = daemon.sessions.list();

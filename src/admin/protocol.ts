@@ -124,6 +124,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   { name: "unban", usage: "ADDR", summary: "lift a ban", flags: [] },
   {
+    name: "revoke",
+    usage: "USER [ADDR]",
+    summary: "close a user's firewall grants (all, or ADDR's) and run its session destructors now",
+    flags: [],
+  },
+  {
     name: "broadcast",
     usage: "MESSAGE [--level notice|warning] [--ttl DURATION] | --clear",
     summary: "attach a message to every reply (and the messages action) until it expires",
@@ -344,6 +350,16 @@ export function parseCommand(words: string[]): ParsedCommand {
       const e = exactly(cmd, p.positional, 1, usage);
       return e ? fail(e) : { ok: true, cmd, args: { addr: p.positional[0] } };
     }
+    case "revoke": {
+      const p = parseFlags(cmd, rest, [], []);
+      if (typeof p === "string") return fail(p);
+      if (p.positional.length < 1 || p.positional.length > 2) {
+        return fail(`revoke: expected ${usage}`);
+      }
+      const args: Record<string, unknown> = { user: p.positional[0] };
+      if (p.positional[1] !== undefined) args.addr = p.positional[1];
+      return { ok: true, cmd, args };
+    }
     case "broadcast": {
       const p = parseFlags(cmd, rest, ["--clear"], ["--level", "--ttl"]);
       if (typeof p === "string") return fail(p);
@@ -509,6 +525,7 @@ export function formatResult(cmd: string, args: Record<string, unknown>, result:
       return formatList(str(args.what), Array.isArray(result) ? result : []);
     case "ban":
     case "unban":
+    case "revoke":
     case "broadcast":
       return str(r.message);
     case "messages": {

@@ -148,6 +148,7 @@ export function register(program: Command): void {
         [
           `${demo.created ? "created" : "using"} demo in ${o.dir}/ (config ${demo.config})`,
           ...demo.changes,
+          `dashboard and /metrics: http://127.0.0.1:${demo.port}/login#token=${demo.webToken}`,
           `demo server on 127.0.0.1:${demo.port} (UDP); try, in another terminal:`,
           ...tryLines(facts, demo.profile, userDir).map((l) => `  ${l}`),
           "",

@@ -5,6 +5,7 @@
  * served as it was.
  * @module
  */
+import { newToken } from "../web/auth.ts";
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { parse } from "yaml";
 
@@ -36,6 +37,8 @@ export interface DemoFiles {
   created: boolean;
   /** One line per change made to an existing demo (e.g. the port). */
   changes: string[];
+  /** The dashboard's login token (`keys/web.token`). */
+  webToken: string;
 }
 
 /** Action ids of the demo, shared by the config and the client profile. */
@@ -73,6 +76,8 @@ state:
   path: ${state}
 admin:
   socket: ${socket}
+  web_listen: 127.0.0.1:${port}
+  token_file: keys/web.token
 messages:
   - { level: notice, text: "welcome to the siglatch demo" }
 `;
@@ -169,6 +174,9 @@ export async function ensureDemo(opts: DemoOptions): Promise<DemoFiles> {
     const hmac = new Uint8Array(randomBytes(32)).toBase64() + "\n";
     await writeAtomic(`${keys}/demo.hmac`, hmac, 0o600);
   }
+  if ((await readOrNull(`${keys}/web.token`)) === null) {
+    await writeAtomic(`${keys}/web.token`, newToken() + "\n", 0o600);
+  }
   const changes: string[] = [];
   const wantProfile = demoProfile(port, serverPublic);
   const wantConfig = demoConfig(port, opts.runtimeDir);
@@ -181,5 +189,6 @@ export async function ensureDemo(opts: DemoOptions): Promise<DemoFiles> {
   }
   if ((await readOrNull(profile)) !== wantProfile) await writeAtomic(profile, wantProfile, 0o600);
   if (oldConfig !== wantConfig) await writeAtomic(config, wantConfig, 0o600);
-  return { config, profile, port, created: oldConfig === null, changes };
+  const webToken = (await Deno.readTextFile(`${keys}/web.token`)).trim();
+  return { config, profile, port, created: oldConfig === null, changes, webToken };
 }

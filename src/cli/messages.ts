@@ -4,6 +4,7 @@
  * Exit status: 0 answered, 1 refused, 2 usage, 3 no reply.
  * @module
  */
+import { colourFor, levelStyle, paint } from "./colour.ts";
 import type { Command } from "commander";
 import { CliError, UsageError } from "./errors.ts";
 import { reportResult, resolveAction, resolveSendSettings } from "./send.ts";
@@ -30,9 +31,9 @@ function isMessage(v: unknown): v is SystemMessage {
   return typeof v === "object" && v !== null && typeof (v as SystemMessage).text === "string";
 }
 
-/** Formats messages one per line, the level in brackets. */
-export function formatMessages(msgs: SystemMessage[]): string[] {
-  return msgs.map((m) => `[${m.level}] ${m.text}`);
+/** Formats messages one per line, the level in brackets (coloured by level when `colour`). */
+export function formatMessages(msgs: SystemMessage[], colour = false): string[] {
+  return msgs.map((m) => `${paint(`[${m.level}]`, levelStyle(m.level), colour)} ${m.text}`);
 }
 
 /** Runs `messages`; returns the exit status. */
@@ -63,7 +64,7 @@ export async function messages(profile: string, flags: MessagesFlags): Promise<n
   const data = res.body?.data;
   const list = (Array.isArray(data) ? data : res.body?.msgs ?? []).filter(isMessage);
   if (list.length === 0) console.error("(no messages)");
-  for (const line of formatMessages(list)) console.log(line);
+  for (const line of formatMessages(list, colourFor("stdout"))) console.log(line);
   return 0;
 }
 

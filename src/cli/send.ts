@@ -3,6 +3,7 @@
  * Exit status: 0 the action ran and succeeded, 1 refused or failed, 2 usage, 3 no reply.
  * @module
  */
+import { colourFor, levelStyle, paint } from "./colour.ts";
 import type { Command } from "commander";
 import { CliError, UsageError } from "./errors.ts";
 import { loadProfile, type Profile } from "../client/profile.ts";
@@ -168,7 +169,10 @@ export function reportResult(res: SendResult, json: boolean): number {
       ...res.body,
     }));
   } else if (res.answered && res.status !== undefined) {
-    for (const m of res.body?.msgs ?? []) console.error(`[${m.level}] ${m.text}`);
+    const colour = colourFor("stderr");
+    for (const m of res.body?.msgs ?? []) {
+      console.error(`${paint(`[${m.level}]`, levelStyle(m.level), colour)} ${m.text}`);
+    }
     const body = res.body ?? {};
     if (body.data !== undefined) {
       console.log(typeof body.data === "string" ? body.data : JSON.stringify(body.data, null, 2));
@@ -186,13 +190,14 @@ export function reportResult(res: SendResult, json: boolean): number {
       }
       if (res.exitCode) why += ` (exit code ${res.exitCode})`;
       if (body.err) why += `\n${body.err}`;
-      console.error(`siglatch: ${why}`);
+      console.error(`${paint("siglatch:", "red", colour)} ${why}`);
     }
   }
   if (!res.answered) {
     if (!json) {
       console.error(
-        `siglatch: no reply after ${res.attempts} attempt(s): the server is down, the port is ` +
+        `${paint("siglatch:", "red", colourFor("stderr"))} no reply after ${res.attempts} ` +
+          "attempt(s): the server is down, the port is " +
           "filtered, the key is wrong, or the packet was refused silently",
       );
     }

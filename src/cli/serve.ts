@@ -23,6 +23,8 @@ import { decoyHooks, Decoys } from "../stealth/decoy_hooks.ts";
 import { readHopSecrets } from "../stealth/hopping.ts";
 import { enrollCommands } from "../enroll/commands.ts";
 import { rotateCommands } from "../rotation/commands.ts";
+import { readWebSecrets, startDaemonWeb, type WebSecrets } from "../web/mod.ts";
+import { Notifier, notifyBindPath, sdNotify, watchdogUsec } from "../systemd/notify.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -129,6 +131,12 @@ export async function serve(opts: ServeOptions): Promise<number> {
   } catch (err) {
     throw new CliError(`${opts.config}: ${err instanceof Error ? err.message : err}`);
   }
+  let secrets: WebSecrets;
+  try {
+    secrets = await readWebSecrets(config); // before the drop: the files may be root's
+  } catch (err) {
+    throw new CliError(`admin: ${err instanceof Error ? err.message : err}`);
+  }
   let pool: OpenPool | undefined;
   // Secrets the network part needs are read while it may still read them.
   const hopSecrets = await readHopSecrets(config).catch((err) => {
@@ -186,6 +194,13 @@ export async function serve(opts: ServeOptions): Promise<number> {
     ...usageExtensions(daemon),
     commands: { ...enrollCommands(daemon), ...rotateCommands(daemon) },
   });
+  const web = await startDaemonWeb(config, admin.control, () => daemon.metrics.render(), secrets);
+  // systemd (Type=notify): the privileged part is the main process and tells it for us.
+  const notifier = new Notifier(
+    net
+      ? async (state) => await net.channel.call("notify", { state }) === true
+      : (state) => sdNotify(state, { bind: notifyBindPath(config.admin.socket) }),
+  );
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
@@ -195,10 +210,18 @@ export async function serve(opts: ServeOptions): Promise<number> {
   Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
   Deno.addSignalListener("SIGHUP", () => {
-    admin.control.reload().catch((err) => log.error("reload failed: {err}", { err: String(err) }));
+    notifier.reloading()
+      .then(() => admin.control.reload())
+      .catch((err) => log.error("reload failed: {err}", { err: String(err) }))
+      .finally(() => notifier.ready());
   });
+  // After the signal handlers: a SIGHUP right after READY must reload, not kill.
+  notifier.ready();
+  notifier.startWatchdog(watchdogUsec());
   const sig = await stopped;
   log.info("{sig}: stopping (grace {grace} ms)", { sig, grace: config.execution.grace_period });
+  await notifier.stopping();
+  await web?.stop();
   await admin.stop();
   decoys.stop();
   await daemon.stop(config.execution.grace_period);

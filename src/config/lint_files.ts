@@ -145,4 +145,7 @@ export function lintFiles(r: Reporter, config: Config, opts: LintOptions): void 
   if (config.admin.token_file) {
     checkKeyFile(r, ["admin", "token_file"], config.admin.token_file, "secret");
   }
+  if (config.admin.tls_key) {
+    checkKeyFile(r, ["admin", "tls_key"], config.admin.tls_key, "secret");
+  }
 }

@@ -49,6 +49,8 @@ export function resolveConfigPaths(config: Config, dirOf: DirOf): Config {
   config.state.redis_ca_file = abs(config.state.redis_ca_file, dirOf(["state"]));
   config.admin.socket = abs(config.admin.socket, dirOf(["admin"]))!;
   config.admin.token_file = abs(config.admin.token_file, dirOf(["admin"]));
+  config.admin.tls_cert = abs(config.admin.tls_cert, dirOf(["admin"]));
+  config.admin.tls_key = abs(config.admin.tls_key, dirOf(["admin"]));
   config.logging.file = abs(config.logging.file, dirOf(["logging"]));
   config.plugins.dir = abs(config.plugins.dir, dirOf(["plugins"]));
   return config;

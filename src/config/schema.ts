@@ -11,8 +11,9 @@
  */
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
-import { type Cidr, type ListenAddress, parseCidr, parseListen } from "../util/ip.ts";
+import { type Cidr, type ListenAddress, parseCidr, parseIp, parseListen } from "../util/ip.ts";
 import { type ExpandedListen, expandListen } from "./listen_spec.ts";
+import { isLoopbackIp } from "../util/loopback.ts";
 
 /** A duration: `30s`, `5m`, `1h30m`, `250ms`, or a number of seconds. Parsed to milliseconds. */
 export const Duration = z.union([z.string(), z.number()])
@@ -615,14 +616,52 @@ export const StateSchema = z.strictObject({
 /** Admin control surfaces. */
 export const AdminSchema = z.strictObject({
   socket: z.string().min(1).default("/run/siglatch/admin.sock"),
-  web_listen: notImplemented(z.string(), "issue 19: there is no web admin"),
-  token_file: notImplemented(z.string(), "issue 19: there is no web admin"),
+  web_listen: ListenText.optional().meta({
+    description: "TCP HOST:PORT of the web dashboard and `/metrics` (docs/ADMIN.md). A " +
+      "non-loopback address needs tls_cert and tls_key.",
+  }),
+  token_file: z.string().min(1).optional().meta({
+    description: "File holding the dashboard login token (also a Bearer token for " +
+      "`/metrics`). Without it `/metrics` is open and the dashboard is off.",
+  }),
+  tls_cert: z.string().min(1).optional()
+    .meta({ description: "PEM certificate chain: the web listener speaks HTTPS." }),
+  tls_key: z.string().min(1).optional()
+    .meta({ description: "PEM private key of tls_cert." }),
+}).superRefine((a, ctx) => {
+  if ((a.tls_cert === undefined) !== (a.tls_key === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [a.tls_cert === undefined ? "tls_cert" : "tls_key"],
+      message: "tls_cert and tls_key go together",
+    });
+  }
+  const ip = a.web_listen && parseIp(a.web_listen.host);
+  if (ip && !isLoopbackIp(ip) && a.tls_cert === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["web_listen"],
+      message: `${a.web_listen!.host} is not a loopback address: the dashboard's token and ` +
+        "cookie would cross the network in clear text; set tls_cert and tls_key",
+    });
+  }
+  if (ip && !isLoopbackIp(ip) && a.token_file === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["web_listen"],
+      message: "a non-loopback web_listen needs token_file (else /metrics is open to the network)",
+    });
+  }
 });
 
 /** Logging. */
 export const LoggingSchema = z.strictObject({
   level: z.enum(["trace", "debug", "info", "warning", "error"]).default("info"),
   format: z.enum(["text", "json"]).default("text"),
+  journal: z.enum(["auto", "on", "off"]).default("auto").meta({
+    description: "Prefix stderr lines with a syslog priority (<3> error ... <7> debug) that " +
+      "journald reads: auto = when started by systemd (JOURNAL_STREAM is set).",
+  }),
   file: z.string().optional(),
   drop_log_rate: z.number().nonnegative().default(10)
     .meta({ description: "Rejected-packet log lines per second at most (the rest are counted)." }),

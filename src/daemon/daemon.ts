@@ -48,6 +48,7 @@ import { ServerRotation } from "../rotation/rotator.ts";
 import { withRotation } from "../rotation/apply.ts";
 import { withIdentity } from "../rotation/identity.ts";
 import { UserKeyRotation } from "../rotation/user_keys.ts";
+import { DaemonMetrics } from "../metrics/daemon_metrics.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -119,6 +120,8 @@ export class Daemon {
   readonly overrides = new Overrides();
   /** Config messages and broadcasts. */
   readonly notices: Notices;
+  /** Prometheus metrics (`/metrics` on the admin web listener). */
+  readonly metrics: DaemonMetrics;
   /** The in-process datagram path (tests drive it directly). */
   readonly pipeline: Pipeline;
   /** Sessions: their table and datagram path. */
@@ -234,6 +237,7 @@ export class Daemon {
       replies: this.#replies,
       drops,
       count,
+      observe: (user, action, status, s) => this.metrics.accepted(user, action, status, s),
     });
     const enroll = new EnrollStage<ReplyTarget>({
       registry: this.enrollment,
@@ -241,6 +245,7 @@ export class Daemon {
       claim: this.#nonces ? (n, e) => this.#nonces!.claim(n, e) : undefined,
       count,
     });
+    this.metrics = new DaemonMetrics(this, this.#clock);
     this.pipeline = new Pipeline({
       enroll: (msg, reply, expiresAt, server) =>
         enroll.handle(msg, reply, expiresAt, server.identity),
@@ -343,6 +348,12 @@ export class Daemon {
         bans: this.defense.reconcileStatus() ?? null,
       },
     };
+  }
+
+  /** Open-worker pool figures for metrics (undefined without a pool). */
+  openPool(): { size: number; depth: number; opened: number; refused: number } | undefined {
+    const p = this.#pool;
+    return p && { size: p.size, depth: p.depth, opened: p.stats.opened, refused: p.stats.refused };
   }
 
   /** Adds to a counter. */

@@ -60,6 +60,8 @@ export interface DispatcherOptions {
   drops: Drops;
   /** Adds to a daemon counter. */
   count: (name: string) => void;
+  /** Told each accepted request's outcome and seconds from accept to outcome (metrics). */
+  observe?: (user: string, action: string, status: number, seconds: number) => void;
 }
 
 /** Runs allowed requests through the handler table. */
@@ -93,6 +95,7 @@ export class Dispatcher {
   /** Makes the request durable, runs it and replies. Never throws. */
   async accept(req: Dispatched, explain: boolean): Promise<void> {
     const { count } = this.#opts;
+    const t0 = performance.now();
     const handler = this.#opts.handlers[req.action.config.type];
     if (!(await this.#claim(req, handler))) return;
     const retries = handler?.readOnly?.(req) ? undefined : this.#opts.retries;
@@ -151,6 +154,8 @@ export class Dispatcher {
     if (use) {
       (ran(outcome) ? use.commit() : use.release()).catch(() => count("state_errors"));
     }
+    const seconds = (performance.now() - t0) / 1000;
+    this.#opts.observe?.(req.user.config.name, req.action.config.name, outcome.status, seconds);
     if (retries && req.retryId) {
       if (outcome.status === ReplyStatus.Busy) retries.abandon(req.user.config.id, req.retryId);
       else {

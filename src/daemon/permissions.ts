@@ -5,6 +5,7 @@
  * these flags (KV and Redis state, admin socket, firewall action) and gets replies.
  * @module
  */
+import { notifyBindPath } from "../systemd/notify.ts";
 import type { Config } from "../config/schema.ts";
 import { bindPath } from "../admin/socket_path.ts";
 import { libcPath } from "../net/sockopt.ts";
@@ -59,9 +60,22 @@ function openWorkerSources(config: Config): string | undefined {
  * undefined). Unix sockets are named by exact path: the admin socket and the path it is
  * first bound at. Host names (Redis) are matched by name, so they are listed as given.
  */
+/** The notify socket systemd names (its usual path when unset). */
+function notifySocket(): string {
+  try {
+    const s = Deno.env.get("NOTIFY_SOCKET");
+    if (s?.startsWith("/")) return s;
+  } catch {
+    // no env access
+  }
+  return "/run/systemd/notify";
+}
+
 function netEntries(config: Config): string[] | undefined {
   const listens = config.servers.flatMap((s) => s.listen);
-  if (listens.some((l) => l.family === 6)) return undefined;
+  if (listens.some((l) => l.family === 6) || config.admin.web_listen?.family === 6) {
+    return undefined;
+  }
   const hostPort = (h: { host: string; port: number; family?: number }) =>
     h.family === 6 ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`;
   let redis: string | undefined;
@@ -78,6 +92,10 @@ function netEntries(config: Config): string[] | undefined {
     redis,
     `unix:${config.admin.socket}`,
     `unix:${bindPath(config.admin.socket)}`,
+    // sd_notify (systemd Type=notify): sent from a socket next to the admin socket.
+    `unix:${notifyBindPath(config.admin.socket)}`,
+    `unix:${notifySocket()}`,
+    config.admin.web_listen ? hostPort(config.admin.web_listen) : undefined,
   ]);
 }
 
@@ -106,12 +124,22 @@ export function permissionFlags(config: Config, configPath: string): string[] {
     kv ? config.state.path : undefined,
     config.plugins.dir,
     dirOf(admin),
+    config.admin.token_file,
+    config.admin.tls_cert,
+    config.admin.tls_key,
+    // sd_notify: Deno checks read, write and net access for a Unix socket it sends to.
+    notifySocket(),
     openWorkerSources(config),
     // Privilege separation: the privileged part starts the network part with this binary.
     config.privsep.enabled ? Deno.execPath() : undefined,
   ]));
   const write = withoutCovered(
-    unique([kv ? config.state.path : undefined, config.logging.file, dirOf(admin)]),
+    unique([
+      kv ? config.state.path : undefined,
+      config.logging.file,
+      dirOf(admin),
+      notifySocket(),
+    ]),
   );
   const net = netEntries(config);
   const run = unique([

@@ -8,6 +8,7 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
+import { watchdogUsec } from "../systemd/notify.ts";
 import { logger } from "../util/log.ts";
 import { resolveRunAs } from "../util/sysdb.ts";
 import type { Config } from "../config/schema.ts";
@@ -20,7 +21,16 @@ import { KnockGuard } from "../stealth/knock_guard.ts";
 /** V8 flags of the network part (as the shipped daemon). */
 const V8_FLAGS = "--v8-flags=--max-semi-space-size=1,--memory-saver-mode";
 /** Environment the network part keeps (everything else is cleared). */
-const KEPT_ENV = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "NO_COLOR", "TERM", "LANG"];
+const KEPT_ENV = [
+  "PATH",
+  "HOME",
+  "DENO_DIR",
+  "XDG_CACHE_HOME",
+  "NO_COLOR",
+  "TERM",
+  "LANG",
+  "JOURNAL_STREAM",
+];
 
 /** The user the network part runs as: `privsep.user`, else `siglatch`, else `nobody`. */
 export function networkUser(config: Config): DropTarget {
@@ -79,6 +89,9 @@ export function networkFlags(config: Config, files: string[]): string[] {
     "/etc/group",
     "/proc",
   ]);
+  for (const f of [config.admin.token_file, config.admin.tls_cert, config.admin.tls_key]) {
+    if (f) read.add(f);
+  }
   if (src.protocol === "file:") read.add(src.pathname.replace(/\/$/, ""));
   const write = new Set([config.state.path, dirname(config.admin.socket)]);
   if (config.logging.file) write.add(config.logging.file);
@@ -143,6 +156,8 @@ export async function runPrivileged(opts: PrivilegedOptions): Promise<number> {
       // not allowed to read it: the network part goes without
     }
   }
+  const watchdog = watchdogUsec();
+  if (watchdog) env.SIGLATCH_WATCHDOG_USEC = String(watchdog);
   const argv = childArgv(opts.configPath, networkFlags(config, opts.files), to);
   if (opts.dryRun) argv.push("--dry-run");
   const child = new Deno.Command(Deno.execPath(), {

@@ -21,6 +21,7 @@ import { localRunner } from "../actions/runner.ts";
 import { logPlugins } from "../plugins/report.ts";
 import { NftGrants } from "../nft/grants.ts";
 import { NftBans } from "../nft/bans.ts";
+import { monotonicUsec, notifyBindPath, sdNotify, validNotifyState } from "../systemd/notify.ts";
 import {
   BadMessage,
   decodeRunSpec,
@@ -109,6 +110,17 @@ export class PrivilegedOps {
     switch (op) {
       case "keys":
         return encodeKeys(this.#material);
+      case "notify": {
+        const state = record(args).state;
+        if (!validNotifyState(state)) throw new BadMessage("notify: not an allowed state");
+        // The network part has no FFI to read CLOCK_MONOTONIC: the stamp is added here.
+        const usec = /^RELOADING=1$/m.test(state) && !state.includes("MONOTONIC_USEC")
+          ? monotonicUsec()
+          : undefined;
+        return await sdNotify(usec === undefined ? state : `${state}\nMONOTONIC_USEC=${usec}`, {
+          bind: notifyBindPath(this.#config.admin.socket),
+        });
+      }
       case "reload":
         await this.reload();
         return encodeKeys(this.#material);

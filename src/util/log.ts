@@ -4,6 +4,7 @@
  * fill the disk ({@linkcode DropLogLimiter}).
  * @module
  */
+import { journalPrefix, journalWanted } from "./journal.ts";
 import { configureSync, getLogger, type Logger, type LogRecord, resetSync } from "@logtape/logtape";
 
 /** Logging settings (the `logging` config section). */
@@ -14,6 +15,8 @@ export interface LogSettings {
   format: "text" | "json";
   /** Also append to this file. */
   file?: string;
+  /** journald priority prefixes on stderr (`auto`: when JOURNAL_STREAM is set). */
+  journal?: "auto" | "on" | "off";
 }
 
 const encoder = new TextEncoder();
@@ -122,6 +125,7 @@ let unloadHooked = false;
 export function setupLogging(settings: LogSettings): void {
   flushLogs();
   const formatter = settings.format === "json" ? formatJsonLine : formatTextLine;
+  const journal = journalWanted(settings.journal);
   let fileHandle: Deno.FsFile | undefined;
   if (settings.file) {
     fileHandle = Deno.openSync(settings.file, { append: true, create: true, mode: 0o640 });
@@ -136,10 +140,15 @@ export function setupLogging(settings: LogSettings): void {
     const records = queued;
     queued = [];
     let text = "";
-    for (const r of records) text += formatter(r);
+    let journalText = "";
+    for (const r of records) {
+      const line = formatter(r);
+      text += line;
+      if (journal) journalText += journalPrefix(r.level) + line;
+    }
     const bytes = encoder.encode(text);
     try {
-      writeAll(Deno.stderr, bytes);
+      writeAll(Deno.stderr, journal ? encoder.encode(journalText) : bytes);
     } catch {
       // stderr closed: keep running
     }

@@ -155,19 +155,21 @@ export interface DaemonProcess {
 
 /**
  * Starts `siglatch serve --config <config>` and waits until it is ready; `runFlags`
- * replaces the `deno run` flags of the shipped task (e.g. what `siglatch permissions` prints).
+ * replaces the `deno run` flags of the shipped task (e.g. what `siglatch permissions` prints);
+ * `env` is added to the environment.
  */
 export async function startDaemon(
   config: string,
   extraArgs: string[] = [],
   runFlags: readonly string[] = RUN_FLAGS,
+  env: Record<string, string> = {},
 ): Promise<DaemonProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [...runFlags, `${ROOT}/main.ts`, "serve", "--config", config, ...extraArgs],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
   }).spawn();
   let text = "";
   const decoder = new TextDecoder();

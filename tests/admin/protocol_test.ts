@@ -69,6 +69,8 @@ Deno.test("parseCommand: clear errors", () => {
     [["broadcast"], /broadcast: expected MESSAGE/],
     [["logs", "--lines", "x"], /whole number/],
     [["status", "extra"], /unexpected "extra"/],
+    [["revoke"], /revoke: expected USER \[ADDR\]/],
+    [["revoke", "alice", "192.0.2.1", "x"], /revoke: expected USER \[ADDR\]/],
   ];
   for (const [words, re] of cases) {
     const r = parseCommand(words);
@@ -85,7 +87,7 @@ Deno.test("helpText lists every command", () => {
 
 Deno.test("completeLine: commands, kinds, names, flags, flag values", () => {
   const names = { server: ["main"], action: ["ping", "deploy"], user: ["alice", "bob"] };
-  assert.deepEqual(completeLine("re", names).candidates, ["reload"]);
+  assert.deepEqual(completeLine("re", names).candidates, ["reload", "revoke"]);
   assert.deepEqual(completeLine("", names).candidates.includes("status"), true);
   assert.deepEqual(completeLine("disable a", names).candidates, ["action"]);
   assert.deepEqual(completeLine("disable action de", names), { start: 15, candidates: ["deploy"] });

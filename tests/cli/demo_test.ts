@@ -203,6 +203,18 @@ Deno.test("demo: send ping, echo, messages and list_grants succeed against it; c
       const check = await runCli(["check", "--strict", `${tmp}/.siglatch-demo/siglatchd.yaml`]);
       assert.equal(check.code, 0, check.stdout + check.stderr);
       assert.match(check.stdout + check.stderr, /OK \(0 errors, 0 warnings\)/);
+      // The dashboard: its URL with a login token is printed; the token opens /metrics.
+      const url = /dashboard and \/metrics: (http:\/\/127\.0\.0\.1:\d+)\/login#token=(\S+)/
+        .exec(demo.text());
+      assert.ok(url, demo.text());
+      const metrics = await fetch(`${url[1]}/metrics`, {
+        headers: { authorization: `Bearer ${url[2]}` },
+      });
+      assert.equal(metrics.status, 200);
+      assert.match(
+        await metrics.text(),
+        /^siglatch_requests_accepted_total\{user="demo",action="ping"/m,
+      );
     } finally {
       assert.equal(await demo.stop(), 0);
     }

@@ -62,11 +62,11 @@ const CASES: Case[] = [
     message: /type relay needs relay: \{to: HOST:PORT/,
   },
   {
-    name: "admin.web_listen is not implemented yet",
-    yaml: `admin:\n  web_listen: "127.0.0.1:8089"\n`,
+    name: "admin.web_listen on a non-loopback address without TLS is refused",
+    yaml: `admin:\n  web_listen: "192.0.2.1:8089"\n  token_file: t\n`,
     at: "2:15",
     path: "admin.web_listen",
-    message: /^not implemented yet \(issue 19/,
+    message: /is not a loopback address.*set tls_cert and tls_key/,
   },
   {
     name: "listen port out of range",

@@ -296,8 +296,26 @@ const EFFECTS: Record<string, Effect> = {
   ),
   "state.key_prefix": gap("the cluster test uses one prefix; none shows two prefixes apart"),
   "admin.socket": t(LIVE, "control socket: mode 0600, non-root refused, removed at stop"),
-  "admin.web_listen": REFUSED,
-  "admin.token_file": REFUSED,
+  "admin.web_listen": t(
+    "web/metrics_test.ts",
+    "/metrics: a Prometheus scrape parses, follows the naming rules, and a ping moves it",
+  ),
+  "admin.token_file": t(
+    "web/metrics_test.ts",
+    "/metrics with admin.token_file: a Bearer token is needed; the dashboard answers",
+  ),
+  "admin.tls_cert": t(
+    "web/metrics_test.ts",
+    "admin.tls_cert/tls_key: the web listener speaks HTTPS with the given certificate",
+  ),
+  "admin.tls_key": t(
+    "web/metrics_test.ts",
+    "admin.tls_cert/tls_key: the web listener speaks HTTPS with the given certificate",
+  ),
+  "logging.journal": t(
+    "systemd/notify_test.ts",
+    "systemd: a NOTIFY_SOCKET listener receives READY, RELOADING, READY again and STOPPING from a real daemon",
+  ),
   "logging.level": gap("no test changes the level"),
   "logging.format": gap("tests read json logs; none checks text"),
   "logging.file": gap("no test logs to a file"),

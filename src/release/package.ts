@@ -1,0 +1,324 @@
+/**
+ * `deno task package`: the release for Linux x86_64 and aarch64 (the daemon is Linux-only:
+ * nftables, setsid, cgroups, privilege separation; macOS and Windows builds could only run
+ * the client, and nothing tests them). Per architecture: a tarball and a `.deb` with the
+ * binary, the systemd unit, the example config, the docs, man pages and shell completions
+ * generated from the CLI definition; then `SHA256SUMS`, signed with an Ed25519 key.
+ *
+ * The binary comes from `deno compile --target`, which downloads the target's runtime
+ * (denort) from Deno's release server. Where that server cannot be reached (an offline
+ * machine, this project's CI), `--payload auto` falls back to a source payload: the program
+ * under `/usr/lib/siglatch` and a `siglatch` launcher that runs it with the `deno` on PATH
+ * (or `npx -y deno@…`), so the packages still install and run.
+ * @module
+ */
+import { createPrivateKey, createPublicKey, sign } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import { VERSION } from "../version.ts";
+import { LIBC_CANDIDATES } from "../net/sockopt.ts";
+import { buildProgram } from "../cli/mod.ts";
+import "../cli/all.ts";
+import { bashCompletion, fishCompletion, manPages, zshCompletion } from "./cli_docs.ts";
+
+/** Repository root. */
+const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
+/** The targets: Deno target triple and Debian architecture. */
+export const TARGETS = {
+  x86_64: { triple: "x86_64-unknown-linux-gnu", deb: "amd64" },
+  aarch64: { triple: "aarch64-unknown-linux-gnu", deb: "arm64" },
+} as const;
+
+/** A target name. */
+export type Target = keyof typeof TARGETS;
+
+/** Options of {@linkcode buildRelease}. */
+export interface ReleaseOptions {
+  /** Output directory. */
+  out: string;
+  /** Targets (default both). */
+  targets?: Target[];
+  /** `compile` (fail without a runtime download), `source`, or `auto` (compile, else source). */
+  payload?: "compile" | "source" | "auto";
+  /** PEM PKCS#8 Ed25519 private key that signs SHA256SUMS (unsigned without). */
+  signKey?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** What {@linkcode buildRelease} made. */
+export interface ReleaseResult {
+  /** Artifact file names in `out` (tarballs, .debs, SHA256SUMS, signature). */
+  files: string[];
+  /** The payload each target got. */
+  payloads: Record<string, "compiled" | "source">;
+}
+
+/** Flags the release binary is compiled with (as the release workflow always had). */
+const COMPILE_FLAGS = [
+  "--unstable-net",
+  "--unstable-kv",
+  // /run/systemd/notify: sd_notify (Type=notify); Deno wants read, write and net for it.
+  "--allow-read=/etc/siglatch,/var/lib/siglatch,/run/siglatch,/etc/passwd,/etc/group," +
+  "/run/systemd/notify",
+  "--allow-write=/var/lib/siglatch,/run/siglatch,/run/systemd/notify",
+  "--allow-net",
+  "--allow-run=setsid,nft,unshare",
+  "--allow-env",
+  "--allow-sys",
+  `--allow-ffi=${LIBC_CANDIDATES.join(",")}`,
+  "--v8-flags=--max-semi-space-size=1,--memory-saver-mode",
+  "--include",
+  "src/daemon/open_worker.ts",
+];
+
+async function run(cmd: string, args: string[], cwd = ROOT): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+  // deno prints its colours and a backtrace: keep the first line that says what failed.
+  // deno-lint-ignore no-control-regex
+  const err = new TextDecoder().decode(out.stderr).replace(/\x1b\[[0-9;]*m/g, "").split("\n");
+  const why = err.find((l) => /^\s*\d+: error sending/.test(l)) ??
+    err.find((l) => /^error/.test(l)) ??
+    err.find((l) => l.trim());
+  if (!out.success) throw new Error(`${basename(cmd)} ${args[0]}: ${why?.trim()}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+async function write(path: string, text: string | Uint8Array, mode = 0o644): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  if (typeof text === "string") await Deno.writeTextFile(path, text);
+  else await Deno.writeFile(path, text);
+  await Deno.chmod(path, mode);
+}
+
+async function copyTree(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const e of Deno.readDir(from)) {
+    if (e.isDirectory) await copyTree(join(from, e.name), join(to, e.name));
+    else if (e.isFile) await write(join(to, e.name), await Deno.readFile(join(from, e.name)));
+  }
+}
+
+/** The launcher, plainly: exec deno run <flags> lib/main.ts "$@" (npx when deno is missing). */
+function launcherScript(): string {
+  const v = Deno.version.deno;
+  const flags =
+    "--allow-read --allow-write --allow-net --allow-run --allow-env --allow-sys --allow-ffi " +
+    "--v8-flags=--max-semi-space-size=1,--memory-saver-mode";
+  return `#!/bin/sh
+# siglatch ${VERSION}, source payload: runs ../lib/siglatch/main.ts with Deno ${v}
+# (the deno on PATH, else npx -y deno@${v}). Generated by src/release/package.ts.
+lib="$(dirname "$(readlink -f "$0")")/../lib/siglatch"
+if command -v deno >/dev/null 2>&1; then
+  exec deno run --config "$lib/deno.json" ${flags} "$lib/main.ts" "$@"
+fi
+exec npx -y "deno@${v}" run --config "$lib/deno.json" ${flags} "$lib/main.ts" "$@"
+`;
+}
+
+/** The unit with the packaged binary's path. */
+async function unit(): Promise<string> {
+  const text = await Deno.readTextFile(`${ROOT}/config/siglatchd.service`);
+  return text.replaceAll("/usr/local/bin/siglatch", "/usr/bin/siglatch");
+}
+
+const POSTINST = `#!/bin/sh
+# Creates the network part's user and the config directory; the unit is installed but not
+# enabled: the config needs keys first (siglatch keygen server /etc/siglatch/keys).
+set -e
+if [ "$1" = configure ]; then
+  if ! getent passwd siglatch >/dev/null; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin siglatch
+  fi
+  install -d -m 0750 -o root -g siglatch /etc/siglatch
+  install -d -m 0700 -o root -g root /etc/siglatch/keys
+  if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null || true; fi
+fi
+exit 0
+`;
+
+const PRERM = `#!/bin/sh
+set -e
+if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
+  systemctl stop siglatchd.service >/dev/null 2>&1 || true
+  systemctl disable siglatchd.service >/dev/null 2>&1 || true
+fi
+exit 0
+`;
+
+const POSTRM = `#!/bin/sh
+set -e
+if [ -d /run/systemd/system ]; then systemctl daemon-reload >/dev/null 2>&1 || true; fi
+exit 0
+`;
+
+/** Fills `root` with the installed tree of one target. */
+async function stageTree(root: string, payload: "compiled" | "source", binary?: string) {
+  if (payload === "compiled") {
+    await write(`${root}/usr/bin/siglatch`, await Deno.readFile(binary!), 0o755);
+  } else {
+    const lib = `${root}/usr/lib/siglatch`;
+    await copyTree(`${ROOT}/src`, `${lib}/src`);
+    for (const f of ["main.ts", "deno.json", "deno.lock"]) {
+      await write(`${lib}/${f}`, await Deno.readFile(`${ROOT}/${f}`));
+    }
+    await write(`${root}/usr/bin/siglatch`, launcherScript(), 0o755);
+  }
+  await write(`${root}/lib/systemd/system/siglatchd.service`, await unit());
+  const doc = `${root}/usr/share/doc/siglatch`;
+  await write(`${doc}/README.md`, await Deno.readFile(`${ROOT}/README.md`));
+  for await (const e of Deno.readDir(`${ROOT}/docs`)) {
+    if (e.isFile) await write(`${doc}/${e.name}`, await Deno.readFile(`${ROOT}/docs/${e.name}`));
+  }
+  await write(
+    `${doc}/examples/siglatchd.yaml`,
+    await Deno.readFile(`${ROOT}/config/siglatchd.yaml`),
+  );
+  const program = buildProgram();
+  const date = new Date().toISOString().slice(0, 10);
+  for (const [name, text] of manPages(program, VERSION, date)) {
+    const path = `${root}/usr/share/man/man1/${name}`;
+    await write(path, text);
+    await run("gzip", ["-n", "-9", path]);
+  }
+  await write(`${root}/usr/share/bash-completion/completions/siglatch`, bashCompletion(program));
+  await write(`${root}/usr/share/zsh/vendor-completions/_siglatch`, zshCompletion(program));
+  await write(`${root}/usr/share/fish/vendor_completions.d/siglatch.fish`, fishCompletion(program));
+}
+
+async function installedSize(dir: string): Promise<number> {
+  const out = await run("du", ["-sk", "--exclude=DEBIAN", dir]);
+  return Number(out.split("\t")[0]);
+}
+
+/** Builds the release into `opts.out`. */
+export async function buildRelease(opts: ReleaseOptions): Promise<ReleaseResult> {
+  const log = opts.log ?? (() => {});
+  const targets = opts.targets ?? (Object.keys(TARGETS) as Target[]);
+  const mode = opts.payload ?? "auto";
+  await Deno.mkdir(opts.out, { recursive: true });
+  const work = await Deno.makeTempDir({ prefix: "siglatch-package-" });
+  const files: string[] = [];
+  const payloads: Record<string, "compiled" | "source"> = {};
+  try {
+    for (const target of targets) {
+      const { triple, deb } = TARGETS[target];
+      let payload: "compiled" | "source" = "source";
+      const binary = `${work}/siglatch-${triple}`;
+      if (mode !== "source") {
+        try {
+          await run(Deno.execPath(), [
+            "compile",
+            "--target",
+            triple,
+            ...COMPILE_FLAGS,
+            "--output",
+            binary,
+            "main.ts",
+          ]);
+          payload = "compiled";
+        } catch (err) {
+          if (mode === "compile") throw err;
+          log(`${target}: deno compile failed (${(err as Error).message}); source payload instead`);
+        }
+      }
+      payloads[target] = payload;
+      const name = `siglatch-${VERSION}-linux-${target}`;
+      const root = `${work}/${name}`;
+      await stageTree(root, payload, binary);
+      // Tarball: the installed tree under one directory (reproducible order, owner, time).
+      const tarball = `${name}.tar.gz`;
+      await run("tar", [
+        "--sort=name",
+        "--owner=0",
+        "--group=0",
+        "--numeric-owner",
+        "--mtime=@0",
+        "-czf",
+        join(opts.out, tarball),
+        "-C",
+        work,
+        name,
+      ]);
+      files.push(tarball);
+      // .deb: the same tree plus control files.
+      const control = `${root}/DEBIAN`;
+      await write(
+        `${control}/control`,
+        [
+          "Package: siglatch",
+          `Version: ${VERSION}`,
+          `Architecture: ${deb}`,
+          "Maintainer: siglatch maintainers <siglatch@users.noreply.github.com>",
+          `Installed-Size: ${await installedSize(root)}`,
+          "Depends: passwd",
+          "Recommends: nftables",
+          "Section: net",
+          "Priority: optional",
+          "Homepage: https://github.com/siglatch/siglatch",
+          "Description: single-packet authorization daemon and client",
+          " siglatchd keeps ports closed and runs one allowed action (open the firewall for the",
+          " sender, run a script) for an authenticated, encrypted UDP packet from a known user.",
+          payload === "source"
+            ? " This build runs from source and needs Deno (or npx) at run time."
+            : "",
+        ].filter((l) => l !== "").join("\n") + "\n",
+      );
+      await write(`${control}/postinst`, POSTINST, 0o755);
+      await write(`${control}/prerm`, PRERM, 0o755);
+      await write(`${control}/postrm`, POSTRM, 0o755);
+      const debName = `siglatch_${VERSION}_${deb}.deb`;
+      await run("dpkg-deb", [
+        "--root-owner-group",
+        "-Zgzip",
+        "--build",
+        root,
+        join(opts.out, debName),
+      ]);
+      files.push(debName);
+      log(`${target}: ${tarball}, ${debName} (${payload})`);
+    }
+    let sums = "";
+    for (const f of files) {
+      const bytes = await Deno.readFile(join(opts.out, f));
+      const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)).toHex();
+      sums += `${hash}  ${f}\n`;
+    }
+    await write(join(opts.out, "SHA256SUMS"), sums);
+    files.push("SHA256SUMS");
+    if (opts.signKey) {
+      const key = createPrivateKey(await Deno.readTextFile(opts.signKey));
+      if (key.asymmetricKeyType !== "ed25519") {
+        throw new Error(`${opts.signKey}: not an Ed25519 key`);
+      }
+      const signature = sign(null, new TextEncoder().encode(sums), key);
+      await write(join(opts.out, "SHA256SUMS.sig"), new Uint8Array(signature));
+      const pub = createPublicKey(key).export({ type: "spki", format: "pem" }).toString();
+      await write(join(opts.out, "SHA256SUMS.pub"), pub);
+      files.push("SHA256SUMS.sig", "SHA256SUMS.pub");
+    } else {
+      log("SHA256SUMS is not signed: pass --sign-key KEY.pem (Ed25519, PKCS#8)");
+    }
+    return { files, payloads };
+  } finally {
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  const args = Deno.args;
+  const value = (flag: string) => {
+    const i = args.indexOf(flag);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const payload = (value("--payload") ?? "auto") as ReleaseOptions["payload"];
+  const target = value("--target") as Target | undefined;
+  const result = await buildRelease({
+    out: value("--out") ?? `${ROOT}/dist`,
+    payload,
+    targets: target ? [target] : undefined,
+    signKey: value("--sign-key"),
+    log: (l) => console.error(l),
+  });
+  for (const f of result.files) console.log(basename(f));
+}
