@@ -46,6 +46,7 @@ import { ServerRotation } from "../rotation/rotator.ts";
 import { withRotation } from "../rotation/apply.ts";
 import { withIdentity } from "../rotation/identity.ts";
 import { UserKeyRotation } from "../rotation/user_keys.ts";
+import { UserKeySchedule } from "../rotation/user_schedule.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -101,6 +102,8 @@ export class Daemon {
   readonly rotation: ServerRotation;
   /** User key rotations (state store). */
   readonly userKeys: UserKeyRotation;
+  /** `keys.rotate_users_every`: user key rotations by schedule (state store). */
+  readonly #userSchedule: UserKeySchedule;
   #enrollTimer?: ReturnType<typeof setInterval>;
   /** The config the process started with (restart-only settings are compared to it). */
   readonly #startConfig: Config;
@@ -167,6 +170,7 @@ export class Daemon {
       };
     }, opts.clock ?? Date.now);
     this.userKeys = new UserKeyRotation(store, opts.clock ?? Date.now);
+    this.#userSchedule = new UserKeySchedule(store, this.userKeys, opts.clock ?? Date.now);
     this.store = store;
     this.#clock = opts.clock ?? Date.now;
     this.#dryRun = opts.dryRun ?? false;
@@ -368,6 +372,7 @@ export class Daemon {
         this.#log.error("enrolled users: state store failed: {err}", { err: String(err) })
       );
       this.rotation.sync().then(async (changed) => {
+        await this.#rotateDueUsers();
         if (await this.userKeys.sync() && !changed) this.#apply(this.#base, false);
         if (changed) this.#rotated();
       }).catch((err) =>
@@ -540,6 +545,26 @@ export class Daemon {
       name,
     });
     return { until: new Date(rec.until).toISOString() };
+  }
+
+  /** `keys.rotate_users_every`: rotates the users whose period is up (one node each). */
+  async #rotateDueUsers(): Promise<void> {
+    const keys = this.#base.config.keys;
+    if (keys.rotate_users_every === undefined) return;
+    const names = await this.#userSchedule.run({
+      users: this.#runtime.users.values(),
+      everyMs: keys.rotate_users_every,
+      graceMs: keys.rotation_grace,
+    });
+    if (names.length > 0) this.#apply(this.#base, false);
+    for (const name of names) {
+      this.#log.info(
+        "user {name}: key rotated (schedule); the previous key is accepted until it confirms",
+        {
+          name,
+        },
+      );
+    }
   }
 
   #rotated(): void {
