@@ -42,6 +42,7 @@ import { LoadSignal } from "./load.ts";
 import { Enrollment } from "../enroll/registry.ts";
 import { EnrollStage } from "../enroll/stage.ts";
 import { withEnrolled } from "../enroll/users.ts";
+import { Departures } from "../enroll/departures.ts";
 import { ServerRotation } from "../rotation/rotator.ts";
 import { withRotation } from "../rotation/apply.ts";
 import { withIdentity } from "../rotation/identity.ts";
@@ -104,6 +105,8 @@ export class Daemon {
   readonly userKeys: UserKeyRotation;
   /** `keys.rotate_users_every`: user key rotations by schedule (state store). */
   readonly #userSchedule: UserKeySchedule;
+  /** Enrolled users of the last registry change (their grants are cut when they leave). */
+  readonly #departures = new Departures();
   #enrollTimer?: ReturnType<typeof setInterval>;
   /** The config the process started with (restart-only settings are compared to it). */
   readonly #startConfig: Config;
@@ -159,7 +162,10 @@ export class Daemon {
         ids: new Set(this.#base.config.users.map((u) => u.id)),
       }),
       actionIds: () => this.#base.actionIdsByName,
-      onChange: () => this.#apply(this.#base, false),
+      onChange: () => {
+        this.#apply(this.#base, false);
+        this.#cutDeparted();
+      },
     });
     this.rotation = new ServerRotation(store, () => {
       const c = this.#base.config;
@@ -545,6 +551,34 @@ export class Daemon {
       name,
     });
     return { until: new Date(rec.until).toISOString() };
+  }
+
+  /** Enrolled users that left (expired, revoked): their grants and sessions end now. */
+  #cutDeparted(): void {
+    for (const u of this.#departures.update(this.enrollment.users())) {
+      const sessions = this.#sessions;
+      if (!sessions) continue;
+      this.#inflight.track(
+        sessions.revokeUser(u.id).then(
+          (r) => {
+            if (r.grants + r.sessions === 0) return;
+            this.#log.info(
+              "enrolled user {name} is gone: {grants} grants revoked, {sessions} sessions ended",
+              {
+                name: u.name,
+                grants: r.grants,
+                sessions: r.sessions,
+              },
+            );
+          },
+          (err) =>
+            this.#log.error("enrolled user {name} is gone; revoking its grants failed: {err}", {
+              name: u.name,
+              err: String(err),
+            }),
+        ),
+      );
+    }
   }
 
   /** `keys.rotate_users_every`: rotates the users whose period is up (one node each). */
