@@ -95,6 +95,8 @@ export async function enroll(inviteText: string, opts: EnrollOptions): Promise<E
     }
     const answer = r.body?.data;
     if (!isAnswer(answer)) throw new Error("enrollment: the server's answer is malformed");
+    // An invite that pins the identity: every answer, from the first, proves the server's key.
+    const serverKey = checkServerKey(inv.serverPublic, r.body?.key, answer, inv.identity);
     if (answer.state === "pending") {
       if (!toldPending) opts.onPending?.(answer.invite);
       toldPending = true;
@@ -102,20 +104,22 @@ export async function enroll(inviteText: string, opts: EnrollOptions): Promise<E
       await new Promise((res) => setTimeout(res, opts.pollMs ?? 2000));
       continue;
     }
-    const serverKey = checkServerKey(inv.serverPublic, r.body?.key, answer);
     return await writeProfile(inv, answer, serverKey, keys.privateKey, opts.out);
   }
 }
 
 /**
  * The server key the profile gets: the invite's, or the new one a rotation notice in the
- * (authenticated) reply names. When the server sends its identity, the certificate must
- * verify under it, be current and name that key, or nothing is written.
+ * (authenticated) reply names. When the invite pins an identity, the answer must carry a
+ * certificate for that key by that identity (and name no other identity); otherwise, when
+ * the server sends its identity, the certificate must verify under it. The certificate must
+ * be current and name the key, or nothing is written.
  */
 function checkServerKey(
   inviteKey: Uint8Array,
   notice: unknown,
-  a: Extract<EnrollAnswer, { state: "enrolled" }>,
+  a: EnrollAnswer,
+  pin?: Uint8Array,
 ): Uint8Array {
   let key = inviteKey;
   const pub = (notice as { pub?: unknown } | undefined)?.pub;
@@ -123,13 +127,26 @@ function checkServerKey(
     key = Uint8Array.fromBase64(pub);
     if (key.length !== 32) throw new Error("enrollment: the server's key notice is malformed");
   }
-  if (a.server_identity === undefined && a.server_key_cert === undefined) return key;
+  if (pin === undefined && a.server_identity === undefined && a.server_key_cert === undefined) {
+    return key;
+  }
+  if (pin !== undefined && a.server_key_cert === undefined) {
+    throw new Error(
+      "enrollment: the invite pins the server identity, the server sent no certificate",
+    );
+  }
   let identity: Uint8Array, cert: Uint8Array;
   try {
     identity = Uint8Array.fromBase64(a.server_identity ?? "");
     cert = Uint8Array.fromBase64(a.server_key_cert ?? "");
   } catch {
     throw new Error("enrollment: the server identity or certificate is not base64");
+  }
+  if (pin !== undefined) {
+    if (a.server_identity !== undefined && !constantTimeEqual(identity, pin)) {
+      throw new Error("enrollment: the server names another identity than the invite's pin");
+    }
+    identity = pin;
   }
   const v = verifyKeyCert(identity, cert, Date.now());
   if (!v.ok) throw new Error(`enrollment: the server key's certificate: ${v.reason}`);
@@ -155,7 +172,9 @@ async function writeProfile(
     host: inv.host,
     port: inv.port,
     server_public_key: serverKey.toBase64(),
-    ...(a.server_identity !== undefined
+    ...(inv.identity !== undefined
+      ? { server_identity: inv.identity.toBase64(), server_key_cert: a.server_key_cert }
+      : a.server_identity !== undefined
       ? { server_identity: a.server_identity, server_key_cert: a.server_key_cert }
       : {}),
     user_id: a.user_id,

@@ -580,6 +580,11 @@ export const KeysSchema = z.strictObject({
   rotation_grace: Duration.prefault(604800).meta({
     description: "How long the previous server key stays accepted after a rotation (default 7d).",
   }),
+  rotate_users_every: Duration.optional().meta({
+    description: "Rotate every HMAC user's key this often (once per cluster); the user's next " +
+      "request receives the new key, the old one stays accepted until the new one is used or " +
+      "rotation_grace ends.",
+  }),
 });
 
 /** Where state (replay cache, bans, grants, timers) lives. */

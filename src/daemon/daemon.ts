@@ -44,11 +44,13 @@ import { LoadSignal } from "./load.ts";
 import { Enrollment } from "../enroll/registry.ts";
 import { EnrollStage } from "../enroll/stage.ts";
 import { withEnrolled } from "../enroll/users.ts";
+import { Departures } from "../enroll/departures.ts";
 import { ServerRotation } from "../rotation/rotator.ts";
 import { withRotation } from "../rotation/apply.ts";
 import { withIdentity } from "../rotation/identity.ts";
 import { UserKeyRotation } from "../rotation/user_keys.ts";
 import { DaemonMetrics } from "../metrics/daemon_metrics.ts";
+import { UserKeySchedule } from "../rotation/user_schedule.ts";
 
 /** Finished replies kept in memory for retries (the state store keeps them too). */
 const RETRY_CACHE_ENTRIES = 4096;
@@ -104,6 +106,10 @@ export class Daemon {
   readonly rotation: ServerRotation;
   /** User key rotations (state store). */
   readonly userKeys: UserKeyRotation;
+  /** `keys.rotate_users_every`: user key rotations by schedule (state store). */
+  readonly #userSchedule: UserKeySchedule;
+  /** Enrolled users of the last registry change (their grants are cut when they leave). */
+  readonly #departures = new Departures();
   #enrollTimer?: ReturnType<typeof setInterval>;
   /** The config the process started with (restart-only settings are compared to it). */
   readonly #startConfig: Config;
@@ -162,7 +168,10 @@ export class Daemon {
         ids: new Set(this.#base.config.users.map((u) => u.id)),
       }),
       actionIds: () => this.#base.actionIdsByName,
-      onChange: () => this.#apply(this.#base, false),
+      onChange: () => {
+        this.#apply(this.#base, false);
+        this.#cutDeparted();
+      },
     });
     this.rotation = new ServerRotation(store, () => {
       const c = this.#base.config;
@@ -173,6 +182,7 @@ export class Daemon {
       };
     }, opts.clock ?? Date.now);
     this.userKeys = new UserKeyRotation(store, opts.clock ?? Date.now);
+    this.#userSchedule = new UserKeySchedule(store, this.userKeys, opts.clock ?? Date.now);
     this.store = store;
     this.#clock = opts.clock ?? Date.now;
     this.#dryRun = opts.dryRun ?? false;
@@ -385,6 +395,7 @@ export class Daemon {
         this.#log.error("enrolled users: state store failed: {err}", { err: String(err) })
       );
       this.rotation.sync().then(async (changed) => {
+        await this.#rotateDueUsers();
         if (await this.userKeys.sync() && !changed) this.#apply(this.#base, false);
         if (changed) this.#rotated();
       }).catch((err) =>
@@ -557,6 +568,54 @@ export class Daemon {
       name,
     });
     return { until: new Date(rec.until).toISOString() };
+  }
+
+  /** Enrolled users that left (expired, revoked): their grants and sessions end now. */
+  #cutDeparted(): void {
+    for (const u of this.#departures.update(this.enrollment.users())) {
+      const sessions = this.#sessions;
+      if (!sessions) continue;
+      this.#inflight.track(
+        sessions.revokeUser(u.id).then(
+          (r) => {
+            if (r.grants + r.sessions === 0) return;
+            this.#log.info(
+              "enrolled user {name} is gone: {grants} grants revoked, {sessions} sessions ended",
+              {
+                name: u.name,
+                grants: r.grants,
+                sessions: r.sessions,
+              },
+            );
+          },
+          (err) =>
+            this.#log.error("enrolled user {name} is gone; revoking its grants failed: {err}", {
+              name: u.name,
+              err: String(err),
+            }),
+        ),
+      );
+    }
+  }
+
+  /** `keys.rotate_users_every`: rotates the users whose period is up (one node each). */
+  async #rotateDueUsers(): Promise<void> {
+    const keys = this.#base.config.keys;
+    if (keys.rotate_users_every === undefined) return;
+    const names = await this.#userSchedule.run({
+      users: this.#runtime.users.values(),
+      everyMs: keys.rotate_users_every,
+      graceMs: keys.rotation_grace,
+    });
+    if (names.length > 0) this.#apply(this.#base, false);
+    for (const name of names) {
+      this.#log.info(
+        "user {name}: key rotated (schedule); the previous key is accepted until it confirms",
+        {
+          name,
+        },
+      );
+    }
   }
 
   #rotated(): void {

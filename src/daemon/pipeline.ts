@@ -98,7 +98,10 @@ export interface PipelineOptions {
 export class Pipeline {
   readonly #o: PipelineOptions;
   /** mac2 checkers and cookie replies, per server (kept across reloads of the same key). */
-  readonly #cookies = new Map<string, { key: Uint8Array; checker: CookieChecker }>();
+  readonly #cookies = new Map<
+    string,
+    { key: Uint8Array; previous?: Uint8Array; checker: CookieChecker }
+  >();
   /** Cookie replies per second for the whole daemon. */
   readonly #cookieBudget = new TokenBucket(
     COOKIE_REPLIES_PER_SECOND,
@@ -393,16 +396,21 @@ export class Pipeline {
     const key = server.publicKey;
     // Same array: the common case, per datagram. After a reload, the same key in a new
     // array keeps its checker (and its cookies); the array is remembered for next time.
-    if (had?.key === key) return had.checker;
+    // The previous key of a rotation's grace period gets cookie replies too (src/rotation/).
+    const previous = server.previous?.x25519Public;
+    if (had?.key === key && had.previous === previous) return had.checker;
     if (had && had.key.length === key.length && had.key.every((b, i) => b === key[i])) {
       had.key = key;
+      had.previous = previous;
+      had.checker.setPrevious(previous);
       return had.checker;
     }
     const checker = new CookieChecker(key, {
       clock: this.#o.clock,
       insecure: server.opener.mode === "insecure",
+      previousPublic: previous,
     });
-    this.#cookies.set(name, { key, checker });
+    this.#cookies.set(name, { key, previous, checker });
     return checker;
   }
 

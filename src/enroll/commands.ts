@@ -16,7 +16,10 @@ export interface EnrollingDaemon {
   /** The running runtime. */
   readonly runtime: {
     config: Config;
-    servers: ReadonlyMap<string, { publicKey: Uint8Array }>;
+    servers: ReadonlyMap<
+      string,
+      { publicKey: Uint8Array; identity?: { server_identity: string } }
+    >;
     actionIdsByName: ReadonlyMap<string, number>;
   };
 }
@@ -192,6 +195,7 @@ export function enrollCommands(
         id: record.id,
         secret,
         serverPublic: rt.servers.get(t.server)!.publicKey,
+        ...identityPin(rt.servers.get(t.server)!.identity?.server_identity),
       });
       return {
         invite,
@@ -234,4 +238,9 @@ export function enrollCommands(
       return { message: `approved invite ${inv.id} (${inv.name}): its enroll completes now` };
     },
   };
+}
+
+/** The invite's identity pin from the server's (base64) identity, when it has one. */
+function identityPin(identity: string | undefined): { identity?: Uint8Array } {
+  return identity === undefined ? {} : { identity: Uint8Array.fromBase64(identity) };
 }

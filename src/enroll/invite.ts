@@ -6,6 +6,14 @@
  *     version (1) = 1 ‖ port (u16) ‖ invite id (u32) ‖ secret (32) ‖ server X25519 key (32)
  *       ‖ host length (u8) ‖ host (UTF-8)
  *
+ * or, when the server has an identity (format 2, 32 bytes more):
+ *
+ *     version (1) = 2 ‖ port ‖ invite id ‖ secret ‖ server X25519 key ‖ identity pin (32)
+ *       ‖ host length (u8) ‖ host
+ *
+ * The identity pin is the server's Ed25519 identity public key: the client then takes the
+ * server's key only with a certificate by that identity (docs/PROTOCOL.md §14), in every
+ * answer, and writes the pin into the profile.
  * The invite id is the user id of the enroll request, the secret its HMAC key: without the
  * secret nobody can make an enroll request the server opens. The server key in the invite
  * is what the request is sealed to (the invite is the pin: hand it over as a secret).
@@ -36,24 +44,37 @@ export interface Invite {
   secret: Uint8Array;
   /** Server X25519 public key (32 bytes). */
   serverPublic: Uint8Array;
+  /** The server's identity pin (Ed25519 public key, 32 bytes), when it has one. */
+  identity?: Uint8Array;
+}
+
+/** Offset of the host length byte: after the server key, and the pin in format 2. */
+function hostAt(version: number): number {
+  return version === 2 ? 103 : 71;
 }
 
 /** Encodes an invite as its text. */
 export function encodeInvite(inv: Invite): string {
   const host = new TextEncoder().encode(inv.host);
   if (host.length === 0 || host.length > 255) throw new RangeError("invite host: 1-255 bytes");
-  if (inv.secret.length !== 32 || inv.serverPublic.length !== 32) {
-    throw new RangeError("invite secret and server key must be 32 bytes");
+  if (
+    inv.secret.length !== 32 || inv.serverPublic.length !== 32 ||
+    (inv.identity !== undefined && inv.identity.length !== 32)
+  ) {
+    throw new RangeError("invite secret, server key and identity must be 32 bytes");
   }
-  const out = new Uint8Array(1 + 2 + 4 + 32 + 32 + 1 + host.length);
+  const version = inv.identity === undefined ? 1 : 2;
+  const at = hostAt(version);
+  const out = new Uint8Array(at + 1 + host.length);
   const dv = new DataView(out.buffer);
-  out[0] = 1;
+  out[0] = version;
   dv.setUint16(1, inv.port);
   dv.setUint32(3, inv.id);
   out.set(inv.secret, 7);
   out.set(inv.serverPublic, 39);
-  out[71] = host.length;
-  out.set(host, 72);
+  if (inv.identity !== undefined) out.set(inv.identity, 71);
+  out[at] = host.length;
+  out.set(host, at + 1);
   return INVITE_PREFIX + out.toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
@@ -67,7 +88,9 @@ export function decodeInvite(text: string): Invite {
   } catch {
     throw new Error("invite: not base64url");
   }
-  if (b.length < 73 || b[0] !== 1 || b.length !== 72 + b[71]) {
+  const version = b[0];
+  const at = hostAt(version);
+  if ((version !== 1 && version !== 2) || b.length < at + 2 || b.length !== at + 1 + b[at]) {
     throw new Error("invite: bad length or version");
   }
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -76,7 +99,7 @@ export function decodeInvite(text: string): Invite {
   if (port === 0 || id < INVITE_ID_MIN) throw new Error("invite: bad port or id");
   let host: string;
   try {
-    host = new TextDecoder("utf-8", { fatal: true }).decode(b.subarray(72));
+    host = new TextDecoder("utf-8", { fatal: true }).decode(b.subarray(at + 1));
   } catch {
     throw new Error("invite: host is not UTF-8");
   }
@@ -86,6 +109,7 @@ export function decodeInvite(text: string): Invite {
     id,
     secret: b.slice(7, 39),
     serverPublic: b.slice(39, 71),
+    ...(version === 2 ? { identity: b.slice(71, 103) } : {}),
   };
 }
 
@@ -108,7 +132,14 @@ export function parseEnrollPayload(payload: Uint8Array): Uint8Array | undefined 
 
 /** What the server answers an enroll request with (the reply body's `data`). */
 export type EnrollAnswer =
-  | { state: "pending"; invite: number }
+  | {
+    state: "pending";
+    invite: number;
+    /** The server's identity pin (base64), when it has one. */
+    server_identity?: string;
+    /** The server key's certificate by that identity (base64, PROTOCOL.md §14). */
+    server_key_cert?: string;
+  }
   | {
     state: "enrolled";
     /** The new user's id. */

@@ -73,7 +73,8 @@ export class EnrollStage<T> {
       });
     }
     o.send(reply, ReplyStatus.Ok, {
-      data: r.state === "enrolled" && identity ? { ...r, ...identity } : r,
+      // Pending answers too: an invite that pins the identity checks it from the first one.
+      data: identity ? { ...r, ...identity } : r,
     });
   }
 }

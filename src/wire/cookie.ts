@@ -144,6 +144,11 @@ export interface CookieCheckerOptions {
   rotateMs?: number;
   /** The server takes insecure requests (their mac1 label differs). */
   insecure?: boolean;
+  /**
+   * The server's previous public key during a key rotation's grace period: a request whose
+   * mac1 is for it gets a cookie reply sealed under it (the client still has only that key).
+   */
+  previousPublic?: Uint8Array;
 }
 
 /**
@@ -155,6 +160,9 @@ export class CookieChecker {
   readonly #rotateMs: number;
   readonly #mac1: Mac1;
   readonly #replyKey: HmacKey;
+  readonly #mode: WireMode;
+  /** mac1 and reply key of the previous server key (rotation grace), if any. */
+  #previousKey: { pub: Uint8Array; mac1: Mac1; replyKey: HmacKey } | undefined;
   #epoch: number;
   #current: HmacKey;
   #previous: HmacKey | undefined;
@@ -169,9 +177,29 @@ export class CookieChecker {
     const mode: WireMode = opts.insecure ? "insecure" : "secure";
     this.#mac1 = new Mac1(SUITE_V2.mac1Label[mode], serverPublic);
     this.#replyKey = cachedMaster(serverPublic);
+    this.#mode = mode;
+    this.setPrevious(opts.previousPublic);
     this.#epoch = this.#epochNow();
     this.#current = newSecret();
     this.#block.set(COOKIE_LABEL, 0);
+  }
+
+  /**
+   * Sets (or, with `undefined`, drops) the previous server public key whose requests still
+   * get cookie replies. The cookie secrets are kept: cookies do not depend on the server key.
+   */
+  setPrevious(previousPublic: Uint8Array | undefined): void {
+    if (previousPublic === undefined) {
+      this.#previousKey = undefined;
+      return;
+    }
+    if (previousPublic.length !== 32) throw new TypeError("server public key must be 32 bytes");
+    if (this.#previousKey && sameBytes(this.#previousKey.pub, previousPublic)) return;
+    this.#previousKey = {
+      pub: previousPublic,
+      mac1: new Mac1(SUITE_V2.mac1Label[this.#mode], previousPublic),
+      replyKey: cachedMaster(previousPublic),
+    };
   }
 
   #epochNow(): number {
@@ -222,23 +250,33 @@ export class CookieChecker {
    * A cookie reply to a v2 request datagram from `ip`:`port`: 67 bytes, never more than
    * `datagram`. `undefined` when the datagram's mac1 is not valid for this server (v2),
    * when the source cannot be parsed, or when the reply would be larger than the request.
+   * A request for the previous key (rotation grace) gets its reply sealed under that key.
    */
   cookieReply(datagram: Uint8Array, ip: string, port: number): Uint8Array | undefined {
     try {
       if (datagram.length < COOKIE_REPLY_LEN || datagram.length > MAX_DATAGRAM) return undefined;
       if (!validPort(port)) return undefined;
-      if (!this.#mac1.verify(datagram, MAC2_LEN)) return undefined;
+      let replyKey = this.#replyKey;
+      if (!this.#mac1.verify(datagram, MAC2_LEN)) {
+        const prev = this.#previousKey;
+        if (prev === undefined || !prev.mac1.verify(datagram, MAC2_LEN)) return undefined;
+        replyKey = prev.replyKey;
+      }
       const addr = parseIp(ip);
       if (addr === undefined) return undefined;
       this.#rotate();
       const end = datagram.length - MAC2_LEN;
       const requestMac1 = datagram.subarray(end - MAC1_LEN, end);
       const cookie = this.#cookie(this.#current, addr, port);
-      return sealReply(this.#replyKey, requestMac1, cookie, addr, port);
+      return sealReply(replyKey, requestMac1, cookie, addr, port);
     } catch {
       return undefined;
     }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a === b || (a.length === b.length && a.every((v, i) => v === b[i]));
 }
 
 function newSecret(): HmacKey {

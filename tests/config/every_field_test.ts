@@ -284,6 +284,10 @@ const EFFECTS: Record<string, Effect> = {
     "rotation/rotation_test.ts",
     "rotation: after keys.rotation_grace the old key gets silence",
   ),
+  "keys.rotate_users_every": t(
+    "rotation/user_schedule_test.ts",
+    "rotation: keys.rotate_users_every rotates user keys by itself; the client follows",
+  ),
   "state.path": t(DAEMON, "a replayed datagram is rejected, also after a daemon restart"),
   "state.redis": t("integration/cluster_test.ts", CLUSTER),
   "state.redis_password_file": t(

@@ -15,6 +15,7 @@ const vector = JSON.parse(
 Deno.test("enroll vector: src/ reproduces the invite, the payload and the datagram", () => {
   const got = build();
   assert.equal(got.invite, vector.invite);
+  assert.equal(got.invite_pinned, vector.invite_pinned);
   assert.equal(got.payload, vector.payload);
   assert.equal(got.datagram, vector.datagram);
 });
@@ -34,6 +35,30 @@ Deno.test("enroll vector: the invite's bytes at their documented offsets", () =>
   assert.equal(inv.host, INPUT.host);
   assert.throws(() => decodeInvite(text.slice(0, -2)), /invite/);
   assert.throws(() => decodeInvite("sli2." + text.slice(5)), /not an invite/);
+});
+
+Deno.test("enroll vector: the pinned invite (format 2) at its documented offsets", () => {
+  const text = String(vector.invite_pinned);
+  const b = Uint8Array.fromBase64(text.slice(5), { alphabet: "base64url" });
+  const dv = new DataView(b.buffer);
+  assert.equal(b[0], 2);
+  assert.equal(dv.getUint16(1), INPUT.port);
+  assert.equal(dv.getUint32(3), INPUT.invite_id);
+  assert.equal(b.subarray(7, 39).toHex(), INPUT.secret);
+  assert.equal(b.subarray(39, 71).toHex(), vector.server_public);
+  assert.equal(b.subarray(71, 103).toHex(), INPUT.identity_public);
+  assert.equal(new TextDecoder().decode(b.subarray(104, 104 + b[103])), INPUT.host);
+  assert.equal(b.length, 104 + b[103]);
+  const inv = decodeInvite(text);
+  assert.equal(inv.identity?.toHex(), INPUT.identity_public);
+  assert.equal(decodeInvite(String(vector.invite)).identity, undefined, "format 1: no pin");
+  assert.throws(() => decodeInvite(text.slice(0, -2)), /invite/);
+  const three = b.slice();
+  three[0] = 3;
+  assert.throws(
+    () => decodeInvite("sli1." + three.toBase64({ alphabet: "base64url", omitPadding: true })),
+    /bad length or version/,
+  );
 });
 
 Deno.test("enroll vector: opens as an enroll request under the invite's secret only", () => {

@@ -1,5 +1,6 @@
 /**
- * Writes tests/vectors/enroll_v2.json: an invite and the enroll request it makes
+ * Writes tests/vectors/enroll_v2.json: an invite (format 1, and format 2 with an identity pin)
+ * and the enroll request it makes
  * (docs/PROTOCOL.md §15) from fixed keys, secret, nonce, retry id, session id, timestamp
  * and ephemeral key. Run: deno run --allow-write tests/vectors/gen_enroll_v2.ts
  */
@@ -21,10 +22,17 @@ export const INPUT = {
   session_id: "0102030405060708",
   timestamp_ms: 1_796_000_000_000,
   pad_to: 1200,
+  /** The identity pin of the format-2 invite (an Ed25519 public key). */
+  identity_public: "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
 };
 
 /** Builds the vector's outputs from {@linkcode INPUT} with src/. */
-export function build(): { invite: string; payload: string; datagram: string } {
+export function build(): {
+  invite: string;
+  invite_pinned: string;
+  payload: string;
+  datagram: string;
+} {
   const serverPublic = x25519PublicFromPrivate(Uint8Array.fromHex(INPUT.server_private));
   const secret = Uint8Array.fromHex(INPUT.secret);
   const payload = enrollPayload(Uint8Array.fromHex(INPUT.user_ed25519_public));
@@ -42,14 +50,10 @@ export function build(): { invite: string; payload: string; datagram: string } {
     ephemeralPrivate: Uint8Array.fromHex(INPUT.ephemeral_private),
     encHighBit: 0,
   });
+  const fields = { host: INPUT.host, port: INPUT.port, id: INPUT.invite_id, secret, serverPublic };
   return {
-    invite: encodeInvite({
-      host: INPUT.host,
-      port: INPUT.port,
-      id: INPUT.invite_id,
-      secret,
-      serverPublic,
-    }),
+    invite: encodeInvite(fields),
+    invite_pinned: encodeInvite({ ...fields, identity: Uint8Array.fromHex(INPUT.identity_public) }),
     payload: payload.toHex(),
     datagram: sealed.datagram.toHex(),
   };
