@@ -60,8 +60,6 @@ export interface NetnsPair {
   listen(port: number): Promise<Deno.ChildProcess>;
 }
 
-let counter = 0;
-
 /** True (and a console line) when a netns test cannot run here; never under SIGLATCH_REQUIRE_ALL=1. */
 export function skipNetns(): boolean {
   if (requireAll) return false;
@@ -119,14 +117,20 @@ async function must(argv: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.trim() || `exit ${r.code}`}`);
 }
 
+/** 10 random base-36 digits: unique across the workers of one `deno test --parallel`. */
+function uniqueId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(10));
+  return [...bytes].map((b) => (b % 36).toString(36)).join("");
+}
+
 /**
  * Creates a namespace pair, runs `fn`, and always deletes both namespaces (which removes
  * the veth pair, the addresses and every ruleset inside them) and any listener started.
  */
 export async function withNetnsPair<T>(fn: (pair: NetnsPair) => Promise<T>): Promise<T> {
-  const id = `${Deno.pid % 100000}${(counter++).toString(36)}${
-    Math.floor(Math.random() * 1296).toString(36)
-  }`;
+  // Test files run as workers of one process (--parallel): pid and module counters repeat,
+  // so names come from 10 random base-36 digits alone (interface names stay within 15).
+  const id = uniqueId();
   const server = `slS${id}`;
   const client = `slC${id}`;
   const vs = `vS${id}`.slice(0, 15);
@@ -361,7 +365,7 @@ export async function startDaemonIn(
 
 /** Runs fn with a fresh empty namespace (no veth needed for set contents). */
 export async function withNs<T>(fn: (ns: string) => Promise<T>): Promise<T> {
-  const ns = `slU${Deno.pid % 100000}${Math.floor(Math.random() * 46656).toString(36)}`;
+  const ns = `slU${uniqueId()}`;
   const add = await runBounded(["ip", "netns", "add", ns]);
   if (add.code !== 0) throw new Error(add.stderr);
   try {
