@@ -576,6 +576,7 @@ export class Daemon {
       await this.#inflight.settle(3000);
     }
     await this.#pool?.stop();
+    this.sessionPath.stop();
     await this.#nonces?.flush();
     await this.defense.stop();
     await this.#sessions?.stop();

@@ -84,3 +84,59 @@ Deno.test("status counts X25519 done in open workers: three first-contact reques
     await fx.cleanup();
   }
 });
+
+Deno.test("a session's end leaves an info summary: user, source, why, commands run by action", async () => {
+  const fx = await makeFixture({
+    actions: [{ id: 11, name: "forbidden", type: "builtin", builtin: "ping" }],
+    top: { limits: { sessions: { idle: 1 } } },
+  });
+  const d = await startDaemon(fx.config);
+  try {
+    // Closed by the client: three commands run (builtins: at debug each), one refused.
+    const r = await runCli(["session", "-p", fx.profile], {
+      stdin: "ping\nlist_actions\nforbidden\nping\n",
+    });
+    assert.equal(r.code, 1, r.stderr);
+    await d.waitFor(/"decision":"session_closed"/);
+    const [closed] = d.records().filter((x) => x.decision === "session_closed");
+    assert.equal(closed.level, "info");
+    assert.equal(closed.user, "alice");
+    assert.equal(closed.ip, "127.0.0.1");
+    assert.equal(closed.reason, "closed");
+    assert.equal(closed.commands, 3);
+    assert.deepEqual(closed.actions, { list_actions: 1, ping: 2 });
+    assert.equal(closed.ran, "list_actions:1,ping:2");
+    assert.equal(closed.refused, 1);
+    assert.equal(typeof closed.duration_ms, "number");
+    const [opened] = d.records().filter((x) => x.decision === "session");
+    assert.equal(closed.session, opened.session, "the summary names the session it closes");
+    assert.deepEqual(
+      d.records().filter((x) => x.decision === "accepted" && x.level === "info"),
+      [],
+      "the builtins themselves stay at debug",
+    );
+
+    // Left open and idle: the daemon ends it on its own and says so.
+    const opened2 = await ClientSession.open({
+      host: "127.0.0.1",
+      port: fx.port,
+      serverPublic: fx.serverPublic,
+      userId: 1,
+      auth: { kind: "hmac", key: fx.aliceKey },
+      actionId: 1,
+      wait: true,
+      timeoutMs: 1500,
+      retries: 1,
+    });
+    assert.ok(opened2.ok);
+    assert.equal((await opened2.session.run(1)).status, ReplyStatus.Ok);
+    await d.waitFor(/"reason":"idle"/, 15_000);
+    const idle = d.records().find((x) => x.decision === "session_closed" && x.reason === "idle");
+    assert.ok(idle);
+    assert.deepEqual(idle.actions, { ping: 1 });
+    await opened2.session.close(); // arrives after the end: dropped
+  } finally {
+    await d.stop();
+    await fx.cleanup();
+  }
+});
