@@ -4,8 +4,9 @@
  * the bare-receiver floor, valid throughput, unloaded latency, receive-buffer sysctl),
  * the exec spawn bench (process group against PID namespace, `exec_bench.ts`), an exec action
  * end to end through a real daemon against a ping (`exec_daemon_bench.ts`), kernel knocks
- * against a userspace knock listener in namespaces (`knock_mode_bench.ts`),
- * checked against the goals. The micro part also runs `open_pool_bench.ts` (opens in 1 and
+ * against a userspace knock listener in namespaces (`knock_mode_bench.ts`), sessions against
+ * first contact and first contact with sessions off against on (`sessions_bench.ts`, also in
+ * `--quick`, smaller), checked against the goals. The micro part also runs `open_pool_bench.ts` (opens in 1 and
  * 2 workers against in-thread). Writes `flood-<date>.json`, `latest.json` and `latest.md`
  * into `--out` (default `bench/results/`; with `--quick` a temp dir unless `--out` is
  * given) and prints the Markdown.
@@ -50,6 +51,7 @@ import {
 import { parseFlags } from "./flood/common.ts";
 import { readProcText } from "./udpstats.ts";
 import { PERMISSION_FLAGS } from "../tests/_helpers/flags.ts";
+import type { SessionsBenchReport } from "./sessions_bench.ts";
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
 const PERMS = PERMISSION_FLAGS;
@@ -98,6 +100,8 @@ export interface BenchReport {
   rmem: Record<string, unknown>;
   /** Idle RSS of the daemon and of the bare listener. */
   idle?: IdleResult;
+  /** `sessions_bench.ts` (issue 15), absent when it did not run or failed (see `notes`). */
+  sessions?: SessionsBenchReport;
   /** Goals. */
   goals: Goal[];
 }
@@ -425,6 +429,23 @@ function goals(r: Omit<BenchReport, "goals">): Goal[] {
       } per CPU-second`,
       met: best.okPerCpuSecond >= 15_000,
     },
+    r.sessions && {
+      goal: "with sessions ≥ 15,000 valid requests/s to a builtin on one core",
+      measured: `${fmt(r.sessions.sessions.okPerSec)}/s at ${
+        fmt(r.sessions.sessions.cpuPercent)
+      } % daemon CPU = ${fmt(r.sessions.sessions.okPerCpuSecond)} per CPU-second (${
+        fmt(r.sessions.ratios.okPerSec, 2)
+      }x first contact's ok/s, ${fmt(r.sessions.ratios.okPerCpuSecond, 2)}x per CPU-second)`,
+      met: r.sessions.sessions.okPerCpuSecond >= 15_000,
+    },
+    r.sessions && {
+      goal: "first contact with sessions on not slower than off " +
+        "(ok per daemon CPU-second, best of each, ≥ 0.90x: identical runs differ by ~10 % here)",
+      measured: `on/off ${fmt(r.sessions.abRatios.okPerCpuSecond, 2)}x per CPU-second (mean ${
+        fmt(r.sessions.abRatios.meanOkPerCpuSecond, 2)
+      }x), ${fmt(r.sessions.abRatios.okPerSec, 2)}x ok/s (${r.sessions.ab.on.length} runs each)`,
+      met: r.sessions.abRatios.okPerCpuSecond >= 0.9,
+    },
     r.unloaded.sent > 0
       ? {
         goal: "unloaded ping p50 < 1 ms, p99 < 5 ms",
@@ -639,6 +660,22 @@ async function main(): Promise<void> {
     console.error("unloaded latency …");
     unloaded = await unloadedPing(quick ? 50 : 1000);
   }
+  let sessions: SessionsBenchReport | undefined;
+  if (!memoryOnly && !only) {
+    console.error("sessions_bench.ts …");
+    const sizes = quick
+      ? ["--seconds", "1", "--procs", "1", "--lanes", "8", "--count", "500", "--rounds", "1"]
+      : ["--seconds", String(seconds)];
+    const sb = await run(
+      ["run", ...PERMS, `${BENCH_DIR}sessions_bench.ts`, ...sizes, "--out", out],
+      quick ? 120_000 : 400_000,
+    );
+    notes["sessions_bench.ts"] =
+      (sb.code === 0 ? sb.stdout : `exit ${sb.code}\n${sb.stdout}\n${sb.stderr}`).trim();
+    if (sb.code === 0) {
+      sessions = JSON.parse(await Deno.readTextFile(`${out}/sessions.json`));
+    }
+  }
 
   // Receive buffer: the heaviest many-source flood again with the daemon's socket at the
   // size Deno gives without our SO_RCVBUF (rmem_default), against limits.recv_buffer's
@@ -673,6 +710,7 @@ async function main(): Promise<void> {
     unloaded,
     rmem: bufferRun,
     idle,
+    sessions,
   };
   const report: BenchReport = { ...partial, goals: goals(partial) };
   await Deno.mkdir(out, { recursive: true });

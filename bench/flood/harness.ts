@@ -183,6 +183,8 @@ export interface BenchDaemonPlace {
   host?: string;
   /** `servers[].challenge_under_load` (default: the daemon's default). */
   cookies?: boolean;
+  /** `false`: `limits.sessions.max: 0`, sessions off (issue 15's first-contact A-B). */
+  sessions?: boolean;
 }
 
 /** Starts a bench daemon (fixture config, default drop-log rate) and waits for `ready`. */
@@ -197,7 +199,10 @@ export async function startBenchDaemon(
   if (place.cookies !== undefined) server.challenge_under_load = place.cookies;
   const raised = raisedLimits
     ? {
-      limits: { reply_rate: 1_000_000, sessions: { per_user: 10_000 } },
+      limits: {
+        reply_rate: 1_000_000,
+        sessions: place.sessions === false ? { max: 0 } : { per_user: 10_000 },
+      },
       rate_limit: { per_source_rate: 1_000_000, per_source_burst: 1_000_000 },
     }
     : {};
@@ -539,9 +544,9 @@ export function ratios(d: TargetFigures, f: TargetFigures): FloodResult["ratio"]
 
 /** Valid throughput: `procs` blasters × `lanes` sockets, raised limits, fresh daemon. */
 export async function throughput(
-  opts: { procs: number; lanes: number; count: number; seconds: number },
+  opts: { procs: number; lanes: number; count: number; seconds: number; sessions?: boolean },
 ): Promise<ThroughputResult> {
-  const d = await startBenchDaemon(true);
+  const d = await startBenchDaemon(true, undefined, { sessions: opts.sessions });
   try {
     const children = Array.from({ length: opts.procs }, (_, i) =>
       denoChild("blaster.ts", [
@@ -566,7 +571,9 @@ export async function throughput(
     const wall = after ? (after.at - before.at) / 1000 : seconds;
     const worst = rs.reduce((a, r) => (r.p99Ms > a.p99Ms ? r : a), rs[0]);
     return {
-      name: `${opts.procs}x${opts.lanes} lanes, one user`,
+      name: `${opts.procs}x${opts.lanes} lanes, one user${
+        opts.sessions === false ? ", sessions off" : ""
+      }`,
       limits: "per_source_rate and reply_rate raised to 1e6",
       lanes: opts.procs * opts.lanes,
       okPerSec: ok / seconds,

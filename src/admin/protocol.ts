@@ -488,6 +488,9 @@ export function formatResult(cmd: string, args: Record<string, unknown>, result:
         `actions         ${str(r.running)} running, ${str(r.queued)} queued`,
         `dry run         ${r.dry_run ? "yes: no action runs" : "no"}`,
       ];
+      if (typeof r.x25519_total === "number") {
+        lines.push(`x25519          ${r.x25519_total} (${str(r.x25519_workers)} in open workers)`);
+      }
       const ov = isRecord(r.overrides) ? r.overrides : {};
       const disabled = Object.entries(ov).flatMap(([k, v]) =>
         Array.isArray(v) ? v.map((n) => `${k.replace(/s$/, "")} ${n}`) : []

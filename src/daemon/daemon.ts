@@ -353,6 +353,8 @@ export class Daemon {
       open_pool: this.#pool ? { depth: this.#pool.depth, ...this.#pool.stats } : null,
       sessions: this.sessionPath.table.size,
       x25519_main_thread: x25519Stats.operations,
+      x25519_workers: this.#pool?.stats.x25519 ?? 0,
+      x25519_total: x25519Stats.operations + (this.#pool?.stats.x25519 ?? 0),
       nft_reconcile: {
         grants: this.#sessions?.reconcileStatus() ?? null,
         bans: this.defense.reconcileStatus() ?? null,
@@ -651,6 +653,7 @@ export class Daemon {
     }
     await this.#forwards.close();
     await this.#pool?.stop();
+    this.sessionPath.stop();
     await this.#nonces?.flush();
     await this.defense.stop();
     await this.#sessions?.stop();

@@ -80,6 +80,8 @@ export interface PoolStats {
   refused: number;
   /** Workers replaced after dying. */
   replaced: number;
+  /** X25519 operations the workers reported with their results (a worker's unanswered batch is not counted). */
+  x25519: number;
 }
 
 type Resolve = (r: PoolOpenResult) => void;
@@ -169,7 +171,14 @@ export class OpenPool {
   #keys: KeysMessage;
   #inFlight = 0;
   #stopped = false;
-  readonly #stats: PoolStats = { opened: 0, batches: 0, evicted: 0, refused: 0, replaced: 0 };
+  readonly #stats: PoolStats = {
+    opened: 0,
+    batches: 0,
+    evicted: 0,
+    refused: 0,
+    replaced: 0,
+    x25519: 0,
+  };
 
   private constructor(opts: OpenPoolOptions) {
     const n = opts.workers ?? navigator.hardwareConcurrency;
@@ -329,6 +338,7 @@ export class OpenPool {
     if (jobs === undefined) return;
     this.#inFlight -= jobs.length;
     this.#stats.opened += jobs.length;
+    if (Number.isSafeInteger(m.x25519) && m.x25519 > 0) this.#stats.x25519 += m.x25519;
     for (let i = 0; i < jobs.length; i++) {
       const w = m.results[i];
       jobs[i].resolve(w === undefined ? { ok: false, reason: "internal" } : rebuild(w));

@@ -13,6 +13,7 @@ import {
   type UserVerifier,
 } from "../wire/mod.ts";
 import { KeyRing } from "../rotation/keyring.ts";
+import { x25519Stats } from "../crypto/keys.ts";
 
 /** One server's keys as the pool hands them to its workers. */
 export interface PoolServer {
@@ -90,6 +91,8 @@ export interface ResultsMessage {
   t: "results";
   /** Results. */
   results: WorkerResult[];
+  /** X25519 operations this worker did since its previous results message (`status` sums them). */
+  x25519: number;
 }
 
 /** Worker → main: the module loaded and listens. */
@@ -107,6 +110,8 @@ export class BatchOpener {
   #servers = new Map<string, Server>();
   #users = new Map<number, UserVerifier>();
   #now = 0;
+  /** `x25519Stats.operations` of this thread when the last results were built. */
+  #reported = x25519Stats.operations;
   readonly #lookup = (id: number): UserVerifier | undefined => this.#users.get(id);
 
   /** Swaps servers and users whole. A server whose keys do not build is left out. */
@@ -152,7 +157,10 @@ export class BatchOpener {
         server === undefined ? { result: { ok: false, reason: "internal" } } : this.#one(server, d),
       );
     }
-    return { t: "results", results };
+    const ops = x25519Stats.operations;
+    const x25519 = ops - this.#reported;
+    this.#reported = ops;
+    return { t: "results", results, x25519 };
   }
 
   #one(server: Server, d: Uint8Array): WorkerResult {

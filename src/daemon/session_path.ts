@@ -37,7 +37,8 @@ import type { Drops } from "./drops.ts";
 import type { Dispatcher } from "./dispatch.ts";
 import type { InFlight } from "./inflight.ts";
 import type { Replies, ReplyChannel, ReplyTarget } from "./replies.ts";
-import { type Session, SessionTable } from "./session_table.ts";
+import { type Session, type SessionEnd, SessionTable } from "./session_table.ts";
+import { sessionSummary } from "./session_audit.ts";
 import { OutStream } from "./session_stream.ts";
 
 /** Output bytes all streams together may hold; a result beyond it is cut, not streamed. */
@@ -47,6 +48,8 @@ export const MAX_STREAM_BYTES = 64 * 1024 * 1024;
 const PROVE_INTERVAL_MS = 250;
 /** A migrate cookie is valid in its period and the next (ms). */
 const COOKIE_PERIOD_MS = 120_000;
+/** While sessions are open, ended ones are swept (and their summaries logged) this often (ms). */
+const SWEEP_MS = 5_000;
 
 /** What the session path needs. */
 export interface SessionPathOptions {
@@ -78,11 +81,36 @@ export class SessionPath {
   readonly #cookieSecret = randomFillSync(new Uint8Array(32));
   /** The open sessions. */
   readonly table: SessionTable;
+  /** Sweeps ended sessions while any is open (an idle one would otherwise end unlogged). */
+  #sweeper?: ReturnType<typeof setInterval>;
 
   /** Creates the path with an empty table. */
   constructor(opts: SessionPathOptions) {
     this.#o = opts;
-    this.table = new SessionTable(opts.runtime().config.limits.sessions, opts.clock);
+    this.table = new SessionTable(
+      opts.runtime().config.limits.sessions,
+      opts.clock,
+      (s, why) => this.#closed(s, why),
+    );
+  }
+
+  /** Ends every session (each logs its summary) and stops the sweeper: the daemon stops. */
+  stop(): void {
+    this.table.closeAll("shutdown");
+    this.#stopSweeper();
+  }
+
+  /** A session ended: its summary at info, what ran in it included. */
+  #closed(s: Session, why: SessionEnd): void {
+    const name = this.#o.runtime().users.get(s.userId)?.config.name ?? String(s.userId);
+    const { message, fields } = sessionSummary(s, why, name, this.#o.clock());
+    this.#log.info(message, fields);
+    if (this.table.size === 0) this.#stopSweeper();
+  }
+
+  #stopSweeper(): void {
+    if (this.#sweeper !== undefined) clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   /**
@@ -124,6 +152,10 @@ export class SessionPath {
       return;
     }
     o.count("sessions_opened");
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => this.table.sweep(), SWEEP_MS);
+      Deno.unrefTimer(this.#sweeper);
+    }
     this.#log.info("session opened user={user} src={ip} port={port} session={session}", {
       decision: "session",
       user: o.runtime().users.get(userId)?.config.name,
@@ -203,7 +235,7 @@ export class SessionPath {
     const server = runtime.servers.get(serverName);
     const user = runtime.users.get(s.userId);
     if (!server || !user) {
-      this.table.close(s);
+      this.table.close(s, "user_gone");
       return o.drops.drop("session_user_gone", from);
     }
     const decision = decidePolicy({
@@ -217,6 +249,7 @@ export class SessionPath {
       disabled: o.overrides,
     });
     if (!decision.ok) {
+      s.refused++;
       o.drops.drop(decision.reason, from, { user: user.config.name, action: msg.actionId });
       const answer = server.config.limits.explain_refusals
         ? { status: ReplyStatus.Denied, body: { reason: decision.reason } }
@@ -225,6 +258,8 @@ export class SessionPath {
       return;
     }
     this.table.keep(s, msg.cmd, null);
+    const actionName = decision.action.config.name;
+    s.ran.set(actionName, (s.ran.get(actionName) ?? 0) + 1);
     // A command that accepts a stream: output goes as events while the action runs.
     const streams = ((msg.flags ?? 0) & CommandFlag.Stream) !== 0 && !s.stream;
     const live = streams ? this.#openStream(channel, s, msg.cmd) : undefined;

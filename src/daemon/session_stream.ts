@@ -1,12 +1,16 @@
 /**
  * One command's output sent as sealed `event` messages (docs/PROTOCOL.md §18) while the
  * action runs: `push` adds output as it is read (stdout and stderr apart), `end` says there
- * is no more. Sequence numbers 0, 1, 2…, at most `WINDOW` events unacknowledged; the client's
+ * is no more. stdout and stderr share one sequence space and keep the order in which their
+ * chunks were read: output waits in runs (consecutive chunks of one fd), and an event never
+ * takes bytes of a later run before an earlier one is sent, so a client that prints events in
+ * sequence prints the two streams interleaved as the action wrote them. Sequence numbers 0, 1, 2…, at most `WINDOW` events unacknowledged; the client's
  * `ack` names the next sequence number it needs (everything before arrived). A repeated ack
  * resends that event at once (after three), a tick without progress resends what is in
  * flight, and a stream without progress for `STALL_MS` is abandoned. When the output ended
- * and every event is acknowledged, `done` sends the final result. Small output that has not
- * gone out yet when it ends goes with the result instead (`end` returns it).
+ * and every event is acknowledged, `done` sends the final result. Small output of one fd that
+ * has not gone out yet when it ends goes with the result instead (`end` returns it); output of
+ * both fds always goes as events, since the result's two fields cannot say their order.
  * @module
  */
 import { MAX_SESSION_BODY } from "../wire/session.ts";
@@ -39,6 +43,13 @@ interface Event {
   stderr: boolean;
 }
 
+/** Consecutive chunks of one fd, not yet cut into events. */
+interface Run {
+  fd: 1 | 2;
+  parts: Uint8Array[];
+  bytes: number;
+}
+
 /** The output of one command, streamed. */
 export class OutStream {
   /** The command it answers. */
@@ -47,9 +58,9 @@ export class OutStream {
   readonly #clock: () => number;
   /** Events by seq (acknowledged ones are cleared). */
   readonly #events: (Event | undefined)[] = [];
-  /** Output not yet cut into events (the last, partial chunk of each fd). */
-  #partial: { 1: Uint8Array[]; 2: Uint8Array[] } = { 1: [], 2: [] };
-  #partialBytes = { 1: 0, 2: 0 };
+  /** Output not yet cut into events, in the order it was read. */
+  readonly #runs: Run[] = [];
+  #pendingBytes = 0;
   /** First unacknowledged event. */
   #base = 0;
   /** Next never-sent event. */
@@ -90,9 +101,13 @@ export class OutStream {
   /** Adds output as it is read. */
   push(fd: 1 | 2, chunk: Uint8Array): void {
     if (this.#over || this.#ended || chunk.length === 0) return;
-    this.#partial[fd].push(chunk.slice());
-    this.#partialBytes[fd] += chunk.length;
-    this.#cut(fd, false);
+    const last = this.#runs.at(-1);
+    if (last?.fd === fd) {
+      last.parts.push(chunk.slice());
+      last.bytes += chunk.length;
+    } else this.#runs.push({ fd, parts: [chunk.slice()], bytes: chunk.length });
+    this.#pendingBytes += chunk.length;
+    this.#cut(false);
     if (!this.#started) {
       if (this.#events.length > 0) this.#start();
       else this.#startTimer ??= setTimeout(() => this.#start(), FIRST_EVENT_MS);
@@ -109,14 +124,17 @@ export class OutStream {
     if (this.#ended) return undefined;
     this.#ended = true;
     if (this.#startTimer !== undefined) clearTimeout(this.#startTimer);
-    if (!this.#started && this.#partialBytes[1] + this.#partialBytes[2] <= INLINE_MAX) {
-      const out = { stdout: this.#take(1), stderr: this.#take(2) };
+    if (!this.#started && this.#runs.length <= 1 && this.#pendingBytes <= INLINE_MAX) {
+      const run = this.#runs.shift();
+      const data = run ? this.#join(run, run.bytes) : new Uint8Array();
+      const out = run?.fd === 2
+        ? { stdout: new Uint8Array(), stderr: data }
+        : { stdout: data, stderr: new Uint8Array() };
       this.stop();
       return out;
     }
     this.#start();
-    this.#cut(1, true);
-    this.#cut(2, true);
+    this.#cut(true);
     this.#fill();
     this.#maybeDone();
     return undefined;
@@ -151,34 +169,38 @@ export class OutStream {
   #start(): void {
     if (this.#started || this.#over) return;
     this.#started = true;
-    this.#cut(1, this.#ended);
-    this.#cut(2, this.#ended);
+    this.#cut(this.#ended);
     // A pause in the output is worth an event too (progress lines): cut what is there.
-    if (this.#events.length === 0) {
-      this.#cut(1, true);
-      this.#cut(2, true);
-    }
+    if (this.#events.length === 0) this.#cut(true);
     this.#timer = setInterval(() => this.#tick(), TICK_MS);
     Deno.unrefTimer(this.#timer);
     this.#fill();
   }
 
-  /** Cuts full events (and with `all`, the rest) out of fd's pending output. */
-  #cut(fd: 1 | 2, all: boolean): void {
-    while (this.#partialBytes[fd] >= MAX_SESSION_BODY || (all && this.#partialBytes[fd] > 0)) {
-      const n = Math.min(MAX_SESSION_BODY, this.#partialBytes[fd]);
-      this.#events.push({ data: this.#takeBytes(fd, n), stderr: fd === 2 });
+  /**
+   * Cuts events out of the pending output, oldest run first: full events, a run that another
+   * fd's output follows (it can grow no more), and with `all` the rest.
+   */
+  #cut(all: boolean): void {
+    for (;;) {
+      const run = this.#runs[0];
+      if (run === undefined) return;
+      if (run.bytes === 0) {
+        this.#runs.shift();
+        continue;
+      }
+      if (run.bytes < MAX_SESSION_BODY && this.#runs.length === 1 && !all) return;
+      const n = Math.min(MAX_SESSION_BODY, run.bytes);
+      this.#events.push({ data: this.#join(run, n), stderr: run.fd === 2 });
+      this.#pendingBytes -= n;
     }
   }
 
-  #take(fd: 1 | 2): Uint8Array {
-    return this.#takeBytes(fd, this.#partialBytes[fd]);
-  }
-
-  #takeBytes(fd: 1 | 2, n: number): Uint8Array {
+  /** Takes the first `n` bytes of `run`. */
+  #join(run: Run, n: number): Uint8Array {
     const out = new Uint8Array(n);
     let at = 0;
-    const parts = this.#partial[fd];
+    const parts = run.parts;
     while (at < n) {
       const p = parts[0];
       const take = Math.min(p.length, n - at);
@@ -187,7 +209,7 @@ export class OutStream {
       if (take === p.length) parts.shift();
       else parts[0] = p.subarray(take);
     }
-    this.#partialBytes[fd] -= n;
+    run.bytes -= n;
     return out;
   }
 
@@ -203,8 +225,7 @@ export class OutStream {
     if (!this.#started) return;
     // While the action runs, a partial event waits for more unless the window is idle.
     if (this.#next >= this.#events.length && this.#next === this.#base && !this.#ended) {
-      this.#cut(1, true);
-      this.#cut(2, true);
+      this.#cut(true);
     }
     while (this.#next < this.#events.length && this.#next < this.#base + WINDOW) {
       this.#send(this.#next++);

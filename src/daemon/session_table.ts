@@ -58,7 +58,21 @@ export interface Session {
   readonly results: Map<number, Uint8Array[] | null>;
   /** The output being streamed (one at a time per session). */
   stream?: OutStream;
+  /** Commands run, by action name (the close summary's audit trail). */
+  readonly ran: Map<string, number>;
+  /** Commands refused by policy. */
+  refused: number;
 }
+
+/** Why a session ended (the close summary says it). */
+export type SessionEnd =
+  | "closed"
+  | "idle"
+  | "lifetime"
+  | "max_messages"
+  | "user_gone"
+  | "user_removed"
+  | "shutdown";
 
 /** Why a session could not be opened. */
 export type OpenRefusal = "sessions_off" | "sessions_full" | "sessions_user_full";
@@ -69,11 +83,17 @@ export class SessionTable {
   readonly #clock: () => number;
   readonly #byId = new Map<bigint, Session>();
   readonly #perUser = new Map<number, number>();
+  readonly #onClose?: (s: Session, why: SessionEnd) => void;
 
-  /** An empty table. */
-  constructor(limits: SessionLimits, clock: () => number) {
+  /** An empty table; `onClose` hears of every session that ends, once. */
+  constructor(
+    limits: SessionLimits,
+    clock: () => number,
+    onClose?: (s: Session, why: SessionEnd) => void,
+  ) {
     this.#limits = limits;
     this.#clock = clock;
+    this.#onClose = onClose;
   }
 
   /** The limits (changed by reload; open sessions keep running under the new ones). */
@@ -104,8 +124,9 @@ export class SessionTable {
   get(id: bigint): Session | undefined {
     const s = this.#byId.get(id);
     if (s === undefined) return undefined;
-    if (this.#over(s, this.#clock())) {
-      this.close(s);
+    const over = this.#over(s, this.#clock());
+    if (over !== undefined) {
+      this.close(s, over);
       return undefined;
     }
     return s;
@@ -147,31 +168,44 @@ export class SessionTable {
       lastSeen: now,
       messages: 0,
       results: new Map(),
+      ran: new Map(),
+      refused: 0,
     };
     this.#byId.set(id, s);
     this.#perUser.set(userId, (this.#perUser.get(userId) ?? 0) + 1);
     return s;
   }
 
-  /** Ends a session. */
-  close(s: Session): void {
+  /** Ends a session (`why`: for the close summary; default the client closed it). */
+  close(s: Session, why: SessionEnd = "closed"): void {
     if (this.#byId.get(s.id) !== s) return;
     s.stream?.stop();
     this.#byId.delete(s.id);
     const n = (this.#perUser.get(s.userId) ?? 1) - 1;
     if (n <= 0) this.#perUser.delete(s.userId);
     else this.#perUser.set(s.userId, n);
+    this.#onClose?.(s, why);
   }
 
   /** Ends every session of a user (e.g. the user was removed). */
   closeUser(userId: number): void {
-    for (const s of [...this.#byId.values()]) if (s.userId === userId) this.close(s);
+    for (const s of [...this.#byId.values()]) {
+      if (s.userId === userId) this.close(s, "user_removed");
+    }
+  }
+
+  /** Ends every session (the daemon stops). */
+  closeAll(why: SessionEnd): void {
+    for (const s of [...this.#byId.values()]) this.close(s, why);
   }
 
   /** Removes every session past its idle time, lifetime or message count. */
   sweep(): void {
     const now = this.#clock();
-    for (const s of [...this.#byId.values()]) if (this.#over(s, now)) this.close(s);
+    for (const s of [...this.#byId.values()]) {
+      const over = this.#over(s, now);
+      if (over !== undefined) this.close(s, over);
+    }
   }
 
   /** Remembers the answer(s) to a command (`null`: running), keeping the newest few. */
@@ -184,9 +218,11 @@ export class SessionTable {
     }
   }
 
-  #over(s: Session, now: number): boolean {
+  #over(s: Session, now: number): SessionEnd | undefined {
     const l = this.#limits;
-    return now - s.lastSeen > l.idle || now - s.opened > l.lifetime ||
-      s.messages >= l.max_messages;
+    if (now - s.lastSeen > l.idle) return "idle";
+    if (now - s.opened > l.lifetime) return "lifetime";
+    if (s.messages >= l.max_messages) return "max_messages";
+    return undefined;
   }
 }

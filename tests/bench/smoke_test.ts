@@ -1,7 +1,7 @@
 /**
  * Keeps the benchmark harness from rotting: runs `bench/run.ts --quick` (one 1-second
  * flood against a real daemon and the floor, a small throughput run, 50 pings, idle RSS of
- * the daemon and of a bare listener) into a temp dir and checks the result file's shape and
+ * the daemon and of a bare listener, a small sessions bench) into a temp dir and checks the result file's shape and
  * that the values are sane.
  * @module
  */
@@ -45,7 +45,14 @@ Deno.test("bench/run.ts --quick writes sane results", async () => {
     assert.ok((f.daemon.rssSeriesMB?.length ?? 0) >= 2, "no RSS sampled over the flood");
     assert.ok((f.daemon.startRssMB ?? 0) > 0 && (f.daemon.endRssMB ?? 0) > 0);
     assert.ok((await Deno.readTextFile(`${out}/latest.md`)).includes("## Memory"));
-    assert.equal(report.goals.length, 8);
+    // sessions_bench.ts (issue 15) ran in the same run: sessions, first contact off and on
+    assert.ok(report.sessions, `no sessions figures: ${report.notes["sessions_bench.ts"]}`);
+    assert.ok(report.sessions.sessions.ok > 0, "no session command answered");
+    assert.ok(report.sessions.ab.off[0].ok > 0 && report.sessions.ab.on[0].ok > 0);
+    assert.ok(Number.isFinite(report.sessions.ratios.okPerSec));
+    assert.ok(Number.isFinite(report.sessions.abRatios.okPerCpuSecond));
+    assert.ok(report.goals.some((g) => g.goal.startsWith("with sessions ≥ 15,000")));
+    assert.equal(report.goals.length, 10);
     for (const g of report.goals) assert.equal(typeof g.met, "boolean");
   } finally {
     await Deno.remove(out, { recursive: true }).catch(() => {});

@@ -115,6 +115,8 @@ Deno.test("session over UDP: another socket gets no result; a client that moved 
     s.rebind();
     const moved = await s.run(1);
     assert.equal(moved.status, ReplyStatus.Ok, JSON.stringify(moved));
+    // The log line may reach us after the answer does (another pipe): wait for it, then count.
+    await d.waitFor(/"decision":"session_moved"/);
     assert.equal(d.records().filter((x) => x.decision === "session_moved").length, 1);
     await s.close();
   } finally {

@@ -184,6 +184,7 @@ Deno.test("open pool: a full queue refuses unproven datagrams; a proven one evic
     assert.ok(isPoolFailure(await u1));
     for (const p of [first, p1, p2, p3]) assert.ok((await p).ok);
     const s = pool.stats;
+    assert.equal(s.x25519, 4, "each opened datagram cost its worker one X25519, reported back");
     assert.equal(s.evicted, 2);
     assert.equal(s.refused, 2);
     assert.equal(pool.depth, 0);
