@@ -2,7 +2,8 @@
  * The admin web listener (`admin.web_listen`): `/metrics` for Prometheus and, with
  * `admin.token_file`, the dashboard (docs/ADMIN.md). Commands go through the same
  * {@linkcode AdminControl} as the control socket; only the commands that change state from
- * a page (ban, unban, revoke, enable, disable, broadcast, reload) are accepted, each with the
+ * a page (ban, unban, revoke, enable, disable, broadcast, reload, approve, users revoke|extend)
+ * are accepted, each with the
  * session's CSRF token and from the same origin. Bodies, sessions and live streams are
  * bounded.
  * @module
@@ -22,7 +23,11 @@ export const WEB_COMMANDS = [
   "disable",
   "broadcast",
   "reload",
+  "approve",
+  "users",
 ] as const;
+/** The `users` operations a page may post (listing comes with `/api/state`). */
+export const WEB_USERS_OPS = ["revoke", "extend"] as const;
 /** Largest request body read (bytes). */
 export const MAX_BODY = 16 * 1024;
 /** Most live decision streams at once. */
@@ -193,6 +198,15 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
         return [];
       }
     };
+    // Commands a build or a daemon may not have (enrollment, cluster nodes): [] then.
+    const optional = async (cmd: string, args: Record<string, unknown>) => {
+      try {
+        const r = await control.run(cmd, args);
+        return Array.isArray(r) ? r : [];
+      } catch {
+        return [];
+      }
+    };
     return {
       csrf: s.csrf,
       status: control.status(),
@@ -203,6 +217,8 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
       bans: await list("bans"),
       overrides: await list("overrides"),
       messages: await control.run("messages", {}),
+      enrollments: await optional("users", { op: "list" }),
+      nodes: await optional("nodes", {}),
     };
   };
 
@@ -276,6 +292,9 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
     const args = typeof parsed.args === "object" && parsed.args !== null
       ? parsed.args as Record<string, unknown>
       : {};
+    if (cmd === "users" && !(WEB_USERS_OPS as readonly unknown[]).includes(args.op)) {
+      return json({ error: `users: op must be one of ${WEB_USERS_OPS.join(", ")}` }, 400);
+    }
     try {
       return json({ ok: true, result: await control.run(cmd, args) });
     } catch (err) {
