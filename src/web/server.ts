@@ -147,10 +147,10 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
     `${COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}` +
     (secure ? "; Secure" : "");
 
-  const metricsAllowed = (req: Request): boolean => {
+  const metricsAllowed = (req: Request, source: string): boolean => {
     if (!sessions) return true;
     const auth = req.headers.get("authorization") ?? "";
-    if (auth.startsWith("Bearer ")) return sessions.checkToken(auth.slice(7).trim());
+    if (auth.startsWith("Bearer ")) return sessions.checkToken(auth.slice(7).trim(), source);
     return sessionOf(req) !== undefined;
   };
 
@@ -223,14 +223,15 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
   };
 
   let port = opts.port;
-  const handle = async (req: Request): Promise<Response> => {
+  const handle = async (req: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
+    const source = (info.remoteAddr as Deno.NetAddr).hostname ?? "";
     if (!hostAllowed(req.headers.get("host"), port, secure)) {
       return text("unknown Host: use the listen address", 421);
     }
     const url = new URL(req.url);
     const path = url.pathname;
     if (path === "/metrics" && req.method === "GET") {
-      if (!metricsAllowed(req)) {
+      if (!metricsAllowed(req, source)) {
         return respond("unauthorized\n", 401, "text/plain", { "www-authenticate": "Bearer" });
       }
       return respond(opts.metrics(), 200, CONTENT_TYPE);
@@ -244,7 +245,7 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
       if (req.method !== "POST" || !sameOrigin(req)) return text("forbidden", 403);
       const body = await readBody(req);
       const token = body === undefined ? "" : new URLSearchParams(body).get("token") ?? "";
-      const s = sessions.login(token);
+      const s = sessions.login(token, source);
       if (!s) {
         return respond(loginPage("Wrong token."), 401, "text/html; charset=utf-8");
       }

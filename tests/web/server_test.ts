@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { AdminControl, type ControlExtensions } from "../../src/admin/control.ts";
 import { hostAllowed, MAX_BODY, startWeb, type WebServer } from "../../src/web/server.ts";
-import { MAX_FAILURES_PER_MINUTE } from "../../src/web/auth.ts";
+import { MAX_FAILURES_PER_SOURCE } from "../../src/web/throttle.ts";
 import { TestTarget } from "../admin/_target.ts";
 
 const TOKEN = "a-test-token-of-enough-length";
@@ -156,13 +156,13 @@ Deno.test("web: enrollments and cluster nodes in the state; approve and users re
 Deno.test("web: wrong tokens are refused and throttled; logout ends the session", async () => {
   await withWeb(async (web) => {
     const { cookie, csrf } = await session(web);
-    for (let i = 0; i < MAX_FAILURES_PER_MINUTE; i++) {
+    for (let i = 0; i < MAX_FAILURES_PER_SOURCE; i++) {
       const r = await login(web, `wrong-${i}-xxxxxxxxxxxxxxxx`);
       assert.equal(r.status, 401);
       await r.body?.cancel();
     }
     const throttled = await login(web);
-    assert.equal(throttled.status, 401, "even the right token waits out the minute");
+    assert.equal(throttled.status, 401, "even the right token waits out this source's minute");
     await throttled.body?.cancel();
     const out = await fetch(`${web.url}/logout`, {
       method: "POST",
