@@ -148,7 +148,7 @@ async function refresh() {
   table("bans", ["source", "left", "reason", "count"], s.bans, (row) => [["unban", () => command("unban", { addr: row.source })]]);
   table("messages", ["level", "text"], s.messages);
   table("enrollments", ["id", "name", "kind", "actions", "left"], s.enrollments || [], (row) => row.kind === "invite (pending)" ? [["approve", () => command("approve", { id: row.id })], ["revoke", () => command("users", { op: "revoke", name: row.name })]] : [["revoke", () => command("users", { op: "revoke", name: row.name })]]);
-  table("nodes", ["node", "version", "config_version", "listening", "age_s"], (s.nodes || []).map((n) => ({ ...n, node: n.node + (n.self ? " (this)" : ""), age_s: n.age_s + " s ago" })));
+  table("nodes", ["node", "version", "config_version", "listening", "seen"], (s.nodes || []).map((n) => ({ ...n, node: n.node + (n.self ? " (this)" : ""), seen: n.age_s + " s ago" })));
   chart(st.counters || {});
 }
 function addDecision(e) {
