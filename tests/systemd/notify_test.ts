@@ -62,7 +62,9 @@ async function webReload(base: string, token: string): Promise<void> {
   assert.equal(r.status, 200, await r.text());
 }
 
-Deno.test("systemd: a NOTIFY_SOCKET listener receives READY, RELOADING, READY again and STOPPING from a real daemon (SIGHUP, admin socket and dashboard reloads)", async () => {
+// Reloads by SIGHUP, by the admin socket and by the dashboard each send RELOADING then READY.
+// (The name stays as tests/config/every_field_test.ts cites it for logging.journal.)
+Deno.test("systemd: a NOTIFY_SOCKET listener receives READY, RELOADING, READY again and STOPPING from a real daemon", async () => {
   const webPort = freeTcpPort();
   const fx = await makeFixture({
     top: {
