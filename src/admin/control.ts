@@ -37,6 +37,8 @@ export interface ControlExtensions {
   commands?: Record<string, (args: Record<string, unknown>) => Promise<unknown>>;
   /** Revokes `user`'s grants (all, or `addr`'s) and fires its session destructors. */
   revoke?(user: string, addr?: string): Promise<{ grants: number; sessions: number }>;
+  /** Runs every reload (socket, web, SIGHUP) inside it: systemd's RELOADING … READY. */
+  aroundReload?<T>(reload: () => Promise<T>): Promise<T>;
 }
 
 /** Names disabled at runtime, per kind. */
@@ -250,7 +252,12 @@ export class AdminControl {
    * Reloads and re-applies the persisted overrides (use for SIGHUP too, so persisted
    * overrides survive every reload).
    */
-  async reload(keepOverrides = false): Promise<TargetReloadReport & { reapplied?: string[] }> {
+  reload(keepOverrides = false): Promise<TargetReloadReport & { reapplied?: string[] }> {
+    const around = this.#ext.aroundReload;
+    return around ? around(() => this.#reload(keepOverrides)) : this.#reload(keepOverrides);
+  }
+
+  async #reload(keepOverrides: boolean): Promise<TargetReloadReport & { reapplied?: string[] }> {
     const report = await this.#target.reload(keepOverrides);
     if (!report.ok) return report;
     const reapplied: string[] = [];

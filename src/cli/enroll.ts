@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import { CliError, UsageError } from "./errors.ts";
 import { enroll } from "../client/enroll.ts";
 import { parseDuration } from "../config/duration.ts";
+import { ProgressView } from "../client/progress.ts";
 
 /** Flags of `enroll`. */
 export interface EnrollFlags {
@@ -27,6 +28,9 @@ export async function runEnroll(invite: string, flags: EnrollFlags): Promise<voi
   const pollMs = flags.poll === undefined ? undefined : parseDuration(flags.poll);
   if (waitMs === undefined && flags.wait !== undefined) throw new UsageError("--wait: a duration");
   if (pollMs === undefined && flags.poll !== undefined) throw new UsageError("--poll: a duration");
+  // Waiting for approval: a bar of the --wait time on a terminal (the pending line otherwise).
+  const tty = Deno.stderr.isTerminal();
+  const view = new ProgressView(tty, (t) => Deno.stderr.writeSync(new TextEncoder().encode(t)));
   try {
     const r = await enroll(invite, {
       out: flags.out,
@@ -35,12 +39,19 @@ export async function runEnroll(invite: string, flags: EnrollFlags): Promise<voi
       force: flags.force,
       onPending: (id) =>
         console.error(`pending: waiting for the operator to run \`siglatch admin approve ${id}\``),
+      onWaiting: (waited, wait) => {
+        if (!tty) return;
+        const m = Math.max(1, Math.ceil(wait / 1000));
+        view.show({ n: Math.min(m, Math.floor(waited / 1000)), m, text: "s waiting for approval" });
+      },
     });
+    view.done();
     console.log(
       `enrolled as ${r.name} (user ${r.userId}) until ${new Date(r.notAfter).toISOString()}\n` +
         `profile ${r.profile}, key ${r.keyFile}`,
     );
   } catch (err) {
+    view.done();
     throw new CliError(err instanceof Error ? err.message : String(err));
   }
 }

@@ -15,6 +15,7 @@ import { cliProfileKeys, sendAsProfile } from "./profile_request.ts";
 import { parseIp } from "../util/ip.ts";
 import { DEFAULT_CHAFF_JITTER_MS, MAX_CHAFF } from "../client/chaff.ts";
 import { MAX_REQUEST_PAYLOAD, PayloadFileError, readPayloadFile } from "../client/payload_file.ts";
+import { ProgressView } from "../client/progress.ts";
 import { type BatchCommand, runBatch, splitThen } from "./batch.ts";
 
 /** Exit status when no reply came. */
@@ -83,6 +84,24 @@ function intFlag(
     throw new UsageError(`--${name} ${v}: expected an integer ${min}..${max}`);
   }
   return n;
+}
+
+/**
+ * Progress of a fragmented send on stderr: a bar redrawn per fragment on a terminal, one
+ * plain `progress n/m fragments sent` line per attempt otherwise. A one-datagram send shows
+ * nothing.
+ */
+export function fragmentProgress(
+  tty: boolean,
+  write: (text: string) => void = (t) => Deno.stderr.writeSync(new TextEncoder().encode(t)),
+): { onSent: (sent: number, total: number) => void; done: () => void } {
+  const view = new ProgressView(tty, write);
+  return {
+    onSent: (n, m) => {
+      if (m > 1 && (tty || n === m)) view.show({ n, m, text: "fragments sent" });
+    },
+    done: () => view.done(),
+  };
 }
 
 /** Builds the effective settings from profile + flags. */
@@ -315,8 +334,13 @@ then each command sealed under the session key; each result is reported on its o
         return;
       }
       let res: SendResult;
+      // --file: the fragments sent, as a bar on a terminal (a plain line at the end otherwise).
+      const sending = flags.file !== undefined && !flags.json
+        ? fragmentProgress(Deno.stderr.isTerminal())
+        : undefined;
       try {
         res = await sendAsProfile(p, keys, {
+          onSent: sending?.onSent,
           actionId,
           payload,
           wait: flags.wait,
@@ -328,6 +352,8 @@ then each command sealed under the session key; each result is reported on its o
         });
       } catch (err) {
         throw new CliError(err instanceof Error ? err.message : String(err));
+      } finally {
+        sending?.done();
       }
       const code = reportResult(res, flags.json ?? false);
       if (code !== 0) throw new CliError("", code);

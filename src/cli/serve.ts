@@ -25,6 +25,7 @@ import { enrollCommands } from "../enroll/commands.ts";
 import { rotateCommands } from "../rotation/commands.ts";
 import { readWebSecrets, startDaemonWeb, type WebSecrets } from "../web/mod.ts";
 import { Notifier, notifyBindPath, sdNotify, watchdogUsec } from "../systemd/notify.ts";
+import { NodeHeartbeat } from "../cluster/nodes.ts";
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -189,18 +190,24 @@ export async function serve(opts: ServeOptions): Promise<number> {
     await store.close();
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : err}`);
   }
-  const admin = await startAdmin(daemon, config.admin.socket, {
-    ...daemonExtensions(daemon),
-    ...usageExtensions(daemon),
-    commands: { ...enrollCommands(daemon), ...rotateCommands(daemon) },
-  });
-  const web = await startDaemonWeb(config, admin.control, () => daemon.metrics.render(), secrets);
   // systemd (Type=notify): the privileged part is the main process and tells it for us.
   const notifier = new Notifier(
     net
       ? async (state) => await net.channel.call("notify", { state }) === true
       : (state) => sdNotify(state, { bind: notifyBindPath(config.admin.socket) }),
   );
+  const nodes = new NodeHeartbeat(store, {
+    configVersion: () => daemon.configVersion,
+    listening: () => daemon.listening(),
+  });
+  await nodes.start();
+  const admin = await startAdmin(daemon, config.admin.socket, {
+    ...daemonExtensions(daemon),
+    ...usageExtensions(daemon),
+    commands: { ...enrollCommands(daemon), ...rotateCommands(daemon), ...nodes.commands() },
+    aroundReload: (reload) => notifier.aroundReload(reload),
+  });
+  const web = await startDaemonWeb(config, admin.control, () => daemon.metrics.render(), secrets);
   log.info("siglatchd ready{dry}", { dry: opts.dryRun ? " (dry run: no action runs)" : "" });
 
   const { promise: stopped, resolve: stop } = Promise.withResolvers<string>();
@@ -210,10 +217,9 @@ export async function serve(opts: ServeOptions): Promise<number> {
   Deno.addSignalListener("SIGTERM", onStop("SIGTERM"));
   Deno.addSignalListener("SIGINT", onStop("SIGINT"));
   Deno.addSignalListener("SIGHUP", () => {
-    notifier.reloading()
-      .then(() => admin.control.reload())
-      .catch((err) => log.error("reload failed: {err}", { err: String(err) }))
-      .finally(() => notifier.ready());
+    // RELOADING … READY come from aroundReload, as for reloads from the socket and the web.
+    admin.control.reload()
+      .catch((err) => log.error("reload failed: {err}", { err: String(err) }));
   });
   // After the signal handlers: a SIGHUP right after READY must reload, not kill.
   notifier.ready();
@@ -223,6 +229,7 @@ export async function serve(opts: ServeOptions): Promise<number> {
   await notifier.stopping();
   await web?.stop();
   await admin.stop();
+  await nodes.stop();
   decoys.stop();
   await daemon.stop(config.execution.grace_period);
   await knock?.stop();

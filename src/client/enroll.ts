@@ -28,6 +28,8 @@ export interface EnrollOptions {
   pollMs?: number;
   /** Told once when the server parks the enrollment for approval. */
   onPending?: (inviteId: number) => void;
+  /** Told after each "pending" answer: waited so far and the longest wait (ms). */
+  onWaiting?: (waitedMs: number, waitMs: number) => void;
   /** Overwrite an existing profile. */
   force?: boolean;
 }
@@ -67,7 +69,8 @@ export async function enroll(inviteText: string, opts: EnrollOptions): Promise<E
   }
   const keys = generateEd25519();
   const payload = enrollPayload(keys.publicKey);
-  const deadline = Date.now() + (opts.waitMs ?? 600_000);
+  const started = Date.now();
+  const deadline = started + (opts.waitMs ?? 600_000);
   let toldPending = false;
   for (;;) {
     const r = await sendRequest({
@@ -100,6 +103,7 @@ export async function enroll(inviteText: string, opts: EnrollOptions): Promise<E
     if (answer.state === "pending") {
       if (!toldPending) opts.onPending?.(answer.invite);
       toldPending = true;
+      opts.onWaiting?.(Math.min(Date.now(), deadline) - started, deadline - started);
       if (Date.now() >= deadline) throw new Error("enrollment: still pending approval; gave up");
       await new Promise((res) => setTimeout(res, opts.pollMs ?? 2000));
       continue;

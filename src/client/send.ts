@@ -80,6 +80,8 @@ export interface SendOptions {
   conn?: Deno.DatagramConn;
   /** Relays to pass, first hop first (`host`/`port`/`serverPublic` are the final server). */
   via?: RelayHop[];
+  /** Told after each datagram of an attempt goes out (`sent` of `total`; fragments). */
+  onSent?: (sent: number, total: number) => void;
 }
 
 /** The reply as the client sees it. */
@@ -277,9 +279,13 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
           );
           chaffLeft = 0;
           await Promise.race([realOut, chaffTail]);
+          opts.onSent?.(parts.length, parts.length);
           sentAt = performance.now();
         } else {
-          for (const part of parts) await conn.send(part.datagram, target);
+          for (let i = 0; i < parts.length; i++) {
+            await conn.send(parts[i].datagram, target);
+            opts.onSent?.(i + 1, parts.length);
+          }
         }
         if (!opts.wait) return { answered: true, attempts: attempt, cookieRounds };
         const deadline = sentAt + opts.timeoutMs;

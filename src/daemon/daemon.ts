@@ -565,6 +565,7 @@ export class Daemon {
     const user = [...this.#runtime.users.values()].find((u) => u.config.name === name);
     if (!user) throw new Error(`rotate: no user named "${name}"`);
     const rec = await this.userKeys.rotate(user, this.#base.config.keys.rotation_grace);
+    this.count("user_key_rotations");
     this.#apply(this.#base, false);
     this.#log.info("user {name}: key rotated; the previous key is accepted until it confirms", {
       name,
@@ -610,6 +611,7 @@ export class Daemon {
       graceMs: keys.rotation_grace,
     });
     if (names.length > 0) this.#apply(this.#base, false);
+    if (names.length > 0) this.count("user_key_rotations", names.length);
     for (const name of names) {
       this.#log.info(
         "user {name}: key rotated (schedule); the previous key is accepted until it confirms",

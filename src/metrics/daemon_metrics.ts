@@ -33,7 +33,18 @@ export interface MetricsSource {
   listenerStatus(): { address: string; kernel_drops?: number }[];
   /** Open-worker pool figures, when there is a pool. */
   openPool(): { size: number; depth: number; opened: number; refused: number } | undefined;
+  /** Invites and enrolled users (issue 16). */
+  readonly enrollment?: { users(): unknown[]; invites(): { state: string }[] };
+  /** Server key rotation records by server name. */
+  readonly rotation?: { readonly records: ReadonlyMap<string, { gen: number }> };
+  /** Protocol sessions (issue 15). */
+  readonly sessionPath?: { readonly table: { readonly size: number } };
 }
+
+/** Invite states as `siglatch_enrollments` labels them (a used invite is an enrolled user). */
+const INVITE_STATES = ["open", "pending", "approved"] as const;
+/** Decoy types (`decoy_<type>_hits` counters). */
+const DECOY_TYPES = ["banner", "tarpit", "random"] as const;
 
 /** Request duration buckets (seconds): a builtin answers in well under a millisecond. */
 const DURATION_BUCKETS = [
@@ -191,6 +202,99 @@ export class DaemonMetrics {
           .map((s) => ({ labels: { listen: s.address }, value: s.kernel_drops! })),
       true,
     );
+    const counter = (name: string, help: string, event: string) =>
+      gauge(name, help, one(() => source.counters[event] ?? 0), true);
+    const byLabel = (label: string, events: Record<string, string>) => () =>
+      Object.entries(events).map(([value, event]) => ({
+        labels: { [label]: value },
+        value: source.counters[event] ?? 0,
+      }));
+    // Sessions (PROTOCOL §18).
+    gauge(
+      "siglatch_client_sessions",
+      "Protocol sessions open now.",
+      one(() => source.sessionPath?.table.size ?? 0),
+    );
+    counter(
+      "siglatch_client_sessions_opened_total",
+      "Protocol sessions opened.",
+      "sessions_opened",
+    );
+    counter(
+      "siglatch_client_sessions_closed_total",
+      "Protocol sessions closed.",
+      "sessions_closed",
+    );
+    counter(
+      "siglatch_session_commands_total",
+      "Commands run inside sessions.",
+      "session_commands",
+    );
+    counter(
+      "siglatch_session_streams_total",
+      "Streamed outputs sessions delivered.",
+      "session_streams",
+    );
+    // Enrollment.
+    gauge(
+      "siglatch_enrollments",
+      "Invites by state (open, pending approval, approved) and enrolled users (enrolled).",
+      () => {
+        const e = source.enrollment;
+        const invites = e?.invites() ?? [];
+        return [
+          ...INVITE_STATES.map((state) => ({
+            labels: { state },
+            value: invites.filter((i) => i.state === state).length,
+          })),
+          { labels: { state: "enrolled" }, value: e?.users().length ?? 0 },
+        ];
+      },
+    );
+    gauge(
+      "siglatch_enroll_requests_total",
+      "Enroll requests by result (enrolled, pending approval, refused).",
+      byLabel("result", {
+        enrolled: "enrolled",
+        pending: "enroll_pending",
+        refused: "enroll_refused",
+      }),
+      true,
+    );
+    // Key rotations.
+    gauge(
+      "siglatch_server_key_generation",
+      "Server key generation (rotations so far, cluster-wide), by server.",
+      () =>
+        [...source.rotation?.records ?? []].map(([server, r]) => ({
+          labels: { server },
+          value: r.gen,
+        })),
+    );
+    counter(
+      "siglatch_user_key_rotations_total",
+      "User HMAC keys rotated by this node (admin rotate and keys.rotate_users_every).",
+      "user_key_rotations",
+    );
+    // Relays.
+    gauge(
+      "siglatch_relay_requests_total",
+      "Relay layers by result (relayed, refused by the relay's checks, busy).",
+      byLabel("result", { relayed: "relayed", refused: "relay_refused", busy: "relay_busy" }),
+      true,
+    );
+    // Decoys.
+    gauge(
+      "siglatch_decoy_hits_total",
+      "Connections and datagrams that reached a decoy port, by decoy type.",
+      () =>
+        DECOY_TYPES.map((type) => ({
+          labels: { type },
+          value: source.counters[`decoy_${type}_hits`] ?? 0,
+        })),
+      true,
+    );
+    counter("siglatch_decoy_answers_total", "Answers decoys sent.", "decoy_answers");
     gauge("siglatch_build_info", "Always 1; the labels say which build runs.", () => [{
       labels: { version: VERSION, deno: Deno.version.deno },
       value: 1,

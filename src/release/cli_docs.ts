@@ -36,7 +36,7 @@ function walk(cmd: Command): Sub {
 function roff(text: string): string {
   return text.replace(/\\/g, "\\e").replace(/-/g, "\\-")
     .replace(
-      /[^\x00-\x7f]/gu,
+      /[\u{80}-\u{10FFFF}]/gu,
       (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}]`,
     )
     .split("\n")

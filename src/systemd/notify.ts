@@ -152,6 +152,19 @@ export class Notifier {
     return this.#tell(`RELOADING=1${usec === undefined ? "" : `\nMONOTONIC_USEC=${usec}`}`);
   }
 
+  /**
+   * Runs `reload` between `RELOADING=1` and `READY=1` (READY also when it failed: the old
+   * config keeps serving). Every reload goes through this: SIGHUP, the socket, the web.
+   */
+  async aroundReload<T>(reload: () => Promise<T>): Promise<T> {
+    await this.reloading();
+    try {
+      return await reload();
+    } finally {
+      await this.ready();
+    }
+  }
+
   /** `STOPPING=1`; stops the watchdog pings. */
   stopping(): Promise<boolean> {
     clearInterval(this.#watchdog);

@@ -52,6 +52,8 @@ export const DASHBOARD_HTML = `<!doctype html>
 <section class="wide"><h2>Live decisions</h2><table id="decisions"><thead><tr><th>time</th><th>decision</th><th>user</th><th>action</th><th>source</th><th>reason</th></tr></thead><tbody></tbody></table></section>
 <section><h2>Servers</h2><table id="servers"></table></section>
 <section><h2>Users</h2><table id="users"></table></section>
+<section><h2>Enrollments</h2><table id="enrollments"></table></section>
+<section><h2>Cluster nodes</h2><table id="nodes"></table></section>
 <section><h2>Actions</h2><table id="actions"></table></section>
 <section><h2>Grants</h2><table id="grants"></table></section>
 <section><h2>Bans</h2>
@@ -145,6 +147,8 @@ async function refresh() {
   table("grants", ["kind", "what", "user", "action", "left"], s.grants, (row) => [["revoke", () => command("revoke", row.kind === "grant" ? { user: row.user, addr: row.what.split(" ")[0] } : { user: row.user })]]);
   table("bans", ["source", "left", "reason", "count"], s.bans, (row) => [["unban", () => command("unban", { addr: row.source })]]);
   table("messages", ["level", "text"], s.messages);
+  table("enrollments", ["id", "name", "kind", "actions", "left"], s.enrollments || [], (row) => row.kind === "invite (pending)" ? [["approve", () => command("approve", { id: row.id })], ["revoke", () => command("users", { op: "revoke", name: row.name })]] : [["revoke", () => command("users", { op: "revoke", name: row.name })]]);
+  table("nodes", ["node", "version", "config_version", "listening", "seen"], (s.nodes || []).map((n) => ({ ...n, node: n.node + (n.self ? " (this)" : ""), seen: n.age_s + " s ago" })));
   chart(st.counters || {});
 }
 function addDecision(e) {

@@ -2,17 +2,16 @@
  * Dashboard login: the token of `admin.token_file` (compared in constant time) buys a
  * session, kept in memory only, named by a random cookie (HttpOnly, SameSite=Strict,
  * Secure under TLS) and carrying its own CSRF token that every POST must echo. Sessions
- * and failed logins are bounded.
+ * are bounded; failed logins are throttled per source and overall (`throttle.ts`).
  * @module
  */
 import { constantTimeEqual } from "../crypto/ct.ts";
+import { LoginThrottle } from "./throttle.ts";
 
 /** Most live sessions; the oldest goes when a new one would exceed it. */
 export const MAX_SESSIONS = 64;
 /** A session lives this long (ms). */
 export const SESSION_MS = 12 * 3_600_000;
-/** Failed logins allowed per minute (all sources together): a token cannot be guessed fast. */
-export const MAX_FAILURES_PER_MINUTE = 20;
 /** Shortest token accepted from the token file. */
 export const MIN_TOKEN_LENGTH = 16;
 
@@ -55,35 +54,34 @@ export class Sessions {
   readonly #token: Uint8Array;
   readonly #clock: () => number;
   readonly #sessions = new Map<string, Session>();
-  #failWindow = 0;
-  #failures = 0;
+  readonly #throttle: LoginThrottle;
 
   /** Creates the store for `token`. */
   constructor(token: string, clock: () => number = Date.now) {
     this.#token = encoder.encode(token);
     this.#clock = clock;
+    this.#throttle = new LoginThrottle(clock);
   }
 
-  /** True when `candidate` is the token (constant time; false while failures are throttled). */
-  checkToken(candidate: string): boolean {
-    const now = this.#clock();
-    if (now - this.#failWindow >= 60_000) {
-      this.#failWindow = now;
-      this.#failures = 0;
-    }
-    if (this.#failures >= MAX_FAILURES_PER_MINUTE) return false;
+  /**
+   * True when `candidate` is the token (constant time), tried from `source` (the remote
+   * address); false while that source, or everybody but trusted sources, is throttled.
+   */
+  checkToken(candidate: string, source: string): boolean {
+    if (!this.#throttle.allowed(source)) return false;
     const given = encoder.encode(candidate);
     // Compare equal lengths only; a wrong length still costs a full compare.
     const ok = given.length === this.#token.length
       ? constantTimeEqual(given, this.#token)
       : (constantTimeEqual(this.#token, this.#token), false);
-    if (!ok) this.#failures++;
+    if (ok) this.#throttle.succeeded(source);
+    else this.#throttle.failed(source);
     return ok;
   }
 
-  /** Logs in with `candidate`: a new session, or undefined for a wrong token. */
-  login(candidate: string): Session | undefined {
-    if (!this.checkToken(candidate)) return undefined;
+  /** Logs in with `candidate` from `source`: a new session, or undefined for a wrong token. */
+  login(candidate: string, source: string): Session | undefined {
+    if (!this.checkToken(candidate, source)) return undefined;
     this.#sweep();
     while (this.#sessions.size >= MAX_SESSIONS) {
       this.#sessions.delete(this.#sessions.keys().next().value!);

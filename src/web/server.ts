@@ -2,7 +2,8 @@
  * The admin web listener (`admin.web_listen`): `/metrics` for Prometheus and, with
  * `admin.token_file`, the dashboard (docs/ADMIN.md). Commands go through the same
  * {@linkcode AdminControl} as the control socket; only the commands that change state from
- * a page (ban, unban, revoke, enable, disable, broadcast, reload) are accepted, each with the
+ * a page (ban, unban, revoke, enable, disable, broadcast, reload, approve, users revoke|extend)
+ * are accepted, each with the
  * session's CSRF token and from the same origin. Bodies, sessions and live streams are
  * bounded.
  * @module
@@ -22,7 +23,11 @@ export const WEB_COMMANDS = [
   "disable",
   "broadcast",
   "reload",
+  "approve",
+  "users",
 ] as const;
+/** The `users` operations a page may post (listing comes with `/api/state`). */
+export const WEB_USERS_OPS = ["revoke", "extend"] as const;
 /** Largest request body read (bytes). */
 export const MAX_BODY = 16 * 1024;
 /** Most live decision streams at once. */
@@ -142,10 +147,10 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
     `${COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}` +
     (secure ? "; Secure" : "");
 
-  const metricsAllowed = (req: Request): boolean => {
+  const metricsAllowed = (req: Request, source: string): boolean => {
     if (!sessions) return true;
     const auth = req.headers.get("authorization") ?? "";
-    if (auth.startsWith("Bearer ")) return sessions.checkToken(auth.slice(7).trim());
+    if (auth.startsWith("Bearer ")) return sessions.checkToken(auth.slice(7).trim(), source);
     return sessionOf(req) !== undefined;
   };
 
@@ -193,6 +198,15 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
         return [];
       }
     };
+    // Commands a build or a daemon may not have (enrollment, cluster nodes): [] then.
+    const optional = async (cmd: string, args: Record<string, unknown>) => {
+      try {
+        const r = await control.run(cmd, args);
+        return Array.isArray(r) ? r : [];
+      } catch {
+        return [];
+      }
+    };
     return {
       csrf: s.csrf,
       status: control.status(),
@@ -203,18 +217,21 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
       bans: await list("bans"),
       overrides: await list("overrides"),
       messages: await control.run("messages", {}),
+      enrollments: await optional("users", { op: "list" }),
+      nodes: await optional("nodes", {}),
     };
   };
 
   let port = opts.port;
-  const handle = async (req: Request): Promise<Response> => {
+  const handle = async (req: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
+    const source = (info.remoteAddr as Deno.NetAddr).hostname ?? "";
     if (!hostAllowed(req.headers.get("host"), port, secure)) {
       return text("unknown Host: use the listen address", 421);
     }
     const url = new URL(req.url);
     const path = url.pathname;
     if (path === "/metrics" && req.method === "GET") {
-      if (!metricsAllowed(req)) {
+      if (!metricsAllowed(req, source)) {
         return respond("unauthorized\n", 401, "text/plain", { "www-authenticate": "Bearer" });
       }
       return respond(opts.metrics(), 200, CONTENT_TYPE);
@@ -228,7 +245,7 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
       if (req.method !== "POST" || !sameOrigin(req)) return text("forbidden", 403);
       const body = await readBody(req);
       const token = body === undefined ? "" : new URLSearchParams(body).get("token") ?? "";
-      const s = sessions.login(token);
+      const s = sessions.login(token, source);
       if (!s) {
         return respond(loginPage("Wrong token."), 401, "text/html; charset=utf-8");
       }
@@ -276,6 +293,9 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
     const args = typeof parsed.args === "object" && parsed.args !== null
       ? parsed.args as Record<string, unknown>
       : {};
+    if (cmd === "users" && !(WEB_USERS_OPS as readonly unknown[]).includes(args.op)) {
+      return json({ error: `users: op must be one of ${WEB_USERS_OPS.join(", ")}` }, 400);
+    }
     try {
       return json({ ok: true, result: await control.run(cmd, args) });
     } catch (err) {

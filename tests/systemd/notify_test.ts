@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { makeFixture, startDaemon } from "../_helpers/daemon.ts";
+import { makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { freeTcpPort, writeToken } from "../web/_web.ts";
 import { validNotifyState } from "../../src/systemd/notify.ts";
 
 /** A NOTIFY_SOCKET as systemd has it: a bound Unix datagram socket; collects messages. */
@@ -42,10 +43,40 @@ function notifySocket(path: string) {
   };
 }
 
-Deno.test("systemd: a NOTIFY_SOCKET listener receives READY, RELOADING, READY again and STOPPING from a real daemon", async () => {
-  const fx = await makeFixture({
-    top: { logging: { level: "info", format: "json", journal: "on" } },
+/** Logs in to the dashboard and posts `reload` as the page does. */
+async function webReload(base: string, token: string): Promise<void> {
+  const login = await fetch(`${base}/login`, {
+    method: "POST",
+    body: new URLSearchParams({ token }),
+    redirect: "manual",
   });
+  await login.body?.cancel();
+  assert.equal(login.status, 303);
+  const cookie = login.headers.get("set-cookie")!.split(";")[0];
+  const { csrf } = await (await fetch(`${base}/api/state`, { headers: { cookie } })).json();
+  const r = await fetch(`${base}/api/command`, {
+    method: "POST",
+    headers: { cookie, "x-csrf-token": csrf, "content-type": "application/json" },
+    body: JSON.stringify({ cmd: "reload", args: {} }),
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+
+// Reloads by SIGHUP, by the admin socket and by the dashboard each send RELOADING then READY.
+// (The name stays as tests/config/every_field_test.ts cites it for logging.journal.)
+Deno.test("systemd: a NOTIFY_SOCKET listener receives READY, RELOADING, READY again and STOPPING from a real daemon", async () => {
+  const webPort = freeTcpPort();
+  const fx = await makeFixture({
+    top: {
+      logging: { level: "info", format: "json", journal: "on" },
+      admin: {
+        socket: "run/admin.sock",
+        web_listen: `127.0.0.1:${webPort}`,
+        token_file: "web.token",
+      },
+    },
+  });
+  const token = await writeToken(fx.dir);
   // The notify socket must be reachable by the sender (the privileged part when run as root).
   const path = `${fx.dir}/notify.sock`;
   const sock = notifySocket(path);
@@ -65,6 +96,23 @@ Deno.test("systemd: a NOTIFY_SOCKET listener receives READY, RELOADING, READY ag
     if (Deno.build.os === "linux") assert.match(sock.messages[i], /\nMONOTONIC_USEC=\d+$/);
     // READY again after RELOADING (the reload finished).
     await sock.until(/^READY=1/m, i + 1);
+
+    // A reload from the admin socket: RELOADING, then READY again.
+    let from = sock.messages.length;
+    const viaSocket = await runCli(["admin", "--config", fx.config, "reload"]);
+    assert.equal(viaSocket.code, 0, viaSocket.stderr);
+    await sock.until(/^RELOADING=1/m, from);
+    const j = sock.messages.findIndex((m, k) => k >= from && /^RELOADING=1/.test(m));
+    await sock.until(/^READY=1/m, j + 1);
+    await d.waitFor(/reloaded config version 3/);
+
+    // A reload from the dashboard: the same.
+    from = sock.messages.length;
+    await webReload(`http://127.0.0.1:${webPort}`, token);
+    await sock.until(/^RELOADING=1/m, from);
+    const k = sock.messages.findIndex((m, n) => n >= from && /^RELOADING=1/.test(m));
+    await sock.until(/^READY=1/m, k + 1);
+    await d.waitFor(/reloaded config version 4/);
     assert.equal(await d.stop(), 0);
     await sock.until(/^STOPPING=1/m);
     assert.ok(sock.messages.every(validNotifyState), JSON.stringify(sock.messages));

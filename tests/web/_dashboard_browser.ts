@@ -1,7 +1,9 @@
 /**
  * The dashboard in a real Chromium (Debian's, driven by playwright-core) against a real
  * daemon: a wrong token is refused, the right one logs in, a ping appears live, a ban made
- * in the page is listed, a POST without the CSRF token is refused. Takes the screenshot
+ * in the page is listed, a POST without the CSRF token is refused, a pending enrollment is
+ * approved with the page's button (the enroll CLI then finishes) and revoked, this node's
+ * heartbeat is listed under cluster nodes. Takes the screenshot
  * the README shows (docs/img/dashboard.png, rewritten with SIGLATCH_UPDATE_SCREENSHOTS=1).
  *
  * Run by `dashboard_browser_test.ts` as `deno test -A`: playwright-core probes
@@ -10,7 +12,14 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { aliceRequest, makeFixture, ROOT, startDaemon } from "../_helpers/daemon.ts";
+import {
+  aliceRequest,
+  makeFixture,
+  ROOT,
+  RUN_FLAGS,
+  runCli,
+  startDaemon,
+} from "../_helpers/daemon.ts";
 import { skipWithout } from "../_helpers/system.ts";
 import { freeTcpPort, writeToken } from "./_web.ts";
 
@@ -99,6 +108,61 @@ Deno.test({
       );
       assert.equal(forged, 403);
       assert.match(await page.textContent("#bans") ?? "", /192\.0\.2\.77/);
+
+      // Enrollment with approval through the page: the enroll CLI waits (pending), the
+      // Approve button lets it finish; the enrolled user is listed and revoked from the page.
+      const made = await runCli([
+        "invite",
+        "create",
+        "--config",
+        fx.config,
+        "--name",
+        "guest9",
+        "--actions",
+        "ping",
+        "--expires",
+        "10m",
+        "--approve",
+        "--json",
+      ]);
+      assert.equal(made.code, 0, made.stderr);
+      const { invite, id } = JSON.parse(made.stdout) as { invite: string; id: number };
+      const enrolling = new Deno.Command(Deno.execPath(), {
+        args: [
+          ...RUN_FLAGS,
+          `${ROOT}/main.ts`,
+          "enroll",
+          invite,
+          "--out",
+          `${fx.dir}/guest9.yaml`,
+          "--poll",
+          "200ms",
+          "--wait",
+          "60s",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).spawn();
+      const enrolled = enrolling.output();
+      const pending =
+        `#enrollments tr:has(td:text-is('invite (pending)')):has(td:text-is('guest9'))`;
+      await page.waitForSelector(pending);
+      await assert.rejects(Deno.stat(`${fx.dir}/guest9.yaml`), Deno.errors.NotFound);
+      await page.click(`${pending} button:text-is('approve')`);
+      const res9 = await enrolled;
+      const err9 = new TextDecoder().decode(res9.stderr);
+      assert.equal(res9.code, 0, err9);
+      assert.match(err9, new RegExp(`pending: .*approve ${id}`));
+      assert.match(new TextDecoder().decode(res9.stdout), /enrolled as guest9/);
+      assert.match(await page.textContent("#notice") ?? "", new RegExp(`approved invite ${id}`));
+      const row9 = `#enrollments tr:has(td:text-is('enrolled')):has(td:text-is('guest9'))`;
+      await page.waitForSelector(row9);
+      // This node's heartbeat is listed under cluster nodes.
+      assert.match(await page.textContent("#nodes") ?? "", /\(this\)/);
+      await page.click(`${row9} button:text-is('revoke')`);
+      await page.waitForSelector(`#enrollments td:text-is('none')`);
+      assert.match(await page.textContent("#notice") ?? "", /revoked guest9/);
 
       await page.waitForTimeout(2500); // one more refresh: the rate chart has two points
       // The README's screenshot: rewritten with SIGLATCH_UPDATE_SCREENSHOTS=1, else taken

@@ -9,7 +9,8 @@ import { ROOT } from "../_helpers/daemon.ts";
 import { skipWithout } from "../_helpers/system.ts";
 
 Deno.test({
-  name: "dashboard in Chromium: wrong token refused, log in, a ping appears live, a ban is listed",
+  name:
+    "dashboard in Chromium: wrong token refused, log in, a ping appears live, a ban is listed, an enrollment approved",
   ignore: skipWithout("chromium", "chromium"),
   async fn() {
     const out = await new Deno.Command(Deno.execPath(), {

@@ -6,16 +6,19 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { AdminControl } from "../../src/admin/control.ts";
+import { AdminControl, type ControlExtensions } from "../../src/admin/control.ts";
 import { hostAllowed, MAX_BODY, startWeb, type WebServer } from "../../src/web/server.ts";
-import { MAX_FAILURES_PER_MINUTE } from "../../src/web/auth.ts";
+import { MAX_FAILURES_PER_SOURCE } from "../../src/web/throttle.ts";
 import { TestTarget } from "../admin/_target.ts";
 
 const TOKEN = "a-test-token-of-enough-length";
 
-async function withWeb(fn: (web: WebServer, target: TestTarget) => Promise<void>) {
+async function withWeb(
+  fn: (web: WebServer, target: TestTarget) => Promise<void>,
+  extensions?: ControlExtensions,
+) {
   const target = new TestTarget();
-  const control = new AdminControl(target);
+  const control = new AdminControl(target, { extensions });
   const web = await startWeb({
     hostname: "127.0.0.1",
     port: 0,
@@ -114,16 +117,52 @@ Deno.test("web: a page command with cookie and CSRF token reaches the handlers; 
   });
 });
 
+Deno.test("web: enrollments and cluster nodes in the state; approve and users revoke reach the handlers, users list does not", async () => {
+  const calls: string[] = [];
+  const commands = {
+    users: (args: Record<string, unknown>) => {
+      calls.push(`users ${args.op} ${args.name ?? ""}`.trim());
+      return Promise.resolve(
+        args.op === "list" ? [{ id: 2147483700, name: "guest", kind: "invite (pending)" }] : {
+          message: `revoked ${args.name}`,
+        },
+      );
+    },
+    approve: (args: Record<string, unknown>) => {
+      calls.push(`approve ${args.id}`);
+      return Promise.resolve({ message: "approved" });
+    },
+    nodes: () => Promise.resolve([{ node: "host-a/01020304", self: true }]),
+  };
+  await withWeb(async (web) => {
+    const { cookie, csrf } = await session(web);
+    const state = await (await fetch(`${web.url}/api/state`, { headers: { cookie } })).json();
+    assert.deepEqual(state.enrollments.map((e: { name: string }) => e.name), ["guest"]);
+    assert.deepEqual(state.nodes, [{ node: "host-a/01020304", self: true }]);
+    calls.length = 0;
+    const h = { cookie, "x-csrf-token": csrf };
+    const list = await command(web, h, { cmd: "users", args: { op: "list" } });
+    assert.equal(list.status, 400);
+    await list.body?.cancel();
+    const approve = await command(web, h, { cmd: "approve", args: { id: 2147483700 } });
+    assert.equal(approve.status, 200);
+    await approve.body?.cancel();
+    const revoke = await command(web, h, { cmd: "users", args: { op: "revoke", name: "guest" } });
+    assert.equal((await revoke.json()).result.message, "revoked guest");
+    assert.deepEqual(calls, ["approve 2147483700", "users revoke guest"]);
+  }, { commands });
+});
+
 Deno.test("web: wrong tokens are refused and throttled; logout ends the session", async () => {
   await withWeb(async (web) => {
     const { cookie, csrf } = await session(web);
-    for (let i = 0; i < MAX_FAILURES_PER_MINUTE; i++) {
+    for (let i = 0; i < MAX_FAILURES_PER_SOURCE; i++) {
       const r = await login(web, `wrong-${i}-xxxxxxxxxxxxxxxx`);
       assert.equal(r.status, 401);
       await r.body?.cancel();
     }
     const throttled = await login(web);
-    assert.equal(throttled.status, 401, "even the right token waits out the minute");
+    assert.equal(throttled.status, 401, "even the right token waits out this source's minute");
     await throttled.body?.cancel();
     const out = await fetch(`${web.url}/logout`, {
       method: "POST",
