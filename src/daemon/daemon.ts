@@ -17,6 +17,7 @@ import { builtinHandler } from "../actions/builtin.ts";
 import { execHandler } from "../actions/exec_handler.ts";
 import { pluginHandler } from "../actions/plugin_handler.ts";
 import { relayHandler } from "../actions/relay_handler.ts";
+import { RelayPaths } from "../actions/relay_paths.ts";
 import { type ForwardHandler, forwardHandler } from "../actions/forward_handler.ts";
 import { logPlugins } from "../plugins/report.ts";
 import { firewallHandler } from "../actions/firewall_handler.ts";
@@ -134,6 +135,7 @@ export class Daemon {
   readonly #runner: ActionRunner;
   readonly #pluginsHere: boolean;
   readonly #forwards: ForwardHandler;
+  readonly #relayPaths: RelayPaths;
   readonly #keySource?: () => Promise<KeyMaterial>;
   #pool?: OpenPool;
   readonly #nonces?: NonceBatcher;
@@ -210,6 +212,10 @@ export class Daemon {
     });
     const sessions = () => this.#sessions;
     this.#forwards = forwardHandler({ clock: this.#clock, count });
+    this.#relayPaths = new RelayPaths({
+      count,
+      isOwn: (d) => [...this.#runtime.servers.values()].some((s) => s.opener.prefilter(d) === null),
+    });
     const runner = opts.runner ?? localRunner(() => this.#runtime, this.#abort.signal);
     this.#runner = runner;
     // Plugins run where the runner runs: here, or in the privileged part (which logs them).
@@ -225,7 +231,7 @@ export class Daemon {
         exec: execHandler({ limiter: this.limiter, sessions, runner }),
         plugin: pluginHandler({ limiter: this.limiter, sessions, runner }),
         firewall: firewallHandler(sessions),
-        relay: relayHandler({ runtime: () => this.#runtime, count }),
+        relay: relayHandler({ runtime: () => this.#runtime, count, paths: this.#relayPaths }),
         forward: this.#forwards,
       },
       store,
@@ -277,6 +283,7 @@ export class Daemon {
       inflight: this.#inflight,
       load: this.#load,
       pool: () => this.#pool,
+      relayPaths: this.#relayPaths,
       sessions: this.sessionPath = new SessionPath({
         runtime: () => this.#runtime,
         overrides: this.overrides,
@@ -580,6 +587,7 @@ export class Daemon {
       await this.#inflight.settle(3000);
     }
     await this.#forwards.close();
+    this.#relayPaths.close();
     await this.#pool?.stop();
     await this.#nonces?.flush();
     await this.defense.stop();
