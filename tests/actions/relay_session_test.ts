@@ -260,3 +260,51 @@ async function waitUntil(ok: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+Deno.test("relay: a final server that wants proof after opening gets relay_proof_required, and --allow-ip is the fix for a forward", async () => {
+  const fwdPort = freeUdpPort("127.0.0.4");
+  const c = await node("127.0.0.4", {
+    actions: [
+      {
+        id: 32,
+        name: "game",
+        type: "forward",
+        forward: { listen: `127.0.0.4:${fwdPort}`, to: "127.0.0.9:9", duration: "3s" },
+      },
+      { id: 33, name: "strict", type: "builtin", builtin: "ping", require_challenge: true },
+    ],
+    aliceActions: ["game", "strict"],
+  });
+  const a = await node("127.0.0.2", {}, c.fx.aliceKey);
+  const nodes = [a, c];
+  try {
+    await relayTo(a, c);
+    [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    const one = await viaProfile(c, [a], "proof");
+    const cfg = parse(await Deno.readTextFile(one)) as { actions: Record<string, number> };
+    cfg.actions.game = 32;
+    cfg.actions.strict = 33;
+    await Deno.writeTextFile(one, stringify({ ...cfg, retries: 0 }));
+    // require_challenge: C opened the request, then asked for proof; A's proven copy is a replay.
+    const strict = await runCli(["send", "-p", one, "strict"]);
+    assert.equal(strict.code, 1, strict.stderr);
+    assert.match(strict.stderr, /relay hop 1: error: relay_proof_required/);
+    assert.match(strict.stderr, /--allow-ip/);
+    // A forward without an address wants the source proven too; with --allow-ip it is granted.
+    const bare = await runCli(["send", "-p", one, "game"]);
+    assert.equal(bare.code, 1, bare.stderr);
+    assert.match(bare.stderr, /relay_proof_required/);
+    const named = await runCli(["send", "-p", one, "game", "--allow-ip", "127.0.0.1"]);
+    assert.equal(named.code, 0, named.stderr + named.stdout);
+    assert.deepEqual(
+      c.d!.records().filter((r) => r.decision === "accepted").map((r) => [r.action, r.ip]),
+      [["game", a.ip]],
+      "C ran only the request that named its address",
+    );
+    // A relay that asked nothing of C still answers plainly.
+    const ok = await runCli(["send", "-p", one, "ping"]);
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    await stopAll(nodes);
+  }
+});
