@@ -157,7 +157,13 @@ export function relayHandler(deps: RelayDeps): ActionHandler {
         return { status: ReplyStatus.Error, body: { reason: res.reason } };
       }
       if (res.conn) {
-        deps.paths!.add({ client: req.from, channel: req.channel!, conn: res.conn, to: fwd.to });
+        deps.paths!.add({
+          client: req.from,
+          channel: req.channel!,
+          conn: res.conn,
+          to: fwd.to,
+          owner: { server: req.server, userId: req.user.config.id, actionId: id, ip: req.ip },
+        });
       }
       deps.count("relayed");
       if (res.cookieRound) deps.count("relay_cookie_rounds");

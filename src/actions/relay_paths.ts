@@ -20,6 +20,7 @@
  */
 import { sessionIdOf } from "../wire/session.ts";
 import { MAX_REPLY_DATAGRAM } from "../wire/mod.ts";
+import type { IpAddress } from "../util/ip.ts";
 
 /** Paths held at once, every relay action of the daemon together (each holds one socket). */
 export const RELAY_MAX_PATHS = 256;
@@ -45,6 +46,18 @@ export interface PathChannel {
   readonly closed: boolean;
 }
 
+/** Who opened a path, for the relay's policy to decide again (user, relay action, source). */
+export interface PathOwner {
+  /** The server the opening arrived on. */
+  server: string;
+  /** The user who opened it. */
+  userId: number;
+  /** The relay action it went through. */
+  actionId: number;
+  /** The client's address. */
+  ip: IpAddress;
+}
+
 /** A path to open, as the relay handler hands it over. */
 export interface NewPath {
   /** The client's address and port (the opening request's source). */
@@ -55,6 +68,8 @@ export interface NewPath {
   conn: Deno.DatagramConn;
   /** The next hop. */
   to: Deno.NetAddr;
+  /** Who opened it (checked again by `allowed` before each forward). */
+  owner?: PathOwner;
 }
 
 interface Path extends NewPath {
@@ -78,6 +93,8 @@ export interface RelayPathsOptions {
   isOwn?: (datagram: Uint8Array) => boolean;
   /** Most paths (default {@linkcode RELAY_MAX_PATHS}). */
   max?: number;
+  /** The relay's policy, decided again before each datagram from the client is forwarded. */
+  allowed?: (owner: PathOwner) => boolean;
 }
 
 function keyOf(a: { hostname: string; port: number }): string {
@@ -91,6 +108,7 @@ export class RelayPaths {
   readonly #count: (name: string) => void;
   readonly #isOwn: (datagram: Uint8Array) => boolean;
   readonly #max: number;
+  readonly #allowed: (owner: PathOwner) => boolean;
   #sweeper?: ReturnType<typeof setInterval>;
 
   /** An empty table. */
@@ -99,6 +117,7 @@ export class RelayPaths {
     this.#count = opts.count ?? (() => {});
     this.#isOwn = opts.isOwn ?? (() => false);
     this.#max = opts.max ?? RELAY_MAX_PATHS;
+    this.#allowed = opts.allowed ?? (() => true);
   }
 
   /** Paths held. */
@@ -170,6 +189,12 @@ export class RelayPaths {
     if (this.#expired(p, this.#clock())) {
       this.#end(p);
       this.#count("relay_path_ended");
+      return;
+    }
+    // A reload or an admin disable since the opening ends the path (silence from now on).
+    if (p.owner && !this.#allowed(p.owner)) {
+      this.#end(p);
+      this.#count("relay_path_refused");
       return;
     }
     if (p.id === undefined) {

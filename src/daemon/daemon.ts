@@ -18,6 +18,7 @@ import { execHandler } from "../actions/exec_handler.ts";
 import { pluginHandler } from "../actions/plugin_handler.ts";
 import { relayHandler } from "../actions/relay_handler.ts";
 import { RelayPaths } from "../actions/relay_paths.ts";
+import { relayPathPolicy } from "./relay_policy.ts";
 import { type ForwardHandler, forwardHandler } from "../actions/forward_handler.ts";
 import { logPlugins } from "../plugins/report.ts";
 import { firewallHandler } from "../actions/firewall_handler.ts";
@@ -214,6 +215,7 @@ export class Daemon {
     this.#forwards = forwardHandler({ clock: this.#clock, count });
     this.#relayPaths = new RelayPaths({
       count,
+      allowed: relayPathPolicy(() => this.#runtime, this.overrides, this.#clock),
       isOwn: (d) => [...this.#runtime.servers.values()].some((s) => s.opener.prefilter(d) === null),
     });
     const runner = opts.runner ?? localRunner(() => this.#runtime, this.#abort.signal);

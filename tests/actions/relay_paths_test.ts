@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { BIND_MS, MAX_UNBOUND_FORWARDS, RelayPaths } from "../../src/actions/relay_paths.ts";
+import { parseIp } from "../../src/util/ip.ts";
 
 function sessionLike(id: bigint, counter: number, len = 64): Uint8Array {
   const d = new Uint8Array(len);
@@ -32,10 +33,13 @@ async function recv(c: Deno.DatagramConn, ms = 400): Promise<Uint8Array | null> 
 Deno.test("relay paths: bind on the next hop's answer; only the bound id, only from the client", async () => {
   const now = 1_000_000;
   const counts = new Map<string, number>();
+  let refuse = false;
+  const owner = { server: "main", userId: 1, actionId: 20, ip: parseIp("127.0.0.9")! };
   const paths = new RelayPaths({
     clock: () => now,
     count: (n) => counts.set(n, (counts.get(n) ?? 0) + 1),
     max: 2,
+    allowed: (o) => o === owner && !refuse,
   });
   const hop = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   const hopAddr = hop.addr as Deno.NetAddr;
@@ -61,7 +65,7 @@ Deno.test("relay paths: bind on the next hop's answer; only the bound id, only f
   const conn = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
   try {
     assert.equal(paths.claims(sessionLike(GOOD, 0), client), false, "no path yet");
-    assert.ok(paths.add({ client, channel, conn, to: hopAddr }));
+    assert.ok(paths.add({ client, channel, conn, to: hopAddr, owner }));
     // Not session-shaped, or from another port or address: not the path's.
     assert.equal(paths.claims(new Uint8Array(10), client), false);
     assert.equal(paths.claims(sessionLike(GOOD, 0), { ...client, port: 40001 }), false);
@@ -94,6 +98,12 @@ Deno.test("relay paths: bind on the next hop's answer; only the bound id, only f
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(back.length, 2);
     assert.equal(await recv(hop, 50), null);
+    // The relay's policy says no any more (a reload, an admin disable): the path ends.
+    refuse = true;
+    paths.forward(sessionLike(GOOD, 11), client);
+    assert.equal(paths.size, 0);
+    assert.equal(counts.get("relay_path_refused"), 1);
+    assert.equal(paths.claims(sessionLike(GOOD, 12), client), false);
   } finally {
     paths.close();
     hop.close();

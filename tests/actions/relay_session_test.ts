@@ -308,3 +308,43 @@ Deno.test("relay: a final server that wants proof after opening gets relay_proof
     await stopAll(nodes);
   }
 });
+
+Deno.test("relay sessions: the relay decides its policy again: an admin disable of the user on A ends the path", async () => {
+  const c = await node("127.0.0.4", FINAL);
+  const a = await node("127.0.0.2", {}, c.fx.aliceKey);
+  const nodes = [a, c];
+  try {
+    await relayTo(a, c);
+    [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    const opened = await ClientSession.open({
+      host: c.ip,
+      port: c.port,
+      serverPublic: c.fx.serverPublic,
+      userId: 1,
+      auth: { kind: "hmac", key: c.fx.aliceKey },
+      actionId: 1,
+      wait: true,
+      timeoutMs: 1000,
+      retries: 0,
+      via: [{ host: a.ip, port: a.port, serverPublic: a.fx.serverPublic, actionId: RELAY_ID }],
+    });
+    assert.ok(opened.ok);
+    const s = opened.session;
+    assert.equal((await s.run(1)).status, ReplyStatus.Ok);
+    const off = await runCli([
+      "admin",
+      "--socket",
+      `${a.fx.dir}/run/admin.sock`,
+      "disable",
+      "user",
+      "alice",
+    ]);
+    assert.equal(off.code, 0, off.stderr);
+    // C would still answer (its session is alive), but A no longer forwards for alice.
+    const after = await s.run(1);
+    assert.equal(after.answered, false, JSON.stringify(after));
+    await s.close();
+  } finally {
+    await stopAll(nodes);
+  }
+});
