@@ -6,7 +6,8 @@
  * end to end through a real daemon against a ping (`exec_daemon_bench.ts`), kernel knocks
  * against a userspace knock listener in namespaces (`knock_mode_bench.ts`), sessions against
  * first contact and first contact with sessions off against on (`sessions_bench.ts`, also in
- * `--quick`, smaller), checked against the goals. The micro part also runs `open_pool_bench.ts` (opens in 1 and
+ * `--quick`, smaller), pings direct against pings through one relay daemon (`relay_bench.ts`),
+ * checked against the goals. The micro part also runs `open_pool_bench.ts` (opens in 1 and
  * 2 workers against in-thread). Writes `flood-<date>.json`, `latest.json` and `latest.md`
  * into `--out` (default `bench/results/`; with `--quick` a temp dir unless `--out` is
  * given) and prints the Markdown.
@@ -587,6 +588,11 @@ async function main(): Promise<void> {
     );
     notes["open_pool_bench.ts"] =
       (op.code === 0 ? op.stdout : `exit ${op.code}\n${op.stdout}\n${op.stderr}`)
+        .trim();
+    console.error("relay_bench.ts …");
+    const rb = await run(["run", "-A", `${BENCH_DIR}relay_bench.ts`], 60_000);
+    notes["relay_bench.ts"] =
+      (rb.code === 0 ? rb.stdout : `exit ${rb.code}\n${rb.stdout}\n${rb.stderr}`)
         .trim();
     console.error("knock_mode_bench.ts …");
     const km = await run(["run", "-A", `${BENCH_DIR}knock_mode_bench.ts`], 120_000);

@@ -7,6 +7,7 @@
 import type { IpAddress } from "../util/ip.ts";
 import type { ReplyBody } from "../wire/reply_body.ts";
 import type { ActionRuntime, UserRuntime } from "../daemon/runtime.ts";
+import type { ReplyChannel } from "../daemon/replies.ts";
 
 /** An authenticated request that policy allowed, as a handler sees it. */
 export interface ActionRequest {
@@ -28,6 +29,8 @@ export interface ActionRequest {
   allowAddress?: IpAddress;
   /** True when this datagram proved its source address (a valid mac2). */
   sourceProven: boolean;
+  /** The socket the request came in on (a relay keeps a session's path through it). */
+  channel?: ReplyChannel;
   /** Gets exec output as it is read (a session's stream): fd 1 stdout, 2 stderr. */
   onOutput?: (fd: 1 | 2, chunk: Uint8Array) => void;
 }

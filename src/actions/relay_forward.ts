@@ -30,12 +30,14 @@ export interface ForwardRequest {
   targetPublic?: Uint8Array;
   /** No answer is expected (silence is not an error for the caller). */
   noReply?: boolean;
+  /** Keep the socket open and hand it back with the reply (a session's path). */
+  keep?: boolean;
 }
 
 /** The outcome of one round trip. */
 export type ForwardResult =
-  | { ok: true; reply: Uint8Array; cookieRound: boolean }
-  | { ok: false; reason: "relay_no_reply" | "relay_send_failed" };
+  | { ok: true; reply: Uint8Array; cookieRound: boolean; conn?: Deno.DatagramConn }
+  | { ok: false; reason: "relay_no_reply" | "relay_send_failed" | "relay_proof_required" };
 
 /** Forwards `req.datagram` and waits for the next hop's answer. Never throws. */
 export async function forwardDatagram(req: ForwardRequest): Promise<ForwardResult> {
@@ -46,6 +48,7 @@ export async function forwardDatagram(req: ForwardRequest): Promise<ForwardResul
     return { ok: false, reason: "relay_send_failed" };
   }
   let pending: Promise<[Uint8Array, Deno.Addr]> | undefined;
+  let kept = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const expired = new Promise<null>((r) => timer = setTimeout(() => r(null), req.timeoutMs));
   try {
@@ -58,16 +61,21 @@ export async function forwardDatagram(req: ForwardRequest): Promise<ForwardResul
     for (;;) {
       pending ??= conn.receive();
       const got = await Promise.race([pending, expired]);
-      if (got === null) return { ok: false, reason: "relay_no_reply" };
+      if (got === null) {
+        // Silence after our proof: the hop had opened the first copy and asked for proof after
+        // that (require_challenge, a grant without an address); the proven copy is a replay.
+        return { ok: false, reason: cookieRound ? "relay_proof_required" : "relay_no_reply" };
+      }
       pending = undefined;
       const [data, from] = got;
       const src = from as Deno.NetAddr;
       // Only the hop we sent to; anything else on this port is ignored.
       if (src.hostname !== req.to.hostname || src.port !== req.to.port) continue;
       if (data.length > MAX_REPLY_DATAGRAM) continue;
-      if (!cookieRound && req.targetPublic && data.length === COOKIE_REPLY_LEN) {
+      if (req.targetPublic && data.length === COOKIE_REPLY_LEN) {
         const mac1 = mac1OfV2(req.datagram);
         const cookie = mac1 && openCookieReply(req.targetPublic, mac1, data);
+        if (cookie && cookieRound) return { ok: false, reason: "relay_proof_required" };
         if (cookie) {
           cookieRound = true;
           const proven = req.datagram.slice();
@@ -81,11 +89,15 @@ export async function forwardDatagram(req: ForwardRequest): Promise<ForwardResul
           continue;
         }
       }
+      if (req.keep) {
+        kept = true;
+        return { ok: true, reply: data, cookieRound, conn };
+      }
       return { ok: true, reply: data, cookieRound };
     }
   } finally {
     clearTimeout(timer);
-    conn.close();
+    if (!kept) conn.close();
     pending?.catch(() => {});
   }
 }

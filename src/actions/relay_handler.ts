@@ -16,6 +16,7 @@ import type { Runtime } from "../daemon/runtime.ts";
 import type { ActionConfig } from "../config/schema.ts";
 import type { ActionHandler, ActionOutcome, ActionRequest } from "./handler.ts";
 import { forwardDatagram, type ForwardRequest, type ForwardResult } from "./relay_forward.ts";
+import type { RelayPaths } from "./relay_paths.ts";
 
 /** Relays waiting for a reply, all relay actions together. */
 export const RELAY_MAX_PENDING_TOTAL = 1024;
@@ -28,6 +29,9 @@ export interface RelayDeps {
   count: (name: string) => void;
   /** The round trip (tests may pass their own; default {@linkcode forwardDatagram}). */
   forward?: (req: ForwardRequest) => Promise<ForwardResult>;
+  /** Session paths (a layer with the `Session` flag keeps one); absent: such layers are relayed
+   * as plain requests. */
+  paths?: RelayPaths;
 }
 
 type RelayConfig = NonNullable<ActionConfig["relay"]>;
@@ -100,6 +104,9 @@ export function relayHandler(deps: RelayDeps): ActionHandler {
       timeoutMs: cfg.timeout,
       targetPublic: target?.key,
       noReply: (layer.flags & RelayFlag.NoReply) !== 0,
+      // A session opening keeps its socket as the session's path (a whole message only).
+      keep: (layer.flags & (RelayFlag.Session | RelayFlag.NoReply)) === RelayFlag.Session &&
+        deps.paths !== undefined && req.channel !== undefined,
     };
   };
 
@@ -121,6 +128,12 @@ export function relayHandler(deps: RelayDeps): ActionHandler {
         deps.count("relay_busy");
         return { status: ReplyStatus.Busy, body: { reason: "relay_busy" } };
       }
+      // A full path table: busy before the next hop uses the request (the client then sends
+      // its commands as plain requests, as when a server's sessions are full).
+      if (fwd.keep && !deps.paths!.hasRoom(req.from)) {
+        deps.count("relay_paths_full");
+        return { status: ReplyStatus.Busy, body: { reason: "sessions_relay_full" } };
+      }
       pending.add(key);
       if (!fwd.noReply) perAction.set(id, mine + 1);
       let res: ForwardResult;
@@ -138,10 +151,19 @@ export function relayHandler(deps: RelayDeps): ActionHandler {
         deps.count(res.reason);
         // Silence was expected: the next hop answers only the fragment that completes the
         // message, which, reordered on the way, may be any of them.
-        if (fwd.noReply && res.reason === "relay_no_reply") {
+        if (fwd.noReply && res.reason !== "relay_send_failed") {
           return { status: ReplyStatus.Ok, body: {}, silent: true };
         }
         return { status: ReplyStatus.Error, body: { reason: res.reason } };
+      }
+      if (res.conn) {
+        deps.paths!.add({
+          client: req.from,
+          channel: req.channel!,
+          conn: res.conn,
+          to: fwd.to,
+          owner: { server: req.server, userId: req.user.config.id, actionId: id, ip: req.ip },
+        });
       }
       deps.count("relayed");
       if (res.cookieRound) deps.count("relay_cookie_rounds");
@@ -155,6 +177,7 @@ export function relayHandler(deps: RelayDeps): ActionHandler {
         bind: fwd.bind,
         datagram_bytes: fwd.datagram.length,
         timeout_ms: fwd.timeoutMs,
+        ...(fwd.keep ? { session_path: true } : {}),
       };
     },
   };

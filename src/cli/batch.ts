@@ -15,6 +15,7 @@ import { ReplyStatus } from "../wire/mod.ts";
 import { replyOutput } from "../wire/reply_body.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { knockAndPort, sendAsProfile } from "./profile_request.ts";
+import { profileHops } from "../client/relay.ts";
 
 /** Exit status when no reply came (as `send`'s). */
 const EXIT_NO_REPLY = 3;
@@ -121,12 +122,15 @@ export async function runBatch(
   let plain = false;
   let worst = 0;
   let n = 0;
-  if (p.via) {
-    throw new CliError("via: sessions (--then, --follow, session) do not go through relays");
+  // Through relays (docs/RELAY.md): each relay keeps a path for the session's datagrams.
+  const via = p.via && profileHops(p.via, p.actions ?? {});
+  if (via && (p.knock || p.port_hopping)) {
+    throw new CliError("via: knocking and port hopping are not supported through relays");
   }
   const base = {
     host: p.host,
     port: await knockAndPort(p),
+    via,
     serverPublic: keys.serverPublic,
     userId: p.user_id,
     auth: keys.auth,

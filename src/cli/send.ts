@@ -203,6 +203,12 @@ export function reportResult(res: SendResult, json: boolean): number {
     if (!ok) {
       let why = `${statusName(res.status)}${body.reason ? `: ${body.reason}` : ""}`;
       if (res.relayHop !== undefined) why = `relay hop ${res.relayHop + 1}: ${why}`;
+      if (body.reason === "relay_proof_required") {
+        why += "\n  the server behind this relay wants the source address proven after opening " +
+          "the request, which a relay cannot do for you: name the address to open with " +
+          "--allow-ip (a firewall or forward action); a user or action with " +
+          "require_challenge cannot be used through a relay";
+      }
       if (res.status === ReplyStatus.ClockSkew && res.serverTime !== undefined) {
         why += ` (server time ${new Date(res.serverTime).toISOString()}, ` +
           `offset ${res.serverTime - Date.now()} ms: retry with --time-offset)`;

@@ -50,6 +50,11 @@ class ChainOpener {
     this.#openers = openers;
   }
 
+  /** The final server's reply key (sessions derive from it); the relays never learn it. */
+  exportKey(): Uint8Array {
+    return this.#openers[this.#openers.length - 1].exportKey();
+  }
+
   open(data: Uint8Array): ChainOpenResult {
     let bytes = data;
     const last = this.#openers.length - 1;
@@ -76,6 +81,8 @@ export interface WrapOptions {
   now: number;
   /** The first hop's cookie (fills the outermost mac2). */
   cookie?: Uint8Array;
+  /** The request opens a session: every relay keeps a path for its datagrams. */
+  session?: boolean;
 }
 
 /**
@@ -94,7 +101,11 @@ export function wrapForChain(
     throw new RangeError(`at most ${RELAY_STRUCTURAL_MAX_HOPS} relays fit in one datagram`);
   }
   return parts.map((part, index) => {
-    const flags = index < parts.length - 1 ? RelayFlag.NoReply : 0;
+    const flags = index < parts.length - 1
+      ? RelayFlag.NoReply
+      : opts.session
+      ? RelayFlag.Session
+      : 0;
     let datagram = part.datagram;
     let mac1 = part.mac1;
     const openers = [part.reply];

@@ -11,6 +11,7 @@ import {
   FRAGMENT_HEADER_LEN,
   openCookieReply,
   requestDatagramLength,
+  RequestFlag,
   RETRY_ID_LEN,
   type SealedRequest,
   sealFragments,
@@ -204,6 +205,7 @@ function sealAttempt(opts: SendOptions, ctx: SealContext): SentDatagram[] {
     auth: opts.auth,
     now: Date.now() + (opts.timeOffsetMs ?? 0),
     cookie: ctx.cookie,
+    session: ((opts.flags ?? 0) & RequestFlag.Session) !== 0,
   });
 }
 
@@ -308,7 +310,8 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
               rttMs: performance.now() - sentAt,
               cookieRounds,
               observed: jar.observed(server),
-              replyKey: opts.conn ? part.reply.exportKey?.() : undefined,
+              // (a relay that answered itself never gets to speak for the final server)
+              replyKey: opts.conn && hop === undefined ? part.reply.exportKey?.() : undefined,
               relayHop: hop,
             };
           }

@@ -81,10 +81,12 @@ export class ClientSession {
 
   /**
    * Opens a session: a request for `opts.actionId` (checked by policy, not run) with the
-   * session flag. `opts.wait` is forced on.
+   * session flag. `opts.wait` is forced on. Through relays (`opts.via`) every datagram goes
+   * to the first hop, which forwards the session's datagrams along the path the opening took.
    */
   static async open(opts: SendOptions): Promise<SessionOpen> {
-    const host = opts.host.includes(":") ? "::" : "0.0.0.0";
+    const first = opts.via?.[0] ?? opts;
+    const host = first.host.includes(":") ? "::" : "0.0.0.0";
     const conn = Deno.listenDatagram({ transport: "udp", hostname: opts.bind ?? host, port: 0 });
     let keep = false;
     try {
@@ -102,13 +104,13 @@ export class ClientSession {
         return { ok: false, result };
       }
       const id = BigInt(`0x${idHex}`);
-      const addr = await resolved(opts.host);
+      const addr = await resolved(first.host);
       keep = true;
       return {
         ok: true,
         session: new ClientSession(
           conn,
-          { transport: "udp", hostname: addr, port: opts.port },
+          { transport: "udp", hostname: addr, port: first.port },
           id,
           deriveSessionKeys(result.replyKey, id),
           opts.timeoutMs,

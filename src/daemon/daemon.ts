@@ -17,6 +17,8 @@ import { builtinHandler } from "../actions/builtin.ts";
 import { execHandler } from "../actions/exec_handler.ts";
 import { pluginHandler } from "../actions/plugin_handler.ts";
 import { relayHandler } from "../actions/relay_handler.ts";
+import { RelayPaths } from "../actions/relay_paths.ts";
+import { relayPathPolicy } from "./relay_policy.ts";
 import { type ForwardHandler, forwardHandler } from "../actions/forward_handler.ts";
 import { logPlugins } from "../plugins/report.ts";
 import { firewallHandler } from "../actions/firewall_handler.ts";
@@ -143,6 +145,7 @@ export class Daemon {
   readonly #runner: ActionRunner;
   readonly #pluginsHere: boolean;
   readonly #forwards: ForwardHandler;
+  readonly #relayPaths: RelayPaths;
   readonly #keySource?: () => Promise<KeyMaterial>;
   #pool?: OpenPool;
   readonly #nonces?: NonceBatcher;
@@ -223,6 +226,11 @@ export class Daemon {
     });
     const sessions = () => this.#sessions;
     this.#forwards = forwardHandler({ clock: this.#clock, count });
+    this.#relayPaths = new RelayPaths({
+      count,
+      allowed: relayPathPolicy(() => this.#runtime, this.overrides, this.#clock),
+      isOwn: (d) => [...this.#runtime.servers.values()].some((s) => s.opener.prefilter(d) === null),
+    });
     const runner = opts.runner ?? localRunner(() => this.#runtime, this.#abort.signal);
     this.#runner = runner;
     // Plugins run where the runner runs: here, or in the privileged part (which logs them).
@@ -238,7 +246,7 @@ export class Daemon {
         exec: execHandler({ limiter: this.limiter, sessions, runner }),
         plugin: pluginHandler({ limiter: this.limiter, sessions, runner }),
         firewall: firewallHandler(sessions),
-        relay: relayHandler({ runtime: () => this.#runtime, count }),
+        relay: relayHandler({ runtime: () => this.#runtime, count, paths: this.#relayPaths }),
         forward: this.#forwards,
       },
       store,
@@ -292,6 +300,7 @@ export class Daemon {
       inflight: this.#inflight,
       load: this.#load,
       pool: () => this.#pool,
+      relayPaths: this.#relayPaths,
       sessions: this.sessionPath = new SessionPath({
         runtime: () => this.#runtime,
         overrides: this.overrides,
@@ -654,6 +663,7 @@ export class Daemon {
       await this.#inflight.settle(3000);
     }
     await this.#forwards.close();
+    this.#relayPaths.close();
     await this.#pool?.stop();
     this.sessionPath.stop();
     await this.#nonces?.flush();

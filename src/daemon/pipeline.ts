@@ -36,6 +36,7 @@ import type { LoadSignal } from "./load.ts";
 import { TokenBucket } from "../policy/buckets.ts";
 import { isPoolFailure, type OpenPool, type PoolOpenResult } from "./open_pool.ts";
 import type { SessionPath } from "./session_path.ts";
+import type { RelayPaths } from "../actions/relay_paths.ts";
 
 /** Cookie replies the daemon sends per second, all sources together (burst: two seconds). */
 const COOKIE_REPLIES_PER_SECOND = 2000;
@@ -92,6 +93,8 @@ export interface PipelineOptions {
   enrollKey?: (id: number) => UserVerifier | undefined;
   /** Sessions (several commands after one handshake), when the daemon has them. */
   sessions?: SessionPath;
+  /** Sessions passing through this daemon's relay actions (docs/RELAY.md). */
+  relayPaths?: RelayPaths;
 }
 
 /** Runs datagrams through the stages. */
@@ -148,6 +151,11 @@ export class Pipeline {
     ) {
       if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
       return o.sessions.handle(serverName, received.slice(), from, channel, ip);
+    }
+    // A session relayed through here: from exactly the client that opened it, forwarded opaque.
+    if (gated !== "banned" && gated !== "denied" && o.relayPaths?.claims(received, from)) {
+      if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
+      return o.relayPaths.forward(received.slice(), from);
     }
     // mac2: does the datagram prove its source address (a cookie we sent there)? Pressure
     // mode squeezes unproven sources only: a proven datagram passes (its check costs two
@@ -353,6 +361,7 @@ export class Pipeline {
       server: server.config.name,
       ip,
       from: { hostname: from.hostname, port: from.port },
+      channel,
       payload: request.payload,
       requestId: request.nonce.toHex(),
       allowAddress: request.allowAddress,

@@ -22,6 +22,12 @@ export const RelayFlag = Object.freeze({
    * it takes no slot of the action's `max_pending` (only of the relays' total).
    */
   NoReply: 1,
+  /**
+   * The datagram opens a session (PROTOCOL §18): when the next hop answers, the relay keeps
+   * the socket it forwarded from as a path for the client's later session datagrams
+   * (`src/actions/relay_paths.ts`).
+   */
+  Session: 2,
 });
 /** Largest relay layer: the header and one datagram (an action's max_payload does not apply). */
 export const RELAY_MAX_PAYLOAD = RELAY_HEADER_LEN + MAX_DATAGRAM;
@@ -72,7 +78,7 @@ export function parseRelayPayload(payload: Uint8Array): RelayLayer | null {
   if (payload[0] !== RELAY_FORMAT) return null;
   const hopsAfter = payload[1];
   const flags = payload[2];
-  if ((flags & ~RelayFlag.NoReply) !== 0) return null;
+  if ((flags & ~(RelayFlag.NoReply | RelayFlag.Session)) !== 0) return null;
   const datagram = payload.subarray(RELAY_HEADER_LEN);
   // Each remaining layer needs a whole request around the next one.
   if (datagram.length < RELAY_MIN_INNER + hopsAfter * (RELAY_MIN_INNER + RELAY_HEADER_LEN)) {

@@ -98,7 +98,8 @@ Deno.test("relay layer: unknown format or flags, sizes and impossible hop counts
   const bad = encodeRelayPayload(0, d);
   bad[0] = 2;
   assert.equal(parseRelayPayload(bad), null, "unknown format");
-  assert.equal(parseRelayPayload(encodeRelayPayload(0, d, 2)), null, "unknown flag");
+  assert.equal(parseRelayPayload(encodeRelayPayload(0, d, RelayFlag.Session))?.flags, 2);
+  assert.equal(parseRelayPayload(encodeRelayPayload(0, d, 4)), null, "unknown flag");
   assert.equal(parseRelayPayload(encodeRelayPayload(0, d.subarray(1))), null, "too short");
   const big = new Uint8Array(MAX_DATAGRAM + 1);
   assert.equal(parseRelayPayload(encodeRelayPayload(0, big)), null, "too long");
