@@ -57,6 +57,12 @@ export interface ActionHandler {
   plan(req: ActionRequest): Record<string, unknown>;
   /** True when the request changes nothing (answered before its nonce is durable). */
   readOnly?(req: ActionRequest): boolean;
+  /**
+   * True when running it twice is harmless because its effect is replay-protected elsewhere
+   * (a relay: the next hop refuses a replayed inner request): it runs before its nonce is
+   * durable and keeps no retry entry, like a read-only request, but a dry run still skips it.
+   */
+  replaySafe?(req: ActionRequest): boolean;
 }
 
 /** The documented `SIGLATCH_*` environment an exec action (and its destructor) gets. */

@@ -169,6 +169,10 @@ export function relayHandler(deps: RelayDeps): ActionHandler {
       if (res.cookieRound) deps.count("relay_cookie_rounds");
       return { status: ReplyStatus.Relayed, body: {}, output: res.reply };
     },
+    // The next hop checks the inner request's nonce itself; the relay's own durable nonce
+    // and retry entry would buy nothing (every layer carries a fresh retry id) and cost a
+    // store write before forwarding.
+    replaySafe: () => true,
     plan(req) {
       const fwd = check(req);
       if (!("datagram" in fwd)) return { refused: fwd.body.reason };

@@ -65,6 +65,11 @@ export interface DispatcherOptions {
 }
 
 /** Runs allowed requests through the handler table. */
+/** Read-only or replay-safe: answered before the nonce is durable, with no retry entry. */
+function skipsDurability(handler: ActionHandler | undefined, req: ActionRequest): boolean {
+  return handler?.readOnly?.(req) === true || handler?.replaySafe?.(req) === true;
+}
+
 export class Dispatcher {
   readonly #opts: DispatcherOptions;
   readonly #log = logger("daemon");
@@ -98,7 +103,7 @@ export class Dispatcher {
     const t0 = performance.now();
     const handler = this.#opts.handlers[req.action.config.type];
     if (!(await this.#claim(req, handler))) return;
-    const retries = handler?.readOnly?.(req) ? undefined : this.#opts.retries;
+    const retries = skipsDurability(handler, req) ? undefined : this.#opts.retries;
     if (retries && req.retryId) {
       let state;
       try {
@@ -227,7 +232,7 @@ export class Dispatcher {
     const { nonces, count } = this.#opts;
     if (!nonces) return true;
     const claim = nonces.claim(req.nonce, req.nonceExpiresAt);
-    if (handler?.readOnly?.(req)) {
+    if (skipsDurability(handler, req)) {
       claim.then(
         (fresh) => fresh || count("replay_cluster_read_only"),
         () => count("state_errors"),
