@@ -8,9 +8,11 @@
  */
 import type { Config } from "./schema.ts";
 import type { Reporter } from "./lint_reporter.ts";
+import { checkDecoys } from "./lint_decoys.ts";
 
-/** Adds the stealth findings of `config` to `r`. */
+/** Adds the stealth findings of `config` to `r` (decoy ports: `lint_decoys.ts`). */
 export function checkStealth(r: Reporter, config: Config): void {
+  checkDecoys(r, config);
   config.servers.forEach((s, i) => {
     const k = s.knock;
     const own = new Set(s.listen.map((l) => l.port));
