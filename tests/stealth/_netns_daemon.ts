@@ -10,9 +10,34 @@ import { RUN_FLAGS } from "../_helpers/flags.ts";
 import {
   type NetnsDaemon,
   type NetnsPair,
+  skipNetns,
   startDaemonIn,
   withNetnsPair,
 } from "../_helpers/netns.ts";
+
+/**
+ * Declares a namespace test (ignored, with the reason printed, where namespaces cannot be
+ * made, or when `skip`); daemons and child processes outlive single test ops here.
+ */
+export function netnsTest(name: string, fn: () => Promise<void>, skip = false): void {
+  Deno.test({
+    name,
+    ignore: skipNetns() || skip,
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn,
+  });
+}
+
+/** A namespace test whose whole body runs with a daemon: {@linkcode withNetnsDaemon}. */
+export function netnsDaemonTest(
+  name: string,
+  opts: NetnsDaemonOptions,
+  fn: (c: NetnsDaemonCase) => Promise<void>,
+  skip = false,
+): void {
+  netnsTest(name, () => withNetnsDaemon(opts, fn), skip);
+}
 
 /** What a test body gets from {@linkcode withNetnsDaemon}. */
 export interface NetnsDaemonCase {
@@ -36,12 +61,14 @@ export interface NetnsDaemonOptions {
   top?: FixtureOptions["top"];
   /** Runs after the fixture is written and before the daemon starts (secrets, addresses). */
   prepare?: (pair: NetnsPair, fx: Fixture) => Promise<void>;
+  /** Runs after the test body passed and the daemon stopped (checks of what it left). */
+  afterStop?: (pair: NetnsPair) => Promise<void>;
 }
 
 /**
  * Creates a namespace pair and a fixture listening on `pair.serverIp:port`, starts the
- * daemon in the server namespace, runs `fn`, and always stops the daemon and removes the
- * fixture (the pair is removed by `withNetnsPair`).
+ * daemon in the server namespace, runs `fn`, always stops the daemon and removes the
+ * fixture, then runs `afterStop` (the pair is removed by `withNetnsPair`).
  */
 export async function withNetnsDaemon(
   opts: NetnsDaemonOptions,
@@ -64,6 +91,7 @@ export async function withNetnsDaemon(
       await daemon?.stop();
       await fx.cleanup();
     }
+    await opts.afterStop?.(pair);
   });
 }
 
