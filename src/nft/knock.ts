@@ -7,9 +7,10 @@
  * server's own ports are dropped for every source not in the finished set. All knocks are
  * dropped (no ICMP or RST tells a scanner anything).
  *
- * Entering stage 1 is rate-limited, because every set element added or deleted from the
- * packet path costs the kernel ~0.1 ms (bench/knock_mode_bench.ts) and every later change
- * of a source's state (a move, a reset) needs an entry first: per source (a meter of at most
+ * Entering stage 1 is rate-limited, because a set element added or deleted from the packet
+ * path can cost the kernel up to ~0.1 ms when the same sources churn
+ * (bench/knock_mode_bench.ts), and every later change of a source's state (a move, a reset)
+ * needs an entry first: per source (a meter of at most
  * {@linkcode METER_SIZE} addresses, {@linkcode SOURCE_RATE}/s) and then per guard (one
  * named limit shared by all its sequences and both families, {@linkcode ENTRY_RATE}/s). So
  * a flood of wrong knocks cannot make the kernel change more than a fixed number of
