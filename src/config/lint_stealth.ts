@@ -1,16 +1,17 @@
 /**
  * Lint of the stealth settings (issue 17): what the schema cannot see across fields.
  * A static knock sequence is a warning (anyone who sees it can repeat it); knock ports or a
- * derived range that hold one of the server's own ports are errors (the rules would drop
- * its requests as knocks); port hopping with a knock is refused (the knock gate guards the
- * configured ports, not the hopping one).
+ * derived range that hold one of the server's own ports (its listen ports, or with
+ * `port_hopping` its hopping range) are errors (the rules would drop its requests as knocks).
  * @module
  */
 import type { Config } from "./schema.ts";
 import type { Reporter } from "./lint_reporter.ts";
+import { checkDecoys } from "./lint_decoys.ts";
 
-/** Adds the stealth findings of `config` to `r`. */
+/** Adds the stealth findings of `config` to `r` (decoy ports: `lint_decoys.ts`). */
 export function checkStealth(r: Reporter, config: Config): void {
+  checkDecoys(r, config);
   config.servers.forEach((s, i) => {
     const k = s.knock;
     const own = new Set(s.listen.map((l) => l.port));
@@ -41,12 +42,22 @@ export function checkStealth(r: Reporter, config: Config): void {
         );
       }
     }
-    if (k && s.port_hopping) {
-      r.error(
-        ["servers", i, "port_hopping"],
-        "port_hopping cannot be combined with knock yet",
-        "hop_knock",
-      );
+    const h = s.port_hopping;
+    if (k && h) {
+      // The hopping port must never be a knock port (the rules would take requests for knocks).
+      const inHop = (p: number) => p >= h.range[0] && p <= h.range[1];
+      const clash = k.ports
+        ? k.ports.find(inHop)
+        : (d && d.range[0] <= h.range[1] && h.range[0] <= d.range[1] ? d.range[0] : undefined);
+      if (clash !== undefined) {
+        r.error(
+          ["servers", i, "knock", k.ports ? "ports" : "derived"],
+          k.ports
+            ? `port ${clash} is in port_hopping.range: the server may listen there`
+            : "the range overlaps port_hopping.range: the server may listen there",
+          "knock_port",
+        );
+      }
     }
   });
 }

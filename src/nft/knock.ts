@@ -5,8 +5,17 @@
  * long they may then send requests). A knock on port k+1 moves a source from stage k's set
  * to the next; a knock on any other port of the knock space takes it out of stage k; the
  * server's own ports are dropped for every source not in the finished set. All knocks are
- * dropped (no ICMP or RST tells a scanner anything). Pure: callers pass plain ports and
- * timeouts and run the script through `knock_apply.ts`.
+ * dropped (no ICMP or RST tells a scanner anything).
+ *
+ * Entering stage 1 is rate-limited, because a set element added or deleted from the packet
+ * path can cost the kernel up to ~0.1 ms when the same sources churn
+ * (bench/knock_mode_bench.ts), and every later change of a source's state (a move, a reset)
+ * needs an entry first: per source (a meter of at most
+ * {@linkcode METER_SIZE} addresses, {@linkcode SOURCE_RATE}/s) and then per guard (one
+ * named limit shared by all its sequences and both families, {@linkcode ENTRY_RATE}/s). So
+ * a flood of wrong knocks cannot make the kernel change more than a fixed number of
+ * elements per second. Pure: callers pass plain ports and timeouts and run the script
+ * through `knock_apply.ts`.
  * @module
  */
 
@@ -14,6 +23,17 @@
 export const KNOCK_TABLE = "siglatch_knock";
 /** Most sequences one guard may hold (users × 1 for derived, 1 for static). */
 export const MAX_SEQUENCES = 256;
+
+/** Stage-1 entries per second one guard admits (all sources, both families). */
+export const ENTRY_RATE = 50;
+/** Stage-1 entries per second one source may make (burst {@linkcode SOURCE_BURST}). */
+export const SOURCE_RATE = 2;
+/** Burst of {@linkcode SOURCE_RATE}. */
+export const SOURCE_BURST = 5;
+/** Most sources the per-source meter tracks per family (when full: only the guard's limit). */
+export const METER_SIZE = 4096;
+/** A source leaves the meter after this long without a first knock. */
+const METER_TIMEOUT = "60s";
 
 /** One server guarded by knocks. */
 export interface KnockGuardRules {
@@ -56,6 +76,16 @@ export function okSetName(id: string, tag: "4" | "6"): string {
   return `${id}_ok_${tag}`;
 }
 
+/** The per-source entry meter of guard `id` for family `tag`. */
+function meterName(id: string, tag: string): string {
+  return `${id}_m_${tag}`;
+}
+
+/** The guard's named limit on stage-1 entries. */
+function entryLimitName(id: string): string {
+  return `${id}_entry`;
+}
+
 /** Set names a guard uses (to declare them before rules refer to them). */
 function stageSet(g: KnockGuardRules, q: { id: string }, k: number, tag: string): string {
   return `${g.id}_${q.id}_s${k}_${tag}`;
@@ -67,7 +97,15 @@ export function knockSetsScript(guards: readonly KnockGuardRules[]): string {
   const out = [`add table ${t}`];
   for (const g of guards) {
     check(g);
+    out.push(
+      `add limit ${t} ${entryLimitName(g.id)} { rate over ${ENTRY_RATE}/second ` +
+        `burst ${ENTRY_RATE} packets }`,
+    );
     for (const f of FAMILIES) {
+      out.push(
+        `add set ${t} ${meterName(g.id, f.tag)} { type ${f.type}; flags dynamic, timeout; ` +
+          `timeout ${METER_TIMEOUT}; size ${METER_SIZE}; }`,
+      );
       out.push(
         `add set ${t} ${okSetName(g.id, f.tag)} { type ${f.type}; flags dynamic, timeout; ` +
           `timeout ${seconds(g.openMs)}; size 65536; }`,
@@ -148,9 +186,17 @@ export function knockRulesScript(guards: readonly KnockGuardRules[]): string {
           );
         }
         const first = L > 1 ? stageSet(g, q, 1, f.tag) : ok;
+        // Entering stage 1 (a source already there is only refreshed): per source, then
+        // per guard; over either, the knock is dropped and changes nothing.
+        const enter = `${f.saddr} != @${first} ${knock} ${q.ports[0]}`;
+        rule(
+          `${enter} update @${meterName(g.id, f.tag)} { ${f.saddr} limit rate over ` +
+            `${SOURCE_RATE}/second burst ${SOURCE_BURST} packets } counter drop`,
+        );
+        rule(`${enter} limit name "${entryLimitName(g.id)}" counter drop`);
         rule(
           `meta nfproto ${f.tag === "4" ? "ipv4" : "ipv6"} ${knock} ${q.ports[0]} ` +
-            `update @${first} { ${f.saddr} }`,
+            `update @${first} { ${f.saddr} } counter`,
         );
       }
     }

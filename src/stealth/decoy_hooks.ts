@@ -1,6 +1,7 @@
 /**
  * Connects server decoys (`decoys.ts`) to a daemon: hits go to its counters (`status`), and
- * with `decoys.ban` to its source defense as proven failures (which can ban the source).
+ * with `decoys.ban` to its source defense as proven failures (which can ban the source); a
+ * source the defense has banned (by failures, `siglatch bans`, a decoy) gets no answer.
  * @module
  */
 import type { Daemon } from "../daemon/daemon.ts";
@@ -16,6 +17,10 @@ export function decoyHooks(daemon: Daemon): DecoyHooks {
     onHit: (ip) => {
       const addr = parseIp(ip);
       if (addr) daemon.defense.failed(addr, "decoy", true);
+    },
+    banned: (ip) => {
+      const addr = parseIp(ip);
+      return addr !== undefined && daemon.defense.gate.banOf(addr, Date.now()) !== undefined;
     },
   };
 }

@@ -11,8 +11,9 @@
  *
  * Every answer (greeting, tarpit slot, datagram) costs a token of the source's bucket and of
  * the global bucket; without both: silence (TCP: closed). Sources are tracked in a bounded
- * LRU table. Every hit is counted (`decoy_hits`, `decoy_<type>_hits`, `decoy_answers`,
- * `decoy_limited`, `decoy_full`); with `ban` a hit is reported as a proven failure
+ * LRU table. A source the daemon has banned gets nothing at all (`banned`; TCP: closed at
+ * once). Every hit is counted (`decoy_hits`, `decoy_<type>_hits`, `decoy_answers`,
+ * `decoy_limited`, `decoy_full`, `decoy_banned`); with `ban` a hit is reported as a proven failure
  * (`onHit`). The sockets are bound by {@linkcode Decoys.bind} (before privileges drop) and
  * served from {@linkcode Decoys.start}.
  * @module
@@ -34,6 +35,8 @@ export interface DecoyHooks {
   count(name: string): void;
   /** A hit from `ip` when `decoys.ban` is on (the daemon counts it towards a ban). */
   onHit?(ip: string): void;
+  /** True when `ip` is banned now (it then gets no answer). */
+  banned?(ip: string): boolean;
   /** Clock (ms). */
   clock?: () => number;
 }
@@ -148,10 +151,16 @@ export class Decoys {
     return (this.#hooks.clock ?? Date.now)();
   }
 
-  #hit(type: string, ip: string): void {
+  /** Counts a hit (and reports it with `ban`); false when `ip` is banned: no answer. */
+  #hit(type: string, ip: string): boolean {
     this.#hooks.count("decoy_hits");
     this.#hooks.count(`decoy_${type}_hits`);
+    if (this.#hooks.banned?.(ip)) {
+      this.#hooks.count("decoy_banned");
+      return false;
+    }
     if (this.#cfg.ban) this.#hooks.onHit?.(ip);
+    return true;
   }
 
   async #udp(conn: Deno.DatagramConn): Promise<void> {
@@ -159,7 +168,7 @@ export class Decoys {
     while (!this.#stopped) {
       const [data, from] = await conn.receive(buf);
       const src = from as Deno.NetAddr;
-      this.#hit("random", src.hostname);
+      if (!this.#hit("random", src.hostname)) continue;
       const n = answerLength(data.length);
       if (n === 0) continue;
       if (!this.#limiter.allow(src.hostname, this.#now())) {
@@ -178,7 +187,10 @@ export class Decoys {
   async #tcp(listener: Deno.TcpListener, type: "banner" | "tarpit", port: PortCfg): Promise<void> {
     for await (const conn of listener) {
       const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
-      this.#hit(type, ip);
+      if (!this.#hit(type, ip)) {
+        close(conn);
+        continue;
+      }
       const held = this.#held.get(port) ?? 0;
       if (held >= port.max_connections) {
         this.#hooks.count("decoy_full");

@@ -4,7 +4,10 @@
  * reload, re-applied now and then in case someone flushed the ruleset, removed at stop. Runs
  * where nftables may be changed: the privileged part, or a daemon without privilege
  * separation. A daemon asked for knocks that cannot install them refuses to start (its
- * port would otherwise be open to all).
+ * port would otherwise be open to all). A server that also hops (`port_hopping`) is guarded
+ * on its hopping ports: the previous one during the overlap, the current one and already the
+ * next one (the rules are rewritten just after each change, and the new port must not be
+ * open to all in between); sources that knocked stay in the finished set across rewrites.
  * @module
  */
 import type { Config, ServerConfig } from "../config/schema.ts";
@@ -12,7 +15,8 @@ import { readHmacKey } from "../crypto/keyfile.ts";
 import { type KnockGuardRules, knockRulesScript, MAX_SEQUENCES } from "../nft/knock.ts";
 import { applyKnockScript, removeKnockTable } from "../nft/knock_apply.ts";
 import { logger } from "../util/log.ts";
-import { knockSequence, msToNextWindow, windowOf } from "./derive.ts";
+import { hopPort, knockSequence, msToNextWindow, windowOf } from "./derive.ts";
+import { hopPortsAt } from "./hopping.ts";
 
 /** Rules are re-applied at least this often even when unchanged (repair after a flush). */
 const REPAIR_MS = 5_000;
@@ -37,6 +41,20 @@ function usersOf(config: Config, s: ServerConfig) {
   return config.users.filter((u) => u.enabled && (!u.servers || u.servers.includes(s.name)));
 }
 
+/** The UDP ports of server `s` the knock rules guard at `now`. */
+function guardedPorts(
+  s: ServerConfig,
+  now: number,
+  secrets: ReadonlyMap<string, Uint8Array>,
+): number[] {
+  const h = s.port_hopping;
+  if (!h) return [...new Set(s.listen.map((l) => l.port))];
+  const secret = secrets.get(h.secret_file);
+  if (!secret) throw new Error(`port_hopping secret ${h.secret_file} not loaded`);
+  const next = hopPort(secret, windowOf(now, h.period) + 1, h.range);
+  return [...new Set([...hopPortsAt(secret, h, now), next])];
+}
+
 /** The kernel rules the config asks for at `now` (secrets by path). */
 export function guardRules(
   config: Config,
@@ -47,7 +65,7 @@ export function guardRules(
   config.servers.forEach((s, i) => {
     const k = s.knock;
     if (!s.enabled || !k) return;
-    const serverPorts = [...new Set(s.listen.map((l) => l.port))];
+    const serverPorts = guardedPorts(s, now, secrets);
     const base = {
       id: `g${i}`,
       serverPorts,
@@ -112,8 +130,10 @@ export class KnockGuard {
   async refresh(force = false): Promise<void> {
     const config = this.#opts.config();
     for (const s of config.servers) {
-      const file = s.knock?.derived?.secret_file;
-      if (file && !this.#secrets.has(file)) this.#secrets.set(file, await readHmacKey(file));
+      if (!s.knock) continue;
+      for (const file of [s.knock.derived?.secret_file, s.port_hopping?.secret_file]) {
+        if (file && !this.#secrets.has(file)) this.#secrets.set(file, await readHmacKey(file));
+      }
     }
     const now = this.#clock();
     const script = knockRulesScript(guardRules(config, now, this.#secrets));
@@ -130,6 +150,12 @@ export class KnockGuard {
     const now = this.#clock();
     let wait = REPAIR_MS;
     for (const s of config.servers) {
+      const h = s.port_hopping;
+      if (s.enabled && s.knock && h) {
+        wait = Math.min(wait, msToNextWindow(now, h.period) + 5);
+        const into = now - windowOf(now, h.period) * h.period;
+        if (into < h.overlap) wait = Math.min(wait, h.overlap - into + 5);
+      }
       const d = s.knock?.derived;
       if (!s.enabled || !d) continue;
       wait = Math.min(wait, msToNextWindow(now, d.period) + 5);

@@ -29,3 +29,27 @@ Deno.test("lint: a static knock warns that it can be repeated; own ports are ref
   const dup = await loadConfigText(server("{ ports: [7001, 7001] }"), "/tmp/x.yaml");
   assert.ok(dup.findings.some((f) => /only once/.test(f.message)));
 });
+
+Deno.test("lint: knock with port_hopping passes unless a knock port is in the hopping range", async () => {
+  const hop = "    port_hopping: { secret_file: h.key, range: [45000, 45999], period: 30s }\n";
+  const ok = await loadConfigText(server("{ ports: [7003, 7001, 7002] }") + hop, "/tmp/x.yaml");
+  assert.ok(ok.ok, JSON.stringify(ok.findings));
+  const inside = await loadConfigText(
+    server("{ ports: [7003, 45100, 7002] }") + hop,
+    "/tmp/x.yaml",
+  );
+  const f = inside.findings.find((f) => f.code === "lint.knock_port");
+  assert.ok(f, JSON.stringify(inside.findings));
+  assert.equal(f.path, "servers[0].knock.ports");
+  assert.match(f.message, /45100 is in port_hopping\.range/);
+  const derived = await loadConfigText(
+    server("{ derived: { secret_file: s.key, range: [45500, 46500] } }") + hop,
+    "/tmp/x.yaml",
+  );
+  assert.ok(
+    derived.findings.some((f) =>
+      f.code === "lint.knock_port" && f.path === "servers[0].knock.derived"
+    ),
+    JSON.stringify(derived.findings),
+  );
+});

@@ -6,11 +6,11 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { parse, stringify } from "yaml";
-import { makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
-import { sendRequest } from "../../src/client/send.ts";
+import { makeFixture, runCli } from "../_helpers/daemon.ts";
 import { hopPort, msToNextWindow, windowOf } from "../../src/stealth/derive.ts";
 import { hopPortsAt } from "../../src/stealth/hopping.ts";
 import { freePortRun } from "./_ports.ts";
+import { assertListening, pingAlice, withLocalDaemon } from "./_local_daemon.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,20 +40,8 @@ Deno.test({
       server: { port_hopping: { secret_file: "hop.key", range, period: "4s", overlap: "2s" } },
     });
     await Deno.writeTextFile(`${fx.dir}/hop.key`, secret.toBase64() + "\n", { mode: 0o600 });
-    const daemon = await startDaemon(fx.config);
-    const ping = async (port: number) =>
-      (await sendRequest({
-        host: HOST,
-        port,
-        serverPublic: fx.serverPublic,
-        userId: 1,
-        auth: { kind: "hmac", key: fx.aliceKey },
-        actionId: 1,
-        wait: true,
-        timeoutMs: 600,
-        retries: 0,
-      })).answered;
-    try {
+    const ping = async (port: number) => (await pingAlice(fx, HOST, port, 600)).answered;
+    await withLocalDaemon(fx, async (daemon) => {
       assert.equal(await ping(lo + 200), false, "the configured port is not listened on");
       // A window whose successor has another port, entered past its overlap.
       for (;;) {
@@ -83,13 +71,7 @@ Deno.test({
       assert.equal(await ping(next), true, "the new port answers");
       const cli = await runCli(["send", "-p", fx.profile, "ping"]);
       assert.equal(cli.code, 0, `the CLI computes the current port: ${cli.stderr}`);
-      assert.match(
-        daemon.logs(),
-        new RegExp(`listening on udp ${HOST.replaceAll(".", "\\.")}:${next}`),
-      );
-    } finally {
-      await daemon.stop();
-      await fx.cleanup();
-    }
+      assertListening(daemon, HOST, next);
+    });
   },
 });

@@ -3,11 +3,11 @@
  * (a real daemon subprocess), answers on every one of them and on nothing else.
  */
 import assert from "node:assert/strict";
-import { makeFixture, startDaemon } from "../_helpers/daemon.ts";
-import { sendRequest } from "../../src/client/send.ts";
+import { makeFixture } from "../_helpers/daemon.ts";
 import { expandListen } from "../../src/config/listen_spec.ts";
 import { loadConfigText } from "../../src/config/load.ts";
 import { freePortRun } from "./_ports.ts";
+import { assertListening, pingAlice, withLocalDaemon } from "./_local_daemon.ts";
 
 Deno.test("listen entries: ranges and lists expand, malformed ones are refused", () => {
   assert.deepEqual(
@@ -55,20 +55,8 @@ Deno.test({
         `127.0.0.3:${base}`,
       ],
     });
-    const daemon = await startDaemon(fx.config);
-    try {
-      const ping = (host: string, port: number) =>
-        sendRequest({
-          host,
-          port,
-          serverPublic: fx.serverPublic,
-          userId: 1,
-          auth: { kind: "hmac", key: fx.aliceKey },
-          actionId: 1,
-          wait: true,
-          timeoutMs: 700,
-          retries: 0,
-        });
+    await withLocalDaemon(fx, async (daemon) => {
+      const ping = (host: string, port: number) => pingAlice(fx, host, port, 700);
       const open: [string, number][] = [
         ["127.0.0.1", base],
         ["127.0.0.1", base + 1],
@@ -84,15 +72,7 @@ Deno.test({
       for (const [h, p] of [["127.0.0.2", base + 4], ["127.0.0.3", base + 1]] as const) {
         assert.equal((await ping(h, p)).answered, false, `${h}:${p} is not listened on`);
       }
-      for (const [h, p] of open) {
-        assert.match(
-          daemon.logs(),
-          new RegExp(`listening on udp ${h.replaceAll(".", "\\.")}:${p}`),
-        );
-      }
-    } finally {
-      await daemon.stop();
-      await fx.cleanup();
-    }
+      for (const [h, p] of open) assertListening(daemon, h, p);
+    });
   },
 });

@@ -7,77 +7,64 @@
  * random-order scan of a static sequence's ports may: that is why `check` warns). Skipped with a named reason only where nmap is not installed.
  */
 import assert from "node:assert/strict";
-import { makeFixture } from "../_helpers/daemon.ts";
 import { hasCommand, requireAll } from "../_helpers/system.ts";
 import { states } from "./_nmap.ts";
-import { type NetnsDaemon, skipNetns, startDaemonIn, withNetnsPair } from "../_helpers/netns.ts";
+import { netnsDaemonTest } from "./_netns_daemon.ts";
 
 const PORT = 50017;
 const noNmap = !hasCommand("nmap") && !requireAll;
 if (noNmap) console.log("SKIP: nmap not installed (apt-get install nmap; .ci/run installs it)");
 
-Deno.test({
-  name:
-    "nmap: a knock-guarded daemon shows filtered knock ports, a silent request port, nothing else",
-  ignore: skipNetns() || noNmap,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    await withNetnsPair(async (pair) => {
-      const fx = await makeFixture({
-        listen: [`${pair.serverIp}:${PORT}`],
-        server: { knock: { ports: [7003, 7001, 7002], proto: "tcp", window: "2s" } },
-      });
-      let daemon: NetnsDaemon | undefined;
-      try {
-        daemon = await startDaemonIn(pair.server, fx.config);
-        const scan = async (kind: "-sS" | "-sU", ports: string) => {
-          const r = await pair.run(pair.client, [
-            "nmap",
-            kind,
-            "-Pn",
-            // Ports in ascending order: a sequence that is not ascending is never completed.
-            "-r",
-            "-n",
-            "--max-retries",
-            "1",
-            "--host-timeout",
-            "60s",
-            "-p",
-            ports,
-            "-oG",
-            "-",
-            pair.serverIp,
-          ], { timeoutMs: 90_000 });
-          assert.equal(r.code, 0, r.stderr);
-          return states(r.stdout);
-        };
-        const tcp = await scan("-sS", "7001-7004");
-        assert.deepEqual(tcp, {
-          "7001/tcp": "filtered",
-          "7002/tcp": "filtered",
-          "7003/tcp": "filtered",
-          "7004/tcp": "closed",
-        });
-        const udp = await scan("-sU", `${PORT},${PORT + 1}`);
-        assert.deepEqual(udp, { [`${PORT}/udp`]: "open|filtered", [`${PORT + 1}/udp`]: "closed" });
-        const rules = await pair.run(pair.server, [
-          "nft",
-          "list",
-          "set",
-          "inet",
-          "siglatch_knock",
-          "g0_ok_4",
-        ]);
-        assert.doesNotMatch(
-          rules.stdout,
-          /elements/,
-          "the (ascending) scan did not knock its way in",
-        );
-      } finally {
-        await daemon?.stop();
-        await fx.cleanup();
-      }
-    });
+netnsDaemonTest(
+  "nmap: a knock-guarded daemon shows filtered knock ports, a silent request port, nothing else",
+  {
+    port: PORT,
+    server: { knock: { ports: [7003, 7001, 7002], proto: "tcp", window: "2s" } },
   },
-});
+  async ({ pair }) => {
+    const scan = async (kind: "-sS" | "-sU", ports: string) => {
+      const r = await pair.run(pair.client, [
+        "nmap",
+        kind,
+        "-Pn",
+        // Ports in ascending order: a sequence that is not ascending is never completed.
+        "-r",
+        "-n",
+        "--max-retries",
+        "1",
+        "--host-timeout",
+        "60s",
+        "-p",
+        ports,
+        "-oG",
+        "-",
+        pair.serverIp,
+      ], { timeoutMs: 90_000 });
+      assert.equal(r.code, 0, r.stderr);
+      return states(r.stdout);
+    };
+    const tcp = await scan("-sS", "7001-7004");
+    assert.deepEqual(tcp, {
+      "7001/tcp": "filtered",
+      "7002/tcp": "filtered",
+      "7003/tcp": "filtered",
+      "7004/tcp": "closed",
+    });
+    const udp = await scan("-sU", `${PORT},${PORT + 1}`);
+    assert.deepEqual(udp, { [`${PORT}/udp`]: "open|filtered", [`${PORT + 1}/udp`]: "closed" });
+    const rules = await pair.run(pair.server, [
+      "nft",
+      "list",
+      "set",
+      "inet",
+      "siglatch_knock",
+      "g0_ok_4",
+    ]);
+    assert.doesNotMatch(
+      rules.stdout,
+      /elements/,
+      "the (ascending) scan did not knock its way in",
+    );
+  },
+  noNmap,
+);
