@@ -23,6 +23,14 @@ interface PendingWrite {
 }
 
 /** A {@linkcode StateStore} in a Deno KV database file. */
+/** One caller's increment, waiting for its group's commit. */
+interface PendingIncrement {
+  delta: number;
+  expiresAt: number | undefined;
+  resolve: (value: number) => void;
+  reject: (err: unknown) => void;
+}
+
 export class KvStateStore implements StateStore {
   readonly #kv: Deno.Kv;
   /** Records this store or its readers refused. */
@@ -35,6 +43,8 @@ export class KvStateStore implements StateStore {
   #writes: PendingWrite[] = [];
   #writeScheduled = false;
   #flushed: Promise<void> = Promise.resolve();
+  /** Increments waiting per counter (an entry only while one is being committed). */
+  readonly #counters = new Map<string, PendingIncrement[]>();
 
   private constructor(kv: Deno.Kv, audit: RecordAudit) {
     this.#kv = kv;
@@ -155,8 +165,49 @@ export class KvStateStore implements StateStore {
     return out;
   }
 
-  /** Adds to a counter atomically (retrying on conflict). */
-  async increment(
+  /**
+   * Adds to a counter atomically (retrying on conflict). Increments of one counter that
+   * overlap are committed together: one read and one write for the whole group, each caller
+   * getting the value after its own delta, as if they had run one after another (every
+   * request of a user counts its use; one transaction each was most of an exec request's
+   * store work under concurrency).
+   */
+  increment(
+    namespace: string,
+    key: string,
+    delta: number,
+    expiresAt?: number,
+  ): Promise<number> {
+    const id = `${namespace}\u0000${key}`;
+    let group = this.#counters.get(id);
+    if (!group) {
+      group = [];
+      this.#counters.set(id, group);
+      queueMicrotask(() => this.#drainCounter(id, namespace, key));
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<number>();
+    group.push({ delta, expiresAt, resolve, reject });
+    return promise;
+  }
+
+  async #drainCounter(id: string, namespace: string, key: string): Promise<void> {
+    for (;;) {
+      const batch = this.#counters.get(id)!.splice(0);
+      if (batch.length === 0) break;
+      const total = batch.reduce((sum, w) => sum + w.delta, 0);
+      const expiries = batch.map((w) => w.expiresAt).filter((e) => e !== undefined);
+      const expiresAt = expiries.length > 0 ? Math.max(...expiries) : undefined;
+      try {
+        let value = await this.#incrementOnce(namespace, key, total, expiresAt) - total;
+        for (const w of batch) w.resolve(value += w.delta);
+      } catch (err) {
+        for (const w of batch) w.reject(err);
+      }
+    }
+    this.#counters.delete(id);
+  }
+
+  async #incrementOnce(
     namespace: string,
     key: string,
     delta: number,

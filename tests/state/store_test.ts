@@ -67,3 +67,29 @@ Deno.test("Redis store: SET NX nonce claims are shared by two nodes", {
     await redis.stop();
   }
 });
+
+Deno.test("Deno KV store: overlapping increments of one counter act as if one after another", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = await KvStateStore.open(dir);
+    const deltas = [1, 1, -1, 5, 1, 0, 2, -3];
+    const values = await Promise.all(deltas.map((d) => store.increment("uses", "9", d)));
+    // Each caller sees the value after its own delta, in call order (a reservation's limit
+    // check depends on it).
+    let running = 0;
+    assert.deepEqual(values, deltas.map((d) => running += d));
+    assert.equal(await store.increment("uses", "9", 0), 6);
+    // Another counter is not mixed in.
+    const [a, b] = await Promise.all([
+      store.increment("uses", "10", 4),
+      store.increment("uses_day:x", "9", 1),
+    ]);
+    assert.deepEqual([a, b], [4, 1]);
+    // Many at once commit quickly and lose nothing.
+    await Promise.all(Array.from({ length: 400 }, () => store.increment("uses", "11", 1)));
+    assert.equal(await store.increment("uses", "11", 0), 400);
+    await store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
