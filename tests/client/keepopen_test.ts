@@ -56,7 +56,10 @@ Deno.test("open: --for bounds it; refusal and no reply", async () => {
     log: () => {},
   });
   assert.equal(code, 0);
-  assert.ok(Date.now() - t0 >= 1450 && Date.now() - t0 < 2500);
+  // Not before --for ends; the upper bound only catches a loop that never ends (a loaded CI
+  // machine can be seconds late).
+  const took = Date.now() - t0;
+  assert.ok(took >= 1450 && took < 15_000, `took ${took} ms`);
   assert.equal(s.calls.at(-1)?.actionId, 9);
   const refused = sender(() => ({ answered: true, ok: false, reason: "denied: not_allowed" }));
   const log: string[] = [];
