@@ -419,6 +419,9 @@ if (import.meta.main) {
   });
   for (const [t, p] of Object.entries(result.payloads)) console.error(`${t}: ${p} payload`);
   for (const f of result.files) {
-    console.log(`${basename(f)}\t${(result.sizes[f] / 1e6).toFixed(1)} MB`);
+    const size = result.sizes[f];
+    console.log(
+      `${basename(f)}\t${size < 1e6 ? `${size} bytes` : `${(size / 1e6).toFixed(1)} MB`}`,
+    );
   }
 }
