@@ -138,9 +138,11 @@ export async function fetchRuntime(
     }
     await Deno.mkdir(join(cacheDir, version, target), { recursive: true });
     // Copied beside its final name, then renamed: a reader never sees half a binary.
-    await Deno.copyFile(join(tmp, "package", "deno"), `${path}.part`);
-    await Deno.chmod(`${path}.part`, 0o755);
-    await Deno.rename(`${path}.part`, path);
+    // (A name of its own: two builds may fetch at once, e.g. test files run in parallel.)
+    const part = `${path}.${crypto.randomUUID()}.part`;
+    await Deno.copyFile(join(tmp, "package", "deno"), part);
+    await Deno.chmod(part, 0o755);
+    await Deno.rename(part, path);
     return { path, version, pin };
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

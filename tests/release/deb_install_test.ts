@@ -37,11 +37,10 @@ async function cleanDebianRoot(root: string): Promise<void> {
     ], { timeoutMs: 600_000 });
     assert.equal(boot.code, 0, `debootstrap: ${boot.stdout.slice(-2000)}${boot.stderr}`);
     await Deno.mkdir(cache, { recursive: true });
-    const pack = await runBounded(["tar", "-cf", `${tar}.part`, "-C", root, "."], {
-      timeoutMs: 300_000,
-    });
+    const part = `${tar}.${crypto.randomUUID()}.part`;
+    const pack = await runBounded(["tar", "-cf", part, "-C", root, "."], { timeoutMs: 300_000 });
     assert.equal(pack.code, 0, pack.stderr);
-    await Deno.rename(`${tar}.part`, tar);
+    await Deno.rename(part, tar);
     return;
   }
   const unpack = await runBounded(["tar", "--numeric-owner", "-xpf", tar, "-C", root], {
