@@ -6,7 +6,8 @@
  * namespace with only loopback: --version, keygen, check of the shipped example config, and
  * a daemon answering a real `send ping`; the .deb is unpacked into a throwaway root with its
  * own dpkg database (no maintainer script runs) and its launcher runs there. The aarch64
- * package's Deno is checked to be an aarch64 ELF (it cannot run here).
+ * package's Deno is checked to be the pinned aarch64 ELF, and under qemu-aarch64 (user mode,
+ * no binfmt) its launcher's command runs `check` offline from the shared DENO_DIR.
  * @module
  */
 import assert from "node:assert/strict";
@@ -14,7 +15,7 @@ import { buildRelease } from "../../src/release/package.ts";
 import { buildProgram } from "../../src/cli/mod.ts";
 import "../../src/cli/all.ts";
 import { VERSION } from "../../src/version.ts";
-import { hasCommand, skipUnlessRoot, skipWithout } from "../_helpers/system.ts";
+import { hasCommand, requireAll, skipUnlessRoot, skipWithout } from "../_helpers/system.ts";
 import { runBounded, withNs } from "../_helpers/netns.ts";
 import { makeFixture } from "../_helpers/daemon.ts";
 import { elfMachine } from "../../src/release/targets.ts";
@@ -24,6 +25,32 @@ async function sh(cmd: string, args: string[], cwd?: string) {
   const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
   const d = new TextDecoder();
   return { ok: out.success, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
+/** Where Debian's libc6-arm64-cross and libgcc-s1-arm64-cross put the aarch64 libraries. */
+const AARCH64_LIBS = "/usr/aarch64-linux-gnu";
+
+/** True when the aarch64 loader, libc and libgcc_s are installed for qemu-aarch64. */
+function hasAarch64Libs(): boolean {
+  return ["lib/ld-linux-aarch64.so.1", "lib/libc.so.6", "lib/libgcc_s.so.1"].every((f) => {
+    try {
+      return Deno.statSync(`${AARCH64_LIBS}/${f}`).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The path of `name` on PATH. */
+function whichSync(name: string): string {
+  for (const d of (Deno.env.get("PATH") ?? "/usr/bin").split(":")) {
+    try {
+      if (Deno.statSync(`${d}/${name}`).isFile) return `${d}/${name}`;
+    } catch {
+      // not here
+    }
+  }
+  throw new Error(`${name} not on PATH`);
 }
 
 /** A directory of symlinks to just the tools the launcher and the daemon call: no deno/npm/npx. */
@@ -313,6 +340,49 @@ Deno.test({
             await fx.cleanup();
           }
         });
+      });
+
+      // The aarch64 Deno cannot run natively here; under qemu-user (no binfmt: the launcher's
+      // exec line gets a qemu-aarch64 prefix) it runs the shipped launcher's command with the
+      // shared DENO_DIR, offline, which proves one npm cache serves both targets.
+      await t.step({
+        name: "aarch64 tarball runs check offline under qemu-aarch64 (shared DENO_DIR)",
+        ignore: skipWithout("qemu-aarch64", "qemu-user") ||
+          (!hasAarch64Libs() && !requireAll &&
+            (console.log("SKIP: apt-get install libc6-arm64-cross libgcc-s1-arm64-cross"), true)),
+        fn: async () => {
+          const tree = `${dir}/arm-root`;
+          await Deno.mkdir(tree);
+          const x = await sh("tar", [
+            "-xzf",
+            `${out}/siglatch-${VERSION}-linux-aarch64.tar.gz`,
+            "-C",
+            tree,
+            "--strip-components=1",
+          ]);
+          assert.ok(x.ok, x.stderr);
+          const launcher = await Deno.readTextFile(`${tree}/usr/bin/siglatch`);
+          const emulated = launcher.replace(
+            /^exec "\$lib\/deno"/m,
+            'exec qemu-aarch64 "$lib/deno"',
+          );
+          assert.notEqual(emulated, launcher);
+          await Deno.writeTextFile(`${tree}/usr/bin/siglatch-qemu`, emulated, { mode: 0o755 });
+          const bin = `${dir}/bin`;
+          await Deno.symlink(await Deno.realPath(whichSync("qemu-aarch64")), `${bin}/qemu-aarch64`);
+          await withNs(async (ns) => {
+            const env = { PATH: bin, HOME: `${dir}/home`, QEMU_LD_PREFIX: AARCH64_LIBS };
+            const example = `${tree}/usr/share/doc/siglatch/examples/siglatchd.yaml`;
+            const check = await inNs(
+              ns,
+              env,
+              [`${tree}/usr/bin/siglatch-qemu`, "check", example],
+              300_000,
+            );
+            assert.equal(check.code, 0, check.stdout + check.stderr);
+            assert.match(check.stdout, /siglatchd\.yaml: OK \(0 errors/);
+          });
+        },
       });
 
       await t.step(".deb unpacked into a throwaway root (own dpkg database) runs", async () => {
