@@ -135,7 +135,8 @@ async function launcherScript(target: Target, runtime: Runtime): Promise<string>
 lib="$(dirname "$(readlink -f "$0")")/../lib/siglatch"
 DENO_DIR="$lib/cache"
 DENO_NO_UPDATE_CHECK=1
-export DENO_DIR DENO_NO_UPDATE_CHECK
+SIGLATCH_LAUNCHER="$(readlink -f "$0")"  # what siglatch demo prints as the command to type
+export DENO_DIR DENO_NO_UPDATE_CHECK SIGLATCH_LAUNCHER
 exec "$lib/deno" run --cached-only --config "$lib/deno.json" ${(await taskFlags()).join(" ")} \\
   "$lib/main.ts" "$@"
 `;

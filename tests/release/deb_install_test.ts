@@ -4,7 +4,8 @@
  * so its postinst runs there and never on the host; then, inside a network namespace with only
  * loopback: the user and directories exist, `siglatch --version` and `check` of the shipped
  * example run, the loopback demo answers a real ping with its network part as the package's
- * user, and `dpkg -r` leaves no /usr/lib/siglatch behind (prerm clears Deno's own caches).
+ * user (and the command the demo prints to try works as printed), and `dpkg -r` leaves no
+ * /usr/lib/siglatch behind (prerm clears Deno's own caches).
  *
  * The chroot's /proc is mounted inside the mount namespace `ip netns exec` makes, so it goes
  * away with the command; nothing is mounted on the host. The clean root is kept as a tar in
@@ -68,6 +69,9 @@ while ! grep -q 'siglatchd ready' demo.log; do
   sleep 0.5
 done
 echo "ping: $(siglatch send --profile .siglatch-demo/client.yaml ping)"
+printed="$(grep -m 1 ' send --profile .* ping$' demo.log | sed 's/^ *//')"
+echo "printed: $printed"
+echo "printed ping: $(cd / && sh -c "$printed")"
 grep -o 'network part started as [a-z]*' demo.log
 kill "$demo"
 wait "$demo" || true
@@ -114,6 +118,9 @@ Deno.test({
       assert.match(text, new RegExp(`^version: ${VERSION.replaceAll(".", "\\.")}$`, "m"));
       assert.match(text, /examples\/siglatchd\.yaml: OK \(0 errors/);
       assert.match(text, /^ping: pong$/m);
+      // The demo's "try, in another terminal" command is the package's, and works as printed.
+      assert.match(text, /^printed: \/usr\/bin\/siglatch send --profile \/root\/demo\/\S+ ping$/m);
+      assert.match(text, /^printed ping: pong$/m);
       assert.match(text, /^network part started as siglatch$/m);
       assert.match(text, /^removed clean$/m);
     } finally {

@@ -240,6 +240,7 @@ Deno.test({
         );
         assert.match(launcher, /^DENO_DIR="\$lib\/cache"$/m);
         assert.match(launcher, /^DENO_NO_UPDATE_CHECK=1$/m);
+        assert.match(launcher, /^export DENO_DIR DENO_NO_UPDATE_CHECK SIGLATCH_LAUNCHER$/m);
       });
 
       await t.step("the bundled Deno of each target is the pinned one, of its CPU", async () => {
