@@ -24,6 +24,8 @@ export interface LaunchFacts {
   viaNpx: boolean;
   /** True when an executable `deno` is on PATH. */
   denoOnPath: boolean;
+  /** The release package's launcher that started this process (`SIGLATCH_LAUNCHER`), if any. */
+  launcher?: string;
 }
 
 /** Reads {@link LaunchFacts} from this process. */
@@ -35,6 +37,7 @@ export function launchFacts(): LaunchFacts {
     version: Deno.version.deno,
     viaNpx,
     denoOnPath: onPath("deno"),
+    launcher: Deno.env.get("SIGLATCH_LAUNCHER") || undefined,
   };
 }
 
@@ -70,8 +73,12 @@ export function denoCommand(f: LaunchFacts): string {
   return shellQuote(f.execPath);
 }
 
-/** `siglatch` as the user can type it: `<deno> task siglatch`, or a compiled binary's path. */
+/**
+ * `siglatch` as the user can type it: `<deno> task siglatch`, a compiled binary's path, or
+ * a release package's launcher.
+ */
 export function siglatchCommand(f: LaunchFacts): string {
+  if (f.launcher) return shellQuote(f.launcher); // a release package's /usr/bin/siglatch
   const base = f.execPath.split("/").pop() ?? "";
   if (base !== "deno" && base !== "deno.exe") return shellQuote(f.execPath);
   return `${denoCommand(f)} task siglatch`;
