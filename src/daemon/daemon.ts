@@ -251,7 +251,10 @@ export class Daemon {
       },
       store,
       nonces: this.#nonces,
-      retries: this.#dryRun ? undefined : new RetryCache(store, RETRY_CACHE_ENTRIES, this.#clock),
+      retries: this.#dryRun
+        ? undefined
+        : new RetryCache(store, RETRY_CACHE_ENTRIES, this.#clock, (n, e) =>
+          this.#nonces!.claim(n, e)),
       replies: this.#replies,
       drops,
       count,

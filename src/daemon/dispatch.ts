@@ -102,17 +102,32 @@ export class Dispatcher {
     const { count } = this.#opts;
     const t0 = performance.now();
     const handler = this.#opts.handlers[req.action.config.type];
-    if (!(await this.#claim(req, handler))) return;
     const retries = skipsDurability(handler, req) ? undefined : this.#opts.retries;
-    if (retries && req.retryId) {
-      let state;
-      try {
-        state = await retries.begin(req.user.config.id, req.retryId, req.nonceExpiresAt);
-      } catch (err) {
+    // The nonce and the retry id go to the store together (one batch commit, not two in a
+    // row); nothing runs before both are durable.
+    const claimed = this.#claim(req, handler);
+    const begun = retries && req.retryId
+      ? retries.begin(req.user.config.id, req.retryId, req.nonceExpiresAt).then(
+        (state) => ({ state }),
+        (err: unknown) => ({ err }),
+      )
+      : undefined;
+    if (!(await claimed)) {
+      const b = await begun;
+      if (b && "state" in b && b.state.kind === "new") {
+        retries!.abandon(req.user.config.id, req.retryId!);
+      }
+      return;
+    }
+    if (retries && req.retryId && begun) {
+      const b = await begun;
+      if ("err" in b) {
+        retries.abandon(req.user.config.id, req.retryId);
         count("state_errors");
-        this.#log.error("state store failed, refusing request: {err}", { err: String(err) });
+        this.#log.error("state store failed, refusing request: {err}", { err: String(b.err) });
         return;
       }
+      const state = b.state;
       if (state.kind === "running") return this.#opts.drops.drop("retry_in_progress", req.reply.to);
       if (state.kind === "done") {
         // A retry of a request that ran: its reply again, the action not again.

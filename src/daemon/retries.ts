@@ -43,12 +43,24 @@ export class RetryCache {
   readonly #max: number;
   readonly #clock: () => number;
   readonly #entries = new Map<string, Entry>();
+  readonly #claim: (nonce: Uint8Array, expiresAt: number) => Promise<boolean>;
 
-  /** Creates a cache over `store`, holding at most `maxEntries` finished replies in memory. */
-  constructor(store: StateStore, maxEntries: number, clock: () => number = Date.now) {
+  /**
+   * Creates a cache over `store`, holding at most `maxEntries` finished replies in memory.
+   * `claim` makes a retry id durable (default: its own store commit; the daemon passes its
+   * nonce batcher, so a request's nonce and retry id share one commit).
+   */
+  constructor(
+    store: StateStore,
+    maxEntries: number,
+    clock: () => number = Date.now,
+    claim?: (nonce: Uint8Array, expiresAt: number) => Promise<boolean>,
+  ) {
     this.#store = store;
     this.#max = maxEntries;
     this.#clock = clock;
+    this.#claim = claim ??
+      (async (nonce, expiresAt) => (await store.claimNonces([{ nonce, expiresAt }]))[0]);
   }
 
   /** Finished replies held in memory. */
@@ -69,14 +81,17 @@ export class RetryCache {
     }
     // Mark it running before any await, so a retry arriving meanwhile waits.
     this.#entries.set(key, { running: true, expiresAt });
-    const stored = await this.#store.get<unknown>(NAMESPACE, key);
+    // The stored reply (another node, or before a restart) and the claim (across a cluster,
+    // the first node to claim the id runs it) at once: one round trip, not two in a row.
+    const [stored, first] = await Promise.all([
+      this.#store.get<unknown>(NAMESPACE, key),
+      this.#claim(Uint8Array.fromHex(key), expiresAt),
+    ]);
     const reply = stored ? readCachedReply(stored.value) : undefined;
     if (reply) {
       this.#entries.set(key, { running: false, expiresAt, reply });
       return { kind: "done", reply };
     }
-    // Across a cluster: the first node to claim the id runs it.
-    const [first] = await this.#store.claimNonces([{ nonce: Uint8Array.fromHex(key), expiresAt }]);
     if (!first) {
       this.#entries.delete(key);
       return { kind: "running" };
