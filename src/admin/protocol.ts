@@ -171,6 +171,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     flags: [],
     first: ["server", "user"],
   },
+  {
+    name: "nodes",
+    usage: "",
+    summary: "the cluster's daemons (heartbeats in the state store; this one marked *)",
+    flags: [],
+  },
   { name: "help", usage: "[COMMAND]", summary: "list commands, or show one command", flags: [] },
 ];
 
@@ -404,6 +410,9 @@ export function parseCommand(words: string[]): ParsedCommand {
       return parseEnrollCommand(cmd, rest);
     case "rotate":
       return parseRotateCommand(rest);
+    case "nodes":
+      if (rest.length > 0) return fail("nodes: expected no arguments");
+      return { ok: true, cmd, args: {} };
     case "help": {
       if (rest.length > 1) return fail("help: expected [COMMAND]");
       return { ok: true, cmd, args: rest.length ? { command: rest[0] } : {} };
@@ -450,6 +459,23 @@ function formatChanges(changes: unknown): string {
     parts.push(`needs a restart to take effect: ${changes.restart_required.join(", ")}`);
   }
   return parts.length ? parts.join("\n") : "no changes";
+}
+
+function formatNodes(rows: unknown[]): string {
+  const recs = rows.filter(isRecord);
+  if (recs.length === 0) return "(no nodes)";
+  return table([
+    ["", "NODE", "PID", "VERSION", "CONFIG", "SEEN", "LISTENING"],
+    ...recs.map((r) => [
+      r.self === true ? "*" : "",
+      str(r.node),
+      str(r.pid),
+      str(r.version),
+      str(r.config_version),
+      `${str(r.age_s)}s ago`,
+      Array.isArray(r.listening) ? r.listening.map(str).join(",") : "",
+    ]),
+  ]);
 }
 
 function formatList(what: string, rows: unknown[]): string {
@@ -560,6 +586,8 @@ export function formatResult(cmd: string, args: Record<string, unknown>, result:
     case "usage":
       if (args.reset) return str(r.message);
       return formatList("usage", Array.isArray(result) ? result : []);
+    case "nodes":
+      return formatNodes(Array.isArray(result) ? result : []);
     case "help":
       return str(result);
   }
