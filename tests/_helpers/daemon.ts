@@ -6,7 +6,7 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { stringify } from "yaml";
 import { RUN_FLAGS } from "./flags.ts";
-import { sendRequest, type SendResult } from "../../src/client/send.ts";
+import { type SendOptions, sendRequest, type SendResult } from "../../src/client/send.ts";
 
 /** Repository root. */
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -234,6 +234,25 @@ export async function startDaemon(
   return proc;
 }
 
+/**
+ * A request as alice to `fx` on 127.0.0.1: action 1, waits, 1500 ms per attempt, no retry;
+ * `over` replaces any of these (for `sendRequest` and `ClientSession.open`).
+ */
+export function aliceOptions(fx: Fixture, over: Partial<SendOptions> = {}): SendOptions {
+  return {
+    host: "127.0.0.1",
+    port: fx.port,
+    serverPublic: fx.serverPublic,
+    userId: 1,
+    auth: { kind: "hmac", key: fx.aliceKey },
+    actionId: 1,
+    wait: true,
+    timeoutMs: 1500,
+    retries: 0,
+    ...over,
+  };
+}
+
 /** Sends one request as alice (in-process client over real UDP). */
 export function aliceRequest(
   fx: Fixture,
@@ -241,19 +260,13 @@ export function aliceRequest(
   payload = "",
   opts: { bind?: string; timeoutMs?: number; retries?: number } = {},
 ): Promise<SendResult> {
-  return sendRequest({
-    host: "127.0.0.1",
-    port: fx.port,
-    serverPublic: fx.serverPublic,
-    userId: 1,
-    auth: { kind: "hmac", key: fx.aliceKey },
+  return sendRequest(aliceOptions(fx, {
     actionId,
     payload: new TextEncoder().encode(payload),
     bind: opts.bind,
-    wait: true,
     timeoutMs: opts.timeoutMs ?? 1500,
     retries: opts.retries ?? 0,
-  });
+  }));
 }
 
 /** Runs the CLI as a subprocess; returns exit code, stdout, stderr. */
