@@ -7,53 +7,18 @@
  */
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
+import { type FixtureOptions, freeUdpPort, runCli, startDaemon } from "../_helpers/daemon.ts";
 import {
-  type DaemonProcess,
-  type Fixture,
-  type FixtureOptions,
-  freeUdpPort,
-  makeFixture,
-  runCli,
-  startDaemon,
-} from "../_helpers/daemon.ts";
+  type Node,
+  node,
+  RELAY_ID,
+  relayTo,
+  stopAll,
+  viaOptions,
+} from "../_helpers/relay_nodes.ts";
 import { ClientSession } from "../../src/client/session.ts";
 import { encodeCommand, SessionC2S } from "../../src/wire/session.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
-
-interface Node {
-  fx: Fixture;
-  ip: string;
-  port: number;
-  key: string;
-  d?: DaemonProcess;
-}
-
-const RELAY_ID = 20;
-
-async function node(ip: string, opts: FixtureOptions, alice?: Uint8Array): Promise<Node> {
-  const port = freeUdpPort(ip);
-  const fx = await makeFixture({ ...opts, listen: [`${ip}:${port}`] });
-  if (alice) {
-    await Deno.writeTextFile(`${fx.dir}/alice.hmac`, alice.toBase64() + "\n", { mode: 0o600 });
-    fx.aliceKey = alice;
-  }
-  return { fx, ip, port, key: fx.serverPublic.toBase64() };
-}
-
-async function relayTo(n: Node, to: Node): Promise<void> {
-  const cfg = parse(await Deno.readTextFile(n.fx.config)) as {
-    actions: unknown[];
-    users: { actions: unknown[] }[];
-  };
-  cfg.actions.push({
-    id: RELAY_ID,
-    name: "hop",
-    type: "relay",
-    relay: { to: `${to.ip}:${to.port}`, server_public_key: to.key, timeout: "1500ms" },
-  });
-  cfg.users[0].actions.push("hop");
-  await Deno.writeTextFile(n.fx.config, stringify(cfg));
-}
 
 /** A profile for the final server `c` through `via` (first hop first). */
 async function viaProfile(c: Node, via: Node[], name: string): Promise<string> {
@@ -78,11 +43,6 @@ async function viaProfile(c: Node, via: Node[], name: string): Promise<string> {
     }),
   );
   return path;
-}
-
-async function stopAll(nodes: Node[]): Promise<void> {
-  for (const n of nodes) await n.d?.stop();
-  for (const n of nodes) await n.fx.cleanup();
 }
 
 const FINAL: FixtureOptions = {
@@ -190,23 +150,7 @@ Deno.test("relay sessions: a valid session datagram sent to the relay from anoth
   try {
     await relayTo(a, c);
     [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
-    const opened = await ClientSession.open({
-      host: c.ip,
-      port: c.port,
-      serverPublic: c.fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: c.fx.aliceKey },
-      actionId: 1,
-      wait: true,
-      timeoutMs: 2000,
-      retries: 1,
-      via: [{
-        host: a.ip,
-        port: a.port,
-        serverPublic: a.fx.serverPublic,
-        actionId: RELAY_ID,
-      }],
-    });
+    const opened = await ClientSession.open(viaOptions(c, [a], { timeoutMs: 2000, retries: 1 }));
     assert.ok(opened.ok, JSON.stringify(!opened.ok && opened.result));
     const s = opened.session;
     const first = await s.run(30, new TextEncoder().encode("mine"));
@@ -316,18 +260,7 @@ Deno.test("relay sessions: the relay decides its policy again: an admin disable 
   try {
     await relayTo(a, c);
     [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
-    const opened = await ClientSession.open({
-      host: c.ip,
-      port: c.port,
-      serverPublic: c.fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: c.fx.aliceKey },
-      actionId: 1,
-      wait: true,
-      timeoutMs: 1000,
-      retries: 0,
-      via: [{ host: a.ip, port: a.port, serverPublic: a.fx.serverPublic, actionId: RELAY_ID }],
-    });
+    const opened = await ClientSession.open(viaOptions(c, [a], { timeoutMs: 1000 }));
     assert.ok(opened.ok);
     const s = opened.session;
     assert.equal((await s.run(1)).status, ReplyStatus.Ok);

@@ -7,67 +7,22 @@
  */
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
+import { runCli, startDaemon } from "../_helpers/daemon.ts";
 import {
-  type DaemonProcess,
-  type Fixture,
-  type FixtureOptions,
-  freeUdpPort,
-  makeFixture,
-  runCli,
-  startDaemon,
-} from "../_helpers/daemon.ts";
+  type Node,
+  node,
+  RELAY_ID,
+  relayTo,
+  stopAll,
+  viaOptions,
+} from "../_helpers/relay_nodes.ts";
 import { sendRequest, type SendResult } from "../../src/client/send.ts";
-import type { RelayHop } from "../../src/client/relay.ts";
 import { MAX_REQUEST_PAYLOAD } from "../../src/client/payload_file.ts";
 import { encodeRelayPayload } from "../../src/wire/relay.ts";
 import { Mac1 } from "../../src/wire/mac1.ts";
 import { ReplyStatus, sealRequest, SUITE_V2 } from "../../src/wire/mod.ts";
 
-/** One daemon of a chain. */
-interface Node {
-  fx: Fixture;
-  ip: string;
-  port: number;
-  key: string;
-  d?: DaemonProcess;
-}
-
-const RELAY_ID = 20;
-
-/** A fixture listening on `ip`, with alice's key from `alice` (the same user at every hop). */
-async function node(ip: string, opts: FixtureOptions, alice?: Uint8Array): Promise<Node> {
-  const port = freeUdpPort(ip);
-  const fx = await makeFixture({ ...opts, listen: [`${ip}:${port}`] });
-  if (alice) {
-    await Deno.writeTextFile(`${fx.dir}/alice.hmac`, alice.toBase64() + "\n", { mode: 0o600 });
-    fx.aliceKey = alice;
-  }
-  return { fx, ip, port, key: fx.serverPublic.toBase64() };
-}
-
-/** Rewrites a node's config so that its relay action (id 20) goes to `to`. */
-async function relayTo(n: Node, to: Node | string, extra: Record<string, unknown> = {}) {
-  const text = await Deno.readTextFile(n.fx.config);
-  const target = typeof to === "string" ? to : `${to.ip}:${to.port}`;
-  const key = typeof to === "string" ? {} : { server_public_key: to.key };
-  const relay = { to: target, ...key, timeout: "1500ms", ...extra };
-  const action = { id: RELAY_ID, name: "hop", type: "relay", relay };
-  const { parse } = await import("yaml");
-  const cfg = parse(text) as { actions: unknown[]; users: { actions: unknown[] }[] };
-  cfg.actions.push(action);
-  cfg.users[0].actions.push("hop");
-  await Deno.writeTextFile(n.fx.config, stringify(cfg));
-}
-
-function hop(n: Node): RelayHop {
-  return {
-    host: n.ip,
-    port: n.port,
-    serverPublic: Uint8Array.fromBase64(n.key),
-    actionId: RELAY_ID,
-  };
-}
-
+/** Alice's request for `actionId` to `final` through `via`, waiting `timeoutMs`, no retry. */
 function viaSend(
   final: Node,
   via: Node[],
@@ -75,24 +30,7 @@ function viaSend(
   payload = new Uint8Array(),
   timeoutMs = 4000,
 ): Promise<SendResult> {
-  return sendRequest({
-    host: final.ip,
-    port: final.port,
-    serverPublic: final.fx.serverPublic,
-    userId: 1,
-    auth: { kind: "hmac", key: final.fx.aliceKey },
-    actionId,
-    payload,
-    wait: true,
-    timeoutMs,
-    retries: 0,
-    via: via.map(hop),
-  });
-}
-
-async function stopAll(nodes: Node[]) {
-  for (const n of nodes) await n.d?.stop();
-  for (const n of nodes) await n.fx.cleanup();
+  return sendRequest(viaOptions(final, via, { actionId, payload, timeoutMs }));
 }
 
 Deno.test("relay: a 3-hop chain through the CLI; the final server logs the user and the last relay's address", async () => {
