@@ -269,18 +269,32 @@ export function aliceRequest(
   }));
 }
 
+/**
+ * Starts the CLI as a subprocess (stdout and stderr piped, NO_COLOR set, stdin closed unless
+ * `stdin` is "piped"); the caller waits for it (`output()`) or ends it.
+ */
+export function spawnCli(
+  args: string[],
+  opts: { stdin?: "piped" | "null"; env?: Record<string, string> } = {},
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [...RUN_FLAGS, `${ROOT}/main.ts`, ...args],
+    stdin: opts.stdin ?? "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...opts.env },
+  }).spawn();
+}
+
 /** Runs the CLI as a subprocess; returns exit code, stdout, stderr. */
 export async function runCli(
   args: string[],
   opts: { stdin?: string; env?: Record<string, string> } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_FLAGS, `${ROOT}/main.ts`, ...args],
+  const child = spawnCli(args, {
     stdin: opts.stdin !== undefined ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...opts.env },
-  }).spawn();
+    env: opts.env,
+  });
   if (opts.stdin !== undefined) {
     const w = child.stdin.getWriter();
     await w.write(new TextEncoder().encode(opts.stdin));

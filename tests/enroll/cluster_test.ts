@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { decodeInvite, encodeInvite } from "../../src/enroll/invite.ts";
 import { type Fixture, makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { createInvite } from "../_helpers/invite.ts";
 import { startRedis } from "../_helpers/redis.ts";
 import { skipWithout } from "../_helpers/system.ts";
 
@@ -48,25 +49,13 @@ Deno.test(
     const nodeA = await startDaemon(a.config);
     const nodeB = await startDaemon(b.config);
     try {
-      const made = await runCli([
-        "invite",
-        "create",
-        "--config",
-        a.config,
-        "--name",
-        "guest9",
-        "--actions",
-        "ping",
-        "--expires",
-        "1h",
-      ]);
-      assert.equal(made.code, 0, made.stderr);
-      const viaB = encodeInvite({ ...decodeInvite(made.stdout), port: b.port });
+      const invite = await createInvite(a.config, "guest9", ["--expires", "1h"]);
+      const viaB = encodeInvite({ ...decodeInvite(invite), port: b.port });
       const out = `${b.dir}/guest9.yaml`;
       const enrolled = await runCli(["enroll", viaB, "--out", out]);
       assert.equal(enrolled.code, 0, enrolled.stderr);
       // The same invite through node A, with a new key: used up cluster-wide.
-      const again = await runCli(["enroll", made.stdout.trim(), "--out", `${a.dir}/g.yaml`]);
+      const again = await runCli(["enroll", invite, "--out", `${a.dir}/g.yaml`]);
       assert.equal(again.code, 1);
       assert.match(again.stderr, /invite_used/);
       // The user enrolled on B works on A too.
