@@ -12,6 +12,7 @@ import {
   type FixtureOptions,
   freeUdpPort,
   makeFixture,
+  startDaemon,
 } from "./daemon.ts";
 import type { SendOptions } from "../../src/client/send.ts";
 import type { RelayHop } from "../../src/client/relay.ts";
@@ -85,6 +86,12 @@ export function hop(n: Node): RelayHop {
 /** Alice's request to the final node `final` through `via` (first hop first); `over` as in aliceOptions. */
 export function viaOptions(final: Node, via: Node[], over: Partial<SendOptions> = {}): SendOptions {
   return aliceOptions(final.fx, { host: final.ip, port: final.port, via: via.map(hop), ...over });
+}
+
+/** Starts every node's daemon (all at once); each node's `d` is set once all are ready. */
+export async function startAll(nodes: Node[]): Promise<void> {
+  const ds = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+  nodes.forEach((n, i) => n.d = ds[i]);
 }
 
 /** Stops every node's daemon, then removes every fixture. */

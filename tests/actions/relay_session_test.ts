@@ -13,6 +13,7 @@ import {
   node,
   RELAY_ID,
   relayTo,
+  startAll,
   stopAll,
   viaOptions,
 } from "../_helpers/relay_nodes.ts";
@@ -60,6 +61,21 @@ const FINAL: FixtureOptions = {
   aliceActions: ["echo", "count"],
 };
 
+/** A final server `c` (FINAL, on 127.0.0.4) and a relay `a` to it (127.0.0.2), both running. */
+async function finalBehindRelay(): Promise<{ a: Node; c: Node; nodes: Node[] }> {
+  const c = await node("127.0.0.4", FINAL);
+  const a = await node("127.0.0.2", {}, c.fx.aliceKey);
+  const nodes = [a, c];
+  try {
+    await relayTo(a, c);
+    await startAll(nodes);
+  } catch (err) {
+    await stopAll(nodes);
+    throw err;
+  }
+  return { a, c, nodes };
+}
+
 function accepted(n: Node): unknown[][] {
   return n.d!.records().filter((r) => r.decision === "accepted").map((r) => [r.action, r.ip]);
 }
@@ -72,7 +88,7 @@ Deno.test("relay sessions: send --then through one relay and through two; --foll
   try {
     await relayTo(a, c);
     await relayTo(b, c);
-    [a.d, b.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
     const one = await viaProfile(c, [a], "one");
     const r = await runCli([
       "send",
@@ -144,12 +160,8 @@ Deno.test("relay sessions: send --then through one relay and through two; --foll
 });
 
 Deno.test("relay sessions: a valid session datagram sent to the relay from another address gets silence", async () => {
-  const c = await node("127.0.0.4", FINAL);
-  const a = await node("127.0.0.2", {}, c.fx.aliceKey);
-  const nodes = [a, c];
+  const { a, c, nodes } = await finalBehindRelay();
   try {
-    await relayTo(a, c);
-    [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
     const opened = await ClientSession.open(viaOptions(c, [a], { timeoutMs: 2000, retries: 1 }));
     assert.ok(opened.ok, JSON.stringify(!opened.ok && opened.result));
     const s = opened.session;
@@ -223,7 +235,7 @@ Deno.test("relay: a final server that wants proof after opening gets relay_proof
   const nodes = [a, c];
   try {
     await relayTo(a, c);
-    [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
     const one = await viaProfile(c, [a], "proof");
     const cfg = parse(await Deno.readTextFile(one)) as { actions: Record<string, number> };
     cfg.actions.game = 32;
@@ -254,12 +266,8 @@ Deno.test("relay: a final server that wants proof after opening gets relay_proof
 });
 
 Deno.test("relay sessions: the relay decides its policy again: an admin disable of the user on A ends the path", async () => {
-  const c = await node("127.0.0.4", FINAL);
-  const a = await node("127.0.0.2", {}, c.fx.aliceKey);
-  const nodes = [a, c];
+  const { a, c, nodes } = await finalBehindRelay();
   try {
-    await relayTo(a, c);
-    [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
     const opened = await ClientSession.open(viaOptions(c, [a], { timeoutMs: 1000 }));
     assert.ok(opened.ok);
     const s = opened.session;

@@ -13,6 +13,7 @@ import {
   node,
   RELAY_ID,
   relayTo,
+  startAll,
   stopAll,
   viaOptions,
 } from "../_helpers/relay_nodes.ts";
@@ -44,7 +45,7 @@ Deno.test("relay: a 3-hop chain through the CLI; the final server logs the user 
   try {
     await relayTo(a, b);
     await relayTo(b, c);
-    [a.d, b.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
     const profile = `${c.fx.dir}/via.yaml`;
     await Deno.writeTextFile(
       profile,
@@ -118,7 +119,7 @@ Deno.test("relay: a relay that tampers is refused by B; the client hears relay_n
   const nodes = [a, b];
   try {
     await relayTo(a, `127.0.0.5:${proxyPort}`);
-    [a.d, b.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
     const res = await viaSend(b, [a], 1);
     assert.equal(tampered, 1);
     assert.equal(res.answered, true);
@@ -164,7 +165,7 @@ Deno.test("relay: loops are refused (A → A, A → B → A), and the relay's ow
     });
     cfg.users[0].actions.push("slow");
     await Deno.writeTextFile(a.fx.config, stringify(cfg));
-    [a.d, b.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
 
     // A → A: the datagram A should forward is for A itself.
     const self = await viaSend(a, [a], 1);
@@ -242,7 +243,7 @@ Deno.test("relay: send --file (64 KiB) through one relay passes fragments", asyn
   const nodes = [a, b];
   try {
     await relayTo(a, b, { timeout: "3s" });
-    [a.d, b.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
     const data = new Uint8Array(MAX_REQUEST_PAYLOAD);
     for (let i = 0; i < data.length; i++) data[i] = (i * 13 + (i >> 7)) & 255;
     await Deno.writeFile(`${b.fx.dir}/big.bin`, data);
