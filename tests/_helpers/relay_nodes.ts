@@ -88,6 +88,37 @@ export function viaOptions(final: Node, via: Node[], over: Partial<SendOptions> 
   return aliceOptions(final.fx, { host: final.ip, port: final.port, via: via.map(hop), ...over });
 }
 
+/**
+ * Writes alice's profile `<final's dir>/<name>.yaml` for `final` through `via` (first hop
+ * first; a hop's relay action is {@linkcode RELAY_ID} unless given as `[node, action]`), with
+ * `fields` (timeout, retries, actions, …); returns its path.
+ */
+export async function writeViaProfile(
+  final: Node,
+  via: (Node | [Node, string | number])[],
+  name: string,
+  fields: Record<string, unknown>,
+): Promise<string> {
+  const path = `${final.fx.dir}/${name}.yaml`;
+  const hops = via.map((h) => {
+    const [n, action] = Array.isArray(h) ? h : [h, RELAY_ID];
+    return { host: n.ip, port: n.port, server_public_key: n.key, action };
+  });
+  await Deno.writeTextFile(
+    path,
+    stringify({
+      host: final.ip,
+      port: final.port,
+      server_public_key: final.key,
+      user_id: 1,
+      hmac_key_file: "alice.hmac",
+      ...fields,
+      via: hops,
+    }),
+  );
+  return path;
+}
+
 /** Starts every node's daemon (all at once); each node's `d` is set once all are ready. */
 export async function startAll(nodes: Node[]): Promise<void> {
   const ds = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));

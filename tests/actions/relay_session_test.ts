@@ -16,34 +16,19 @@ import {
   startAll,
   stopAll,
   viaOptions,
+  writeViaProfile,
 } from "../_helpers/relay_nodes.ts";
 import { ClientSession } from "../../src/client/session.ts";
 import { encodeCommand, SessionC2S } from "../../src/wire/session.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
 
 /** A profile for the final server `c` through `via` (first hop first). */
-async function viaProfile(c: Node, via: Node[], name: string): Promise<string> {
-  const path = `${c.fx.dir}/${name}.yaml`;
-  await Deno.writeTextFile(
-    path,
-    stringify({
-      host: c.ip,
-      port: c.port,
-      server_public_key: c.key,
-      user_id: 1,
-      hmac_key_file: "alice.hmac",
-      timeout: 3,
-      retries: 1,
-      actions: { ping: 1, echo: 30, count: 31 },
-      via: via.map((n) => ({
-        host: n.ip,
-        port: n.port,
-        server_public_key: n.key,
-        action: RELAY_ID,
-      })),
-    }),
-  );
-  return path;
+function viaProfile(c: Node, via: Node[], name: string): Promise<string> {
+  return writeViaProfile(c, via, name, {
+    timeout: 3,
+    retries: 1,
+    actions: { ping: 1, echo: 30, count: 31 },
+  });
 }
 
 const FINAL: FixtureOptions = {

@@ -16,6 +16,7 @@ import {
   startAll,
   stopAll,
   viaOptions,
+  writeViaProfile,
 } from "../_helpers/relay_nodes.ts";
 import { sendRequest, type SendResult } from "../../src/client/send.ts";
 import { MAX_REQUEST_PAYLOAD } from "../../src/client/payload_file.ts";
@@ -46,24 +47,12 @@ Deno.test("relay: a 3-hop chain through the CLI; the final server logs the user 
     await relayTo(a, b);
     await relayTo(b, c);
     await startAll(nodes);
-    const profile = `${c.fx.dir}/via.yaml`;
-    await Deno.writeTextFile(
-      profile,
-      stringify({
-        host: c.ip,
-        port: c.port,
-        server_public_key: c.key,
-        user_id: 1,
-        hmac_key_file: "alice.hmac",
-        timeout: 4,
-        retries: 0,
-        actions: { ping: 1, wc: 30, hop: RELAY_ID },
-        via: [
-          { host: a.ip, port: a.port, server_public_key: a.key, action: "hop" },
-          { host: b.ip, port: b.port, server_public_key: b.key, action: RELAY_ID },
-        ],
-      }),
-    );
+    // The first hop's relay action by name, the second's by id.
+    const profile = await writeViaProfile(c, [[a, "hop"], b], "via", {
+      timeout: 4,
+      retries: 0,
+      actions: { ping: 1, wc: 30, hop: RELAY_ID },
+    });
     const ping = await runCli(["send", "-p", profile, "ping"]);
     assert.equal(ping.code, 0, ping.stderr);
     assert.equal(ping.stdout.trim(), "pong");
@@ -251,21 +240,11 @@ Deno.test("relay: send --file (64 KiB) through one relay passes fragments", asyn
       new Uint8Array(await crypto.subtle.digest("SHA-256", data)),
       (x) => x.toString(16).padStart(2, "0"),
     ).join("");
-    const profile = `${b.fx.dir}/via.yaml`;
-    await Deno.writeTextFile(
-      profile,
-      stringify({
-        host: b.ip,
-        port: b.port,
-        server_public_key: b.key,
-        user_id: 1,
-        hmac_key_file: "alice.hmac",
-        timeout: 5,
-        retries: 0,
-        actions: { sum: 10 },
-        via: [{ host: a.ip, port: a.port, server_public_key: a.key, action: RELAY_ID }],
-      }),
-    );
+    const profile = await writeViaProfile(b, [a], "via", {
+      timeout: 5,
+      retries: 0,
+      actions: { sum: 10 },
+    });
     const res = await runCli(["send", "-p", profile, "sum", "--file", `${b.fx.dir}/big.bin`]);
     const why = () =>
       JSON.stringify(
