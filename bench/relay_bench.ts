@@ -14,13 +14,12 @@
  * gap (2026-11-29: ok/s ×0.09 as built, ×0.35 with the relay marked read-only in a scratch run).
  * @module
  */
-import { parse, stringify } from "yaml";
 import { freeUdpPort, makeFixture, startDaemon } from "../tests/_helpers/daemon.ts";
+import { addRelayAction, RELAY_ID } from "../tests/_helpers/relay_nodes.ts";
 import { type SendOptions, sendRequest } from "../src/client/send.ts";
 
 const seconds = Number(Deno.args[0] ?? 2);
 const lanes = Number(Deno.args[1] ?? 8);
-const RELAY_ID = 20;
 const open = {
   limits: { reply_rate: 1_000_000 },
   rate_limit: { per_source_rate: 1_000_000, per_source_burst: 1_000_000 },
@@ -32,22 +31,11 @@ const c = await makeFixture({ listen: [`127.0.0.4:${cPort}`], top: open });
 const aPort = freeUdpPort("127.0.0.2");
 const a = await makeFixture({ listen: [`127.0.0.2:${aPort}`], top: open });
 await Deno.writeTextFile(`${a.dir}/alice.hmac`, c.aliceKey.toBase64() + "\n", { mode: 0o600 });
-const cfg = parse(await Deno.readTextFile(a.config)) as {
-  actions: unknown[];
-  users: { actions: unknown[] }[];
-};
-cfg.actions.push({
-  id: RELAY_ID,
-  name: "hop",
-  type: "relay",
-  relay: {
-    to: `127.0.0.4:${cPort}`,
-    server_public_key: c.serverPublic.toBase64(),
-    max_pending: 256,
-  },
+await addRelayAction(a.config, {
+  to: `127.0.0.4:${cPort}`,
+  server_public_key: c.serverPublic.toBase64(),
+  max_pending: 256,
 });
-cfg.users[0].actions.push("hop");
-await Deno.writeTextFile(a.config, stringify(cfg));
 
 /** One segment's figures. */
 interface Outcome {

@@ -8,7 +8,7 @@
  * @module
  */
 import { type SealedRequest, sealRequest } from "../../src/wire/mod.ts";
-import { expandAddresses, numFlag, parseFlags, quantile, readyAndWait } from "./common.ts";
+import { blastReport, expandAddresses, numFlag, parseFlags, readyAndWait } from "./common.ts";
 import { readTarget } from "./target.ts";
 
 /** What the blaster prints. */
@@ -97,15 +97,4 @@ const t0 = performance.now();
 const end = t0 + seconds * 1000;
 await Promise.all(sources.map((s) => lane(s, end)));
 const elapsed = (performance.now() - t0) / 1000;
-latencies.sort((a, b) => a - b);
-const report: BlastReport = {
-  sent,
-  ok,
-  lost,
-  seconds: elapsed,
-  okPerSecond: ok / elapsed,
-  p50Ms: quantile(latencies, 0.5),
-  p99Ms: quantile(latencies, 0.99),
-  sealPerSecond,
-};
-console.log(JSON.stringify(report));
+console.log(JSON.stringify(blastReport({ sent, ok, lost }, latencies, elapsed, sealPerSecond)));

@@ -4,6 +4,7 @@
  * line with its result), process statistics from /proc, and percentiles.
  * @module
  */
+import type { BlastReport } from "./blaster.ts";
 
 /** Reads `--name value` pairs (and bare `--flag`s) from argv. */
 export function parseFlags(args: string[]): Map<string, string> {
@@ -132,4 +133,25 @@ export function expandAddresses(spec: string, netns = false): string[] {
     throw new Error(`senders stay on loopback (or the bench's 10.213/16 veth): ${a}`);
   }
   return out;
+}
+
+/**
+ * A sender's report ({@linkcode BlastReport}): its counts, the run's length in seconds, and
+ * p50/p99 of `latencies` (sorted here, in place).
+ */
+export function blastReport(
+  counts: { sent: number; ok: number; lost: number },
+  latencies: number[],
+  elapsed: number,
+  sealPerSecond: number,
+): BlastReport {
+  latencies.sort((a, b) => a - b);
+  return {
+    ...counts,
+    seconds: elapsed,
+    okPerSecond: counts.ok / elapsed,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    sealPerSecond,
+  };
 }

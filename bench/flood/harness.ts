@@ -542,49 +542,68 @@ export function ratios(d: TargetFigures, f: TargetFigures): FloodResult["ratio"]
   };
 }
 
+/**
+ * Runs `procs` copies of `script` against `d` (each given `args` and its own `lanes` source
+ * addresses 127.0.(2+i).1–`lanes`), all started at once after every one is ready, and sums
+ * their reports with the daemon's CPU and peak RSS over the run.
+ */
+async function blastAll(
+  d: BenchDaemon,
+  script: string,
+  opts: { procs: number; lanes: number },
+  args: string[],
+): Promise<Omit<ThroughputResult, "name" | "limits">> {
+  const children = Array.from({ length: opts.procs }, (_, i) =>
+    denoChild(script, [
+      "--target",
+      d.target,
+      ...args,
+      "--sources",
+      `127.0.${2 + i}.1-127.0.${2 + i}.${opts.lanes}`,
+    ]));
+  await Promise.all(children.map((c) => expectLine(c, "ready")));
+  const w = watch(d.pid);
+  const before = (await sampleProc(d.pid))!;
+  await Promise.all(children.map((c) => c.go()));
+  const rs = await Promise.all(children.map((c) => c.result<BlastReport>()));
+  const after = await w.stop();
+  const seconds = Math.max(...rs.map((r) => r.seconds));
+  const ok = rs.reduce((a, r) => a + r.ok, 0);
+  const cpuSeconds = after ? after.cpuSeconds - before.cpuSeconds : NaN;
+  const wall = after ? (after.at - before.at) / 1000 : seconds;
+  const worst = rs.reduce((a, r) => (r.p99Ms > a.p99Ms ? r : a), rs[0]);
+  return {
+    lanes: opts.procs * opts.lanes,
+    okPerSec: ok / seconds,
+    sent: rs.reduce((a, r) => a + r.sent, 0),
+    ok,
+    cpuPercent: (100 * cpuSeconds) / wall,
+    okPerCpuSecond: ok / cpuSeconds,
+    p50Ms: rs[0].p50Ms,
+    p99Ms: worst.p99Ms,
+    peakRssMB: after ? after.peakRssBytes / MB : NaN,
+    sealPerSecond: rs.reduce((a, r) => a + r.sealPerSecond, 0),
+  };
+}
+
 /** Valid throughput: `procs` blasters × `lanes` sockets, raised limits, fresh daemon. */
 export async function throughput(
   opts: { procs: number; lanes: number; count: number; seconds: number; sessions?: boolean },
 ): Promise<ThroughputResult> {
   const d = await startBenchDaemon(true, undefined, { sessions: opts.sessions });
   try {
-    const children = Array.from({ length: opts.procs }, (_, i) =>
-      denoChild("blaster.ts", [
-        "--target",
-        d.target,
-        "--count",
-        String(opts.count),
-        "--seconds",
-        String(opts.seconds),
-        "--sources",
-        `127.0.${2 + i}.1-127.0.${2 + i}.${opts.lanes}`,
-      ]));
-    await Promise.all(children.map((c) => expectLine(c, "ready")));
-    const w = watch(d.pid);
-    const before = (await sampleProc(d.pid))!;
-    await Promise.all(children.map((c) => c.go()));
-    const rs = await Promise.all(children.map((c) => c.result<BlastReport>()));
-    const after = await w.stop();
-    const seconds = Math.max(...rs.map((r) => r.seconds));
-    const ok = rs.reduce((a, r) => a + r.ok, 0);
-    const cpuSeconds = after ? after.cpuSeconds - before.cpuSeconds : NaN;
-    const wall = after ? (after.at - before.at) / 1000 : seconds;
-    const worst = rs.reduce((a, r) => (r.p99Ms > a.p99Ms ? r : a), rs[0]);
+    const figures = await blastAll(d, "blaster.ts", opts, [
+      "--count",
+      String(opts.count),
+      "--seconds",
+      String(opts.seconds),
+    ]);
     return {
       name: `${opts.procs}x${opts.lanes} lanes, one user${
         opts.sessions === false ? ", sessions off" : ""
       }`,
       limits: "per_source_rate and reply_rate raised to 1e6",
-      lanes: opts.procs * opts.lanes,
-      okPerSec: ok / seconds,
-      sent: rs.reduce((a, r) => a + r.sent, 0),
-      ok,
-      cpuPercent: (100 * cpuSeconds) / wall,
-      okPerCpuSecond: ok / cpuSeconds,
-      p50Ms: rs[0].p50Ms,
-      p99Ms: worst.p99Ms,
-      peakRssMB: after ? after.peakRssBytes / MB : NaN,
-      sealPerSecond: rs.reduce((a, r) => a + r.sealPerSecond, 0),
+      ...figures,
     };
   } finally {
     await d.stop();
@@ -600,39 +619,14 @@ export async function sessionThroughput(
 ): Promise<ThroughputResult> {
   const d = await startBenchDaemon(true);
   try {
-    const children = Array.from({ length: opts.procs }, (_, i) =>
-      denoChild("session_blaster.ts", [
-        "--target",
-        d.target,
-        "--seconds",
-        String(opts.seconds),
-        "--sources",
-        `127.0.${2 + i}.1-127.0.${2 + i}.${opts.lanes}`,
-      ]));
-    await Promise.all(children.map((c) => expectLine(c, "ready")));
-    const w = watch(d.pid);
-    const before = (await sampleProc(d.pid))!;
-    await Promise.all(children.map((c) => c.go()));
-    const rs = await Promise.all(children.map((c) => c.result<BlastReport>()));
-    const after = await w.stop();
-    const seconds = Math.max(...rs.map((r) => r.seconds));
-    const ok = rs.reduce((a, r) => a + r.ok, 0);
-    const cpuSeconds = after ? after.cpuSeconds - before.cpuSeconds : NaN;
-    const wall = after ? (after.at - before.at) / 1000 : seconds;
-    const worst = rs.reduce((a, r) => (r.p99Ms > a.p99Ms ? r : a), rs[0]);
+    const figures = await blastAll(d, "session_blaster.ts", opts, [
+      "--seconds",
+      String(opts.seconds),
+    ]);
     return {
       name: `sessions ${opts.procs}x${opts.lanes} lanes, one user`,
       limits: "per_source_rate and reply_rate raised to 1e6, sessions.per_user 10,000",
-      lanes: opts.procs * opts.lanes,
-      okPerSec: ok / seconds,
-      sent: rs.reduce((a, r) => a + r.sent, 0),
-      ok,
-      cpuPercent: (100 * cpuSeconds) / wall,
-      okPerCpuSecond: ok / cpuSeconds,
-      p50Ms: rs[0].p50Ms,
-      p99Ms: worst.p99Ms,
-      peakRssMB: after ? after.peakRssBytes / MB : NaN,
-      sealPerSecond: 0,
+      ...figures,
     };
   } finally {
     await d.stop();

@@ -17,7 +17,7 @@
 import { sendRequest } from "../../src/client/send.ts";
 import { CookieJar } from "../../src/client/cookies.ts";
 import { expandAddresses, numFlag, parseFlags, quantile, readyAndWait, sleep } from "./common.ts";
-import { readTarget } from "./target.ts";
+import { readTarget, targetRequest } from "./target.ts";
 
 /** What the prober prints. */
 export interface PingReport {
@@ -68,19 +68,9 @@ async function one(): Promise<void> {
   const bind = sources[next++ % sources.length];
   const t = performance.now();
   try {
-    const r = await sendRequest({
-      host,
-      port: target.port,
-      serverPublic: target.serverPublic,
-      userId: target.userId,
-      auth: { kind: "hmac", key: target.hmacKey },
-      actionId: target.actionId,
-      bind,
-      jar: jars.get(bind),
-      wait: true,
-      timeoutMs,
-      retries,
-    });
+    const r = await sendRequest(
+      targetRequest(target, bind, { host, jar: jars.get(bind), timeoutMs, retries }),
+    );
     samples.push({
       ok: r.answered && r.status === 0,
       ms: performance.now() - t,

@@ -7,9 +7,8 @@
  * @module
  */
 import { ClientSession } from "../../src/client/session.ts";
-import { expandAddresses, numFlag, parseFlags, quantile, readyAndWait } from "./common.ts";
-import { readTarget } from "./target.ts";
-import type { BlastReport } from "./blaster.ts";
+import { blastReport, expandAddresses, numFlag, parseFlags, readyAndWait } from "./common.ts";
+import { readTarget, targetRequest } from "./target.ts";
 
 const flags = parseFlags(Deno.args);
 const target = await readTarget(flags.get("target") ?? "");
@@ -18,18 +17,7 @@ const timeoutMs = numFlag(flags, "timeout", 300);
 const sources = expandAddresses(flags.get("sources") ?? "127.0.2.1-127.0.2.64");
 
 const sessions = await Promise.all(sources.map(async (bind) => {
-  const o = await ClientSession.open({
-    host: target.host ?? "127.0.0.1",
-    port: target.port,
-    serverPublic: target.serverPublic,
-    userId: target.userId,
-    auth: { kind: "hmac", key: target.hmacKey },
-    actionId: target.actionId,
-    bind,
-    wait: true,
-    timeoutMs,
-    retries: 3,
-  });
+  const o = await ClientSession.open(targetRequest(target, bind, { timeoutMs, retries: 3 }));
   if (!o.ok) throw new Error(`session from ${bind} did not open: ${JSON.stringify(o.result)}`);
   return o.session;
 }));
@@ -60,15 +48,4 @@ const end = t0 + seconds * 1000;
 await Promise.all(sessions.map((s) => lane(s, end)));
 const elapsed = (performance.now() - t0) / 1000;
 await Promise.all(sessions.map((s) => s.close()));
-latencies.sort((a, b) => a - b);
-const report: BlastReport = {
-  sent,
-  ok,
-  lost,
-  seconds: elapsed,
-  okPerSecond: ok / elapsed,
-  p50Ms: quantile(latencies, 0.5),
-  p99Ms: quantile(latencies, 0.99),
-  sealPerSecond: 0,
-};
-console.log(JSON.stringify(report));
+console.log(JSON.stringify(blastReport({ sent, ok, lost }, latencies, elapsed, 0)));

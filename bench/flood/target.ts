@@ -3,6 +3,7 @@
  * into the fixture directory, passed with `--target FILE`.
  * @module
  */
+import type { SendOptions } from "../../src/client/send.ts";
 
 /** A daemon and a user allowed to run `actionId`. */
 export interface Target {
@@ -56,5 +57,27 @@ export async function readTarget(path: string): Promise<LoadedTarget> {
     ...t,
     serverPublic: Uint8Array.fromBase64(t.serverPublic),
     hmacKey: Uint8Array.fromBase64(t.hmacKey),
+  };
+}
+
+/**
+ * The target's user asking for its action from `bind`, waiting for the reply; `over` sets the
+ * rest (timeout, retries, host when not the target's, cookie jar).
+ */
+export function targetRequest(
+  target: LoadedTarget,
+  bind: string,
+  over: Partial<SendOptions> & Pick<SendOptions, "timeoutMs" | "retries">,
+): SendOptions {
+  return {
+    host: target.host ?? "127.0.0.1",
+    port: target.port,
+    serverPublic: target.serverPublic,
+    userId: target.userId,
+    auth: { kind: "hmac", key: target.hmacKey },
+    actionId: target.actionId,
+    bind,
+    wait: true,
+    ...over,
   };
 }

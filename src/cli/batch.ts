@@ -13,9 +13,8 @@ import { ProgressFilter, ProgressView } from "../client/progress.ts";
 import type { SendResult } from "../client/send.ts";
 import { ReplyStatus } from "../wire/mod.ts";
 import { replyOutput } from "../wire/reply_body.ts";
-import { CliError, UsageError } from "./errors.ts";
-import { knockAndPort, sendAsProfile } from "./profile_request.ts";
-import { profileHops } from "../client/relay.ts";
+import { UsageError } from "./errors.ts";
+import { profileTarget, sendAsProfile } from "./profile_request.ts";
 
 /** Exit status when no reply came (as `send`'s). */
 const EXIT_NO_REPLY = 3;
@@ -123,20 +122,8 @@ export async function runBatch(
   let worst = 0;
   let n = 0;
   // Through relays (docs/RELAY.md): each relay keeps a path for the session's datagrams.
-  const via = p.via && profileHops(p.via, p.actions ?? {});
-  if (via && (p.knock || p.port_hopping)) {
-    throw new CliError("via: knocking and port hopping are not supported through relays");
-  }
   const base = {
-    host: p.host,
-    port: await knockAndPort(p),
-    via,
-    serverPublic: keys.serverPublic,
-    userId: p.user_id,
-    auth: keys.auth,
-    bind: p.bind,
-    insecure: p.insecure,
-    allowAddress: p.allow_ip,
+    ...await profileTarget(p, keys),
     wait: true,
     timeoutMs: o.timeoutMs,
     retries: o.retries,

@@ -57,21 +57,31 @@ export async function knockAndPort(p: Profile): Promise<number> {
   return port;
 }
 
+/** The request options a profile decides (where, as whom, through which relays). */
+export type ProfileTarget = Pick<
+  SendOptions,
+  | "host"
+  | "port"
+  | "serverPublic"
+  | "userId"
+  | "auth"
+  | "bind"
+  | "insecure"
+  | "allowAddress"
+  | "via"
+>;
+
 /**
- * Sends `request` as profile `p` with `keys` (network errors are thrown as they are). A reply
- * that announces a rotated server key rewrites the profile (src/client/key_notice.ts).
+ * The request options profile `p` decides, with `keys`: its relay hops (refused together with
+ * knocking or port hopping), then the knock and the port to send to ({@linkcode knockAndPort}).
  */
-export async function sendAsProfile(
-  p: Profile,
-  keys: ClientKeys,
-  request: ProfileRequest,
-): Promise<SendResult> {
+export async function profileTarget(p: Profile, keys: ClientKeys): Promise<ProfileTarget> {
   const via = p.via && profileHops(p.via, p.actions ?? {});
   if (via && (p.knock || p.port_hopping)) {
     throw new CliError("via: knocking and port hopping are not supported through relays");
   }
   const port = await knockAndPort(p);
-  const res = await sendRequest({
+  return {
     host: p.host,
     port,
     serverPublic: keys.serverPublic,
@@ -81,8 +91,19 @@ export async function sendAsProfile(
     insecure: p.insecure,
     allowAddress: p.allow_ip,
     via,
-    ...request,
-  });
+  };
+}
+
+/**
+ * Sends `request` as profile `p` with `keys` (network errors are thrown as they are). A reply
+ * that announces a rotated server key rewrites the profile (src/client/key_notice.ts).
+ */
+export async function sendAsProfile(
+  p: Profile,
+  keys: ClientKeys,
+  request: ProfileRequest,
+): Promise<SendResult> {
+  const res = await sendRequest({ ...await profileTarget(p, keys), ...request });
   if (res.body?.key !== undefined) {
     const r = await applyKeyNotice(p, keys.serverPublic, res.body.key).catch((err) => ({
       applied: false as const,

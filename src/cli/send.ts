@@ -17,6 +17,7 @@ import { DEFAULT_CHAFF_JITTER_MS, MAX_CHAFF } from "../client/chaff.ts";
 import { MAX_REQUEST_PAYLOAD, PayloadFileError, readPayloadFile } from "../client/payload_file.ts";
 import { ProgressView } from "../client/progress.ts";
 import { type BatchCommand, runBatch, splitThen } from "./batch.ts";
+import { addProfileOptions } from "./profile_options.ts";
 
 /** Exit status when no reply came. */
 export const EXIT_NO_REPLY = 3;
@@ -233,19 +234,13 @@ export function reportResult(res: SendResult, json: boolean): number {
 
 /** Registers the `send` subcommand. */
 export function register(program: Command): void {
-  program.command("send")
-    .description("send one sealed request and print the reply")
-    .argument("<action>", "action name (from the profile's actions:) or numeric id")
-    .argument("[payload...]", "payload text (or --stdin); then --then ACTION [PAYLOAD] …")
-    .allowUnknownOption()
-    .option("-p, --profile <name|path>", "client profile (name in ~/.config/siglatch/profiles/)")
-    .option("--host <host>", "server address")
-    .option("--port <port>", "server UDP port")
-    .option("--server-key <base64|file>", "server X25519 public key")
-    .option("--user-id <id>", "your user id")
-    .option("--hmac-key <file>", "your HMAC key file")
-    .option("--ed25519-key <file>", "your Ed25519 private key file")
-    .option("--bind <addr>", "local address to send from")
+  addProfileOptions(
+    program.command("send")
+      .description("send one sealed request and print the reply")
+      .argument("<action>", "action name (from the profile's actions:) or numeric id")
+      .argument("[payload...]", "payload text (or --stdin); then --then ACTION [PAYLOAD] …")
+      .allowUnknownOption(),
+  )
     .option("--stdin", "read the payload from standard input")
     .option("--file <path>", "read the payload from a file (up to 64 KiB, sent as fragments)")
     .option("--no-wait", "send and exit without waiting for a reply")

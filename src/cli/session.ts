@@ -8,21 +8,16 @@ import type { Command } from "commander";
 import { CliError, UsageError } from "./errors.ts";
 import { parseDuration } from "../config/duration.ts";
 import { cliProfileKeys } from "./profile_request.ts";
+import { addProfileOptions } from "./profile_options.ts";
 import { type BatchCommand, parseCommandLine, runBatch } from "./batch.ts";
 import { reportResult, resolveAction, resolveSendSettings, type SendFlags } from "./send.ts";
 
 /** Registers the `session` subcommand. */
 export function register(program: Command): void {
-  program.command("session")
-    .description("run commands from standard input (one per line) in one session")
-    .option("-p, --profile <name|path>", "client profile (name in ~/.config/siglatch/profiles/)")
-    .option("--host <host>", "server address")
-    .option("--port <port>", "server UDP port")
-    .option("--server-key <base64|file>", "server X25519 public key")
-    .option("--user-id <id>", "your user id")
-    .option("--hmac-key <file>", "your HMAC key file")
-    .option("--ed25519-key <file>", "your Ed25519 private key file")
-    .option("--bind <addr>", "local address to send from")
+  addProfileOptions(
+    program.command("session")
+      .description("run commands from standard input (one per line) in one session"),
+  )
     .option("--timeout <duration>", "wait per attempt (e.g. 2s, 500ms)")
     .option("--retries <n>", "extra attempts per command")
     .option("--time-offset <ms>", "add to the local clock (fix clock skew)")

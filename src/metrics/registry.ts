@@ -50,6 +50,26 @@ export interface Sample {
   value: number;
 }
 
+/**
+ * The entry of `labels` in `values`, made by `fresh` when new. Past {@linkcode MAX_LABEL_SETS}
+ * label sets a new one goes to the single `{ overflow: "true" }` entry instead, so the table
+ * stays bounded whatever labels network input brings.
+ */
+function entryFor<E>(values: Map<string, E>, labels: Labels, fresh: (labels: Labels) => E): E {
+  let k = key(labels);
+  let entry = values.get(k);
+  if (entry) return entry;
+  if (values.size >= MAX_LABEL_SETS) {
+    labels = { overflow: "true" };
+    k = key(labels);
+    entry = values.get(k);
+    if (entry) return entry;
+  }
+  entry = fresh(labels);
+  values.set(k, entry);
+  return entry;
+}
+
 interface Family {
   name: string;
   help: string;
@@ -67,17 +87,7 @@ export class Counter implements Family {
 
   /** Adds `by` (default 1) to the label set. */
   inc(labels: Labels = {}, by = 1): void {
-    let k = key(labels);
-    let entry = this.#values.get(k);
-    if (!entry) {
-      if (this.#values.size >= MAX_LABEL_SETS) {
-        labels = { overflow: "true" };
-        k = key(labels);
-        entry = this.#values.get(k);
-      }
-      if (!entry) this.#values.set(k, entry = { labels, value: 0 });
-    }
-    entry.value += by;
+    entryFor(this.#values, labels, (l) => ({ labels: l, value: 0 })).value += by;
   }
 
   /** The value of a label set (0 when never counted). */
@@ -136,18 +146,12 @@ export class Histogram implements Family {
 
   /** Records one observation. */
   observe(value: number, labels: Labels = {}): void {
-    let k = key(labels);
-    let entry = this.#values.get(k);
-    if (!entry) {
-      if (this.#values.size >= MAX_LABEL_SETS) {
-        labels = { overflow: "true" };
-        k = key(labels);
-        entry = this.#values.get(k);
-      }
-      if (!entry) {
-        this.#values.set(k, entry = { labels, counts: this.#buckets.map(() => 0), sum: 0, n: 0 });
-      }
-    }
+    const entry = entryFor(this.#values, labels, (l) => ({
+      labels: l,
+      counts: this.#buckets.map(() => 0),
+      sum: 0,
+      n: 0,
+    }));
     for (let i = 0; i < this.#buckets.length; i++) if (value <= this.#buckets[i]) entry.counts[i]++;
     entry.sum += value;
     entry.n++;

@@ -6,7 +6,7 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { stringify } from "yaml";
 import { RUN_FLAGS } from "./flags.ts";
-import { sendRequest, type SendResult } from "../../src/client/send.ts";
+import { type SendOptions, sendRequest, type SendResult } from "../../src/client/send.ts";
 
 /** Repository root. */
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
@@ -234,6 +234,25 @@ export async function startDaemon(
   return proc;
 }
 
+/**
+ * A request as alice to `fx` on 127.0.0.1: action 1, waits, 1500 ms per attempt, no retry;
+ * `over` replaces any of these (for `sendRequest` and `ClientSession.open`).
+ */
+export function aliceOptions(fx: Fixture, over: Partial<SendOptions> = {}): SendOptions {
+  return {
+    host: "127.0.0.1",
+    port: fx.port,
+    serverPublic: fx.serverPublic,
+    userId: 1,
+    auth: { kind: "hmac", key: fx.aliceKey },
+    actionId: 1,
+    wait: true,
+    timeoutMs: 1500,
+    retries: 0,
+    ...over,
+  };
+}
+
 /** Sends one request as alice (in-process client over real UDP). */
 export function aliceRequest(
   fx: Fixture,
@@ -241,19 +260,30 @@ export function aliceRequest(
   payload = "",
   opts: { bind?: string; timeoutMs?: number; retries?: number } = {},
 ): Promise<SendResult> {
-  return sendRequest({
-    host: "127.0.0.1",
-    port: fx.port,
-    serverPublic: fx.serverPublic,
-    userId: 1,
-    auth: { kind: "hmac", key: fx.aliceKey },
+  return sendRequest(aliceOptions(fx, {
     actionId,
     payload: new TextEncoder().encode(payload),
     bind: opts.bind,
-    wait: true,
     timeoutMs: opts.timeoutMs ?? 1500,
     retries: opts.retries ?? 0,
-  });
+  }));
+}
+
+/**
+ * Starts the CLI as a subprocess (stdout and stderr piped, NO_COLOR set, stdin closed unless
+ * `stdin` is "piped"); the caller waits for it (`output()`) or ends it.
+ */
+export function spawnCli(
+  args: string[],
+  opts: { stdin?: "piped" | "null"; env?: Record<string, string> } = {},
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [...RUN_FLAGS, `${ROOT}/main.ts`, ...args],
+    stdin: opts.stdin ?? "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...opts.env },
+  }).spawn();
 }
 
 /** Runs the CLI as a subprocess; returns exit code, stdout, stderr. */
@@ -261,13 +291,10 @@ export async function runCli(
   args: string[],
   opts: { stdin?: string; env?: Record<string, string> } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...RUN_FLAGS, `${ROOT}/main.ts`, ...args],
+  const child = spawnCli(args, {
     stdin: opts.stdin !== undefined ? "piped" : "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...opts.env },
-  }).spawn();
+    env: opts.env,
+  });
   if (opts.stdin !== undefined) {
     const w = child.stdin.getWriter();
     await w.write(new TextEncoder().encode(opts.stdin));

@@ -4,7 +4,7 @@
  * sources get silence, and a request without an address is asked to prove its source.
  */
 import assert from "node:assert/strict";
-import { freeUdpPort, makeFixture, startDaemon } from "../_helpers/daemon.ts";
+import { aliceOptions, freeUdpPort, makeFixture, startDaemon } from "../_helpers/daemon.ts";
 import { sendRequest } from "../../src/client/send.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
 
@@ -58,19 +58,12 @@ Deno.test("forward: raw UDP passes to the inner service only for the authorised 
   const d = await startDaemon(fx.config);
   const fwd: Deno.NetAddr = { transport: "udp", hostname: "127.0.0.1", port: fwdPort };
   const grant = (allowAddress?: string, allowObserved = false) =>
-    sendRequest({
-      host: "127.0.0.1",
-      port: fx.port,
-      serverPublic: fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: fx.aliceKey },
+    sendRequest(aliceOptions(fx, {
       actionId: 40,
-      wait: true,
       timeoutMs: 3000,
-      retries: 0,
       allowAddress,
       allowObserved,
-    });
+    }));
   try {
     // Nothing forwards before a grant (the forward is not even listening yet).
     assert.equal(await probe("127.0.0.1", fwd, "early", 300), null);

@@ -7,82 +7,28 @@
  */
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
+import { type FixtureOptions, freeUdpPort, runCli, startDaemon } from "../_helpers/daemon.ts";
 import {
-  type DaemonProcess,
-  type Fixture,
-  type FixtureOptions,
-  freeUdpPort,
-  makeFixture,
-  runCli,
-  startDaemon,
-} from "../_helpers/daemon.ts";
+  type Node,
+  node,
+  RELAY_ID,
+  relayTo,
+  startAll,
+  stopAll,
+  viaOptions,
+  writeViaProfile,
+} from "../_helpers/relay_nodes.ts";
 import { ClientSession } from "../../src/client/session.ts";
 import { encodeCommand, SessionC2S } from "../../src/wire/session.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
 
-interface Node {
-  fx: Fixture;
-  ip: string;
-  port: number;
-  key: string;
-  d?: DaemonProcess;
-}
-
-const RELAY_ID = 20;
-
-async function node(ip: string, opts: FixtureOptions, alice?: Uint8Array): Promise<Node> {
-  const port = freeUdpPort(ip);
-  const fx = await makeFixture({ ...opts, listen: [`${ip}:${port}`] });
-  if (alice) {
-    await Deno.writeTextFile(`${fx.dir}/alice.hmac`, alice.toBase64() + "\n", { mode: 0o600 });
-    fx.aliceKey = alice;
-  }
-  return { fx, ip, port, key: fx.serverPublic.toBase64() };
-}
-
-async function relayTo(n: Node, to: Node): Promise<void> {
-  const cfg = parse(await Deno.readTextFile(n.fx.config)) as {
-    actions: unknown[];
-    users: { actions: unknown[] }[];
-  };
-  cfg.actions.push({
-    id: RELAY_ID,
-    name: "hop",
-    type: "relay",
-    relay: { to: `${to.ip}:${to.port}`, server_public_key: to.key, timeout: "1500ms" },
-  });
-  cfg.users[0].actions.push("hop");
-  await Deno.writeTextFile(n.fx.config, stringify(cfg));
-}
-
 /** A profile for the final server `c` through `via` (first hop first). */
-async function viaProfile(c: Node, via: Node[], name: string): Promise<string> {
-  const path = `${c.fx.dir}/${name}.yaml`;
-  await Deno.writeTextFile(
-    path,
-    stringify({
-      host: c.ip,
-      port: c.port,
-      server_public_key: c.key,
-      user_id: 1,
-      hmac_key_file: "alice.hmac",
-      timeout: 3,
-      retries: 1,
-      actions: { ping: 1, echo: 30, count: 31 },
-      via: via.map((n) => ({
-        host: n.ip,
-        port: n.port,
-        server_public_key: n.key,
-        action: RELAY_ID,
-      })),
-    }),
-  );
-  return path;
-}
-
-async function stopAll(nodes: Node[]): Promise<void> {
-  for (const n of nodes) await n.d?.stop();
-  for (const n of nodes) await n.fx.cleanup();
+function viaProfile(c: Node, via: Node[], name: string): Promise<string> {
+  return writeViaProfile(c, via, name, {
+    timeout: 3,
+    retries: 1,
+    actions: { ping: 1, echo: 30, count: 31 },
+  });
 }
 
 const FINAL: FixtureOptions = {
@@ -100,6 +46,21 @@ const FINAL: FixtureOptions = {
   aliceActions: ["echo", "count"],
 };
 
+/** A final server `c` (FINAL, on 127.0.0.4) and a relay `a` to it (127.0.0.2), both running. */
+async function finalBehindRelay(): Promise<{ a: Node; c: Node; nodes: Node[] }> {
+  const c = await node("127.0.0.4", FINAL);
+  const a = await node("127.0.0.2", {}, c.fx.aliceKey);
+  const nodes = [a, c];
+  try {
+    await relayTo(a, c);
+    await startAll(nodes);
+  } catch (err) {
+    await stopAll(nodes);
+    throw err;
+  }
+  return { a, c, nodes };
+}
+
 function accepted(n: Node): unknown[][] {
   return n.d!.records().filter((r) => r.decision === "accepted").map((r) => [r.action, r.ip]);
 }
@@ -112,7 +73,7 @@ Deno.test("relay sessions: send --then through one relay and through two; --foll
   try {
     await relayTo(a, c);
     await relayTo(b, c);
-    [a.d, b.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
     const one = await viaProfile(c, [a], "one");
     const r = await runCli([
       "send",
@@ -184,29 +145,9 @@ Deno.test("relay sessions: send --then through one relay and through two; --foll
 });
 
 Deno.test("relay sessions: a valid session datagram sent to the relay from another address gets silence", async () => {
-  const c = await node("127.0.0.4", FINAL);
-  const a = await node("127.0.0.2", {}, c.fx.aliceKey);
-  const nodes = [a, c];
+  const { a, c, nodes } = await finalBehindRelay();
   try {
-    await relayTo(a, c);
-    [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
-    const opened = await ClientSession.open({
-      host: c.ip,
-      port: c.port,
-      serverPublic: c.fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: c.fx.aliceKey },
-      actionId: 1,
-      wait: true,
-      timeoutMs: 2000,
-      retries: 1,
-      via: [{
-        host: a.ip,
-        port: a.port,
-        serverPublic: a.fx.serverPublic,
-        actionId: RELAY_ID,
-      }],
-    });
+    const opened = await ClientSession.open(viaOptions(c, [a], { timeoutMs: 2000, retries: 1 }));
     assert.ok(opened.ok, JSON.stringify(!opened.ok && opened.result));
     const s = opened.session;
     const first = await s.run(30, new TextEncoder().encode("mine"));
@@ -279,7 +220,7 @@ Deno.test("relay: a final server that wants proof after opening gets relay_proof
   const nodes = [a, c];
   try {
     await relayTo(a, c);
-    [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
     const one = await viaProfile(c, [a], "proof");
     const cfg = parse(await Deno.readTextFile(one)) as { actions: Record<string, number> };
     cfg.actions.game = 32;
@@ -310,24 +251,9 @@ Deno.test("relay: a final server that wants proof after opening gets relay_proof
 });
 
 Deno.test("relay sessions: the relay decides its policy again: an admin disable of the user on A ends the path", async () => {
-  const c = await node("127.0.0.4", FINAL);
-  const a = await node("127.0.0.2", {}, c.fx.aliceKey);
-  const nodes = [a, c];
+  const { a, c, nodes } = await finalBehindRelay();
   try {
-    await relayTo(a, c);
-    [a.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
-    const opened = await ClientSession.open({
-      host: c.ip,
-      port: c.port,
-      serverPublic: c.fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: c.fx.aliceKey },
-      actionId: 1,
-      wait: true,
-      timeoutMs: 1000,
-      retries: 0,
-      via: [{ host: a.ip, port: a.port, serverPublic: a.fx.serverPublic, actionId: RELAY_ID }],
-    });
+    const opened = await ClientSession.open(viaOptions(c, [a], { timeoutMs: 1000 }));
     assert.ok(opened.ok);
     const s = opened.session;
     assert.equal((await s.run(1)).status, ReplyStatus.Ok);

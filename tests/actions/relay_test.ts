@@ -7,67 +7,24 @@
  */
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
+import { runCli, startDaemon } from "../_helpers/daemon.ts";
 import {
-  type DaemonProcess,
-  type Fixture,
-  type FixtureOptions,
-  freeUdpPort,
-  makeFixture,
-  runCli,
-  startDaemon,
-} from "../_helpers/daemon.ts";
+  type Node,
+  node,
+  RELAY_ID,
+  relayTo,
+  startAll,
+  stopAll,
+  viaOptions,
+  writeViaProfile,
+} from "../_helpers/relay_nodes.ts";
 import { sendRequest, type SendResult } from "../../src/client/send.ts";
-import type { RelayHop } from "../../src/client/relay.ts";
 import { MAX_REQUEST_PAYLOAD } from "../../src/client/payload_file.ts";
 import { encodeRelayPayload } from "../../src/wire/relay.ts";
 import { Mac1 } from "../../src/wire/mac1.ts";
 import { ReplyStatus, sealRequest, SUITE_V2 } from "../../src/wire/mod.ts";
 
-/** One daemon of a chain. */
-interface Node {
-  fx: Fixture;
-  ip: string;
-  port: number;
-  key: string;
-  d?: DaemonProcess;
-}
-
-const RELAY_ID = 20;
-
-/** A fixture listening on `ip`, with alice's key from `alice` (the same user at every hop). */
-async function node(ip: string, opts: FixtureOptions, alice?: Uint8Array): Promise<Node> {
-  const port = freeUdpPort(ip);
-  const fx = await makeFixture({ ...opts, listen: [`${ip}:${port}`] });
-  if (alice) {
-    await Deno.writeTextFile(`${fx.dir}/alice.hmac`, alice.toBase64() + "\n", { mode: 0o600 });
-    fx.aliceKey = alice;
-  }
-  return { fx, ip, port, key: fx.serverPublic.toBase64() };
-}
-
-/** Rewrites a node's config so that its relay action (id 20) goes to `to`. */
-async function relayTo(n: Node, to: Node | string, extra: Record<string, unknown> = {}) {
-  const text = await Deno.readTextFile(n.fx.config);
-  const target = typeof to === "string" ? to : `${to.ip}:${to.port}`;
-  const key = typeof to === "string" ? {} : { server_public_key: to.key };
-  const relay = { to: target, ...key, timeout: "1500ms", ...extra };
-  const action = { id: RELAY_ID, name: "hop", type: "relay", relay };
-  const { parse } = await import("yaml");
-  const cfg = parse(text) as { actions: unknown[]; users: { actions: unknown[] }[] };
-  cfg.actions.push(action);
-  cfg.users[0].actions.push("hop");
-  await Deno.writeTextFile(n.fx.config, stringify(cfg));
-}
-
-function hop(n: Node): RelayHop {
-  return {
-    host: n.ip,
-    port: n.port,
-    serverPublic: Uint8Array.fromBase64(n.key),
-    actionId: RELAY_ID,
-  };
-}
-
+/** Alice's request for `actionId` to `final` through `via`, waiting `timeoutMs`, no retry. */
 function viaSend(
   final: Node,
   via: Node[],
@@ -75,24 +32,7 @@ function viaSend(
   payload = new Uint8Array(),
   timeoutMs = 4000,
 ): Promise<SendResult> {
-  return sendRequest({
-    host: final.ip,
-    port: final.port,
-    serverPublic: final.fx.serverPublic,
-    userId: 1,
-    auth: { kind: "hmac", key: final.fx.aliceKey },
-    actionId,
-    payload,
-    wait: true,
-    timeoutMs,
-    retries: 0,
-    via: via.map(hop),
-  });
-}
-
-async function stopAll(nodes: Node[]) {
-  for (const n of nodes) await n.d?.stop();
-  for (const n of nodes) await n.fx.cleanup();
+  return sendRequest(viaOptions(final, via, { actionId, payload, timeoutMs }));
 }
 
 Deno.test("relay: a 3-hop chain through the CLI; the final server logs the user and the last relay's address", async () => {
@@ -106,25 +46,13 @@ Deno.test("relay: a 3-hop chain through the CLI; the final server logs the user 
   try {
     await relayTo(a, b);
     await relayTo(b, c);
-    [a.d, b.d, c.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
-    const profile = `${c.fx.dir}/via.yaml`;
-    await Deno.writeTextFile(
-      profile,
-      stringify({
-        host: c.ip,
-        port: c.port,
-        server_public_key: c.key,
-        user_id: 1,
-        hmac_key_file: "alice.hmac",
-        timeout: 4,
-        retries: 0,
-        actions: { ping: 1, wc: 30, hop: RELAY_ID },
-        via: [
-          { host: a.ip, port: a.port, server_public_key: a.key, action: "hop" },
-          { host: b.ip, port: b.port, server_public_key: b.key, action: RELAY_ID },
-        ],
-      }),
-    );
+    await startAll(nodes);
+    // The first hop's relay action by name, the second's by id.
+    const profile = await writeViaProfile(c, [[a, "hop"], b], "via", {
+      timeout: 4,
+      retries: 0,
+      actions: { ping: 1, wc: 30, hop: RELAY_ID },
+    });
     const ping = await runCli(["send", "-p", profile, "ping"]);
     assert.equal(ping.code, 0, ping.stderr);
     assert.equal(ping.stdout.trim(), "pong");
@@ -180,7 +108,7 @@ Deno.test("relay: a relay that tampers is refused by B; the client hears relay_n
   const nodes = [a, b];
   try {
     await relayTo(a, `127.0.0.5:${proxyPort}`);
-    [a.d, b.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
     const res = await viaSend(b, [a], 1);
     assert.equal(tampered, 1);
     assert.equal(res.answered, true);
@@ -226,7 +154,7 @@ Deno.test("relay: loops are refused (A → A, A → B → A), and the relay's ow
     });
     cfg.users[0].actions.push("slow");
     await Deno.writeTextFile(a.fx.config, stringify(cfg));
-    [a.d, b.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
 
     // A → A: the datagram A should forward is for A itself.
     const self = await viaSend(a, [a], 1);
@@ -304,7 +232,7 @@ Deno.test("relay: send --file (64 KiB) through one relay passes fragments", asyn
   const nodes = [a, b];
   try {
     await relayTo(a, b, { timeout: "3s" });
-    [a.d, b.d] = await Promise.all(nodes.map((n) => startDaemon(n.fx.config)));
+    await startAll(nodes);
     const data = new Uint8Array(MAX_REQUEST_PAYLOAD);
     for (let i = 0; i < data.length; i++) data[i] = (i * 13 + (i >> 7)) & 255;
     await Deno.writeFile(`${b.fx.dir}/big.bin`, data);
@@ -312,21 +240,11 @@ Deno.test("relay: send --file (64 KiB) through one relay passes fragments", asyn
       new Uint8Array(await crypto.subtle.digest("SHA-256", data)),
       (x) => x.toString(16).padStart(2, "0"),
     ).join("");
-    const profile = `${b.fx.dir}/via.yaml`;
-    await Deno.writeTextFile(
-      profile,
-      stringify({
-        host: b.ip,
-        port: b.port,
-        server_public_key: b.key,
-        user_id: 1,
-        hmac_key_file: "alice.hmac",
-        timeout: 5,
-        retries: 0,
-        actions: { sum: 10 },
-        via: [{ host: a.ip, port: a.port, server_public_key: a.key, action: RELAY_ID }],
-      }),
-    );
+    const profile = await writeViaProfile(b, [a], "via", {
+      timeout: 5,
+      retries: 0,
+      actions: { sum: 10 },
+    });
     const res = await runCli(["send", "-p", profile, "sum", "--file", `${b.fx.dir}/big.bin`]);
     const why = () =>
       JSON.stringify(

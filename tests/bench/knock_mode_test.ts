@@ -6,31 +6,16 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ROOT } from "../_helpers/daemon.ts";
+import { runBench } from "./_bench_run.ts";
 import { skipNetns } from "../_helpers/netns.ts";
 
 Deno.test({
   name: "knock_mode_bench: a small run opens every trial in both modes and reports ratios",
   ignore: skipNetns(),
   async fn() {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        `${ROOT}/bench/knock_mode_bench.ts`,
-        "--trials",
-        "4",
-        "--flood",
-        "3000",
-        "--json",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    const stderr = new TextDecoder().decode(r.stderr);
-    assert.equal(r.code, 0, stderr);
-    const report = JSON.parse(new TextDecoder().decode(r.stdout).trim().split("\n").at(-1)!);
+    const r = await runBench("knock_mode_bench.ts", ["--trials", "4", "--flood", "3000", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
     for (const mode of ["kernel", "unlimited", "listener"]) {
       assert.equal(report[mode].opened, 4, `${mode}: ${JSON.stringify(report[mode])}`);
       assert.equal(report[mode].stray.sent, 3000);

@@ -3,17 +3,12 @@
  * rows and the ratios, with pings answered on both paths. No figure is judged.
  */
 import assert from "node:assert/strict";
-import { ROOT } from "../_helpers/daemon.ts";
+import { runBench } from "./_bench_run.ts";
 
 Deno.test("bench/relay_bench.ts: a tiny run prints direct, relayed and the ratios", async () => {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}/bench/relay_bench.ts`, "0.3", "2"],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const out = new TextDecoder().decode(r.stdout);
-  assert.equal(r.code, 0, out + new TextDecoder().decode(r.stderr));
+  const r = await runBench("relay_bench.ts", ["0.3", "2"]);
+  const out = r.stdout;
+  assert.equal(r.code, 0, out + r.stderr);
   const ok = (name: string) => Number(out.match(new RegExp(`${name}.*?\\((\\d+) ok`))?.[1]);
   assert.ok(ok("ping direct") > 0, out);
   assert.ok(ok("through one relay") > 0, out);

@@ -6,20 +6,15 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ROOT, RUN_FLAGS } from "../_helpers/daemon.ts";
+import { RUN_FLAGS } from "../_helpers/daemon.ts";
+import { runBench } from "./_bench_run.ts";
 import type { BenchReport } from "../../bench/run.ts";
 
 Deno.test("bench/run.ts --quick writes sane results", async () => {
   const out = await Deno.makeTempDir({ prefix: "siglatch-bench-smoke-" });
   try {
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: [...RUN_FLAGS, `${ROOT}/bench/run.ts`, "--quick", "--out", out],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    const stderr = new TextDecoder().decode(r.stderr);
-    assert.equal(r.code, 0, stderr);
+    const r = await runBench("run.ts", ["--quick", "--out", out], RUN_FLAGS);
+    assert.equal(r.code, 0, r.stderr);
     const report = JSON.parse(await Deno.readTextFile(`${out}/latest.json`)) as BenchReport;
     assert.ok((await Deno.readTextFile(`${out}/latest.md`)).includes("| scenario |"));
     assert.equal(report.flood.length, 1);

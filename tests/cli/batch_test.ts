@@ -1,6 +1,6 @@
 /** `siglatch send A --then B …` and `siglatch session`: several commands in one session. */
 import assert from "node:assert/strict";
-import { makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { aliceOptions, makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
 import { ClientSession } from "../../src/client/session.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
 import { splitThen } from "../../src/cli/batch.ts";
@@ -69,17 +69,9 @@ Deno.test("session over UDP: another socket gets no result; a client that moved 
   const fx = await makeFixture();
   const d = await startDaemon(fx.config);
   try {
-    const opened = await ClientSession.open({
-      host: "127.0.0.1",
-      port: fx.port,
-      serverPublic: fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: fx.aliceKey },
-      actionId: 1,
-      wait: true,
-      timeoutMs: 1500,
+    const opened = await ClientSession.open(aliceOptions(fx, {
       retries: 1,
-    });
+    }));
     assert.ok(opened.ok);
     const s = opened.session;
     const r = await s.run(1);

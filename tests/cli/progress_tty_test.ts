@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { makeFixture, ROOT, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { createApprovalInvite } from "../_helpers/invite.ts";
 import { spawnPty } from "../admin/_pty.ts";
 import { RUN_FLAGS } from "../_helpers/flags.ts";
 import { skipWithout } from "../_helpers/system.ts";
@@ -23,20 +24,7 @@ Deno.test({
     const fx = await makeFixture();
     const d = await startDaemon(fx.config);
     try {
-      const made = await runCli([
-        "invite",
-        "create",
-        "--config",
-        fx.config,
-        "--name",
-        "guest7",
-        "--actions",
-        "ping",
-        "--approve",
-        "--json",
-      ]);
-      assert.equal(made.code, 0, made.stderr);
-      const { invite, id } = JSON.parse(made.stdout) as { invite: string; id: number };
+      const { invite, id } = await createApprovalInvite(fx.config, "guest7");
       const pty = spawnPty(
         cli("enroll", invite, "--out", `${fx.dir}/g7.yaml`, "--poll", "200ms", "--wait", "60s"),
       );

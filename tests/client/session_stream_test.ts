@@ -1,7 +1,7 @@
 /** Streamed output in a session: ≥ 10 MB through a relay that loses 5 % of datagrams. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { makeFixture, startDaemon } from "../_helpers/daemon.ts";
+import { aliceOptions, makeFixture, startDaemon } from "../_helpers/daemon.ts";
 import { LossyRelay } from "../_helpers/lossy_relay.ts";
 import { ClientSession } from "../../src/client/session.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
@@ -37,17 +37,12 @@ Deno.test("session stream: 10 MB of exec output arrives complete and in order th
   const d = await startDaemon(fx.config);
   const relay = new LossyRelay({ transport: "udp", hostname: "127.0.0.1", port: fx.port }, 0.05);
   try {
-    const opened = await ClientSession.open({
-      host: "127.0.0.1",
+    const opened = await ClientSession.open(aliceOptions(fx, {
       port: relay.port,
-      serverPublic: fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: fx.aliceKey },
       actionId: 10,
-      wait: true,
       timeoutMs: 400,
       retries: 20,
-    });
+    }));
     assert.ok(opened.ok, "the session opens through the lossy relay");
     const s = opened.session;
     const h = createHash("sha256");
@@ -89,19 +84,13 @@ Deno.test("session stream: output arrives while the action runs, stdout and stde
   });
   const d = await startDaemon(fx.config);
   try {
-    const opened = await ClientSession.open({
-      host: "127.0.0.1",
-      port: fx.port,
-      serverPublic: fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: fx.aliceKey },
+    const opened = await ClientSession.open(aliceOptions(fx, {
       actionId: 10,
-      wait: true,
       // 1.5 s of silence after the output is longer than 3 x 300 ms: the client waits on
       // only because the server answers its retries with "running"
       timeoutMs: 300,
       retries: 2,
-    });
+    }));
     assert.ok(opened.ok);
     const seen: string[] = [];
     const dec = new TextDecoder();

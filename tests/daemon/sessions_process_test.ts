@@ -3,7 +3,7 @@
  * workers): what `status` counts is what the whole process did, workers included.
  */
 import assert from "node:assert/strict";
-import { makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { aliceOptions, makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
 import { ClientSession } from "../../src/client/session.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
 
@@ -21,17 +21,9 @@ Deno.test("sessions (daemon process, default open workers): a batch of 3 costs t
     const before = await status(fx.config);
     const pool = before.open_pool as { x25519: number } | null;
     assert.ok(pool !== null, "the default config opens in workers");
-    const opened = await ClientSession.open({
-      host: "127.0.0.1",
-      port: fx.port,
-      serverPublic: fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: fx.aliceKey },
-      actionId: 1,
-      wait: true,
-      timeoutMs: 1500,
+    const opened = await ClientSession.open(aliceOptions(fx, {
       retries: 1,
-    });
+    }));
     assert.ok(opened.ok, "the session opens");
     const s = opened.session;
     const results = [];
@@ -117,17 +109,9 @@ Deno.test("a session's end leaves an info summary: user, source, why, commands r
     );
 
     // Left open and idle: the daemon ends it on its own and says so.
-    const opened2 = await ClientSession.open({
-      host: "127.0.0.1",
-      port: fx.port,
-      serverPublic: fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: fx.aliceKey },
-      actionId: 1,
-      wait: true,
-      timeoutMs: 1500,
+    const opened2 = await ClientSession.open(aliceOptions(fx, {
       retries: 1,
-    });
+    }));
     assert.ok(opened2.ok);
     assert.equal((await opened2.session.run(1)).status, ReplyStatus.Ok);
     await d.waitFor(/"reason":"idle"/, 15_000);

@@ -7,19 +7,10 @@
 import assert from "node:assert/strict";
 import { parse, stringify } from "yaml";
 import { decodeInvite, encodeInvite } from "../../src/enroll/invite.ts";
-import { type Fixture, makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
-import { startRedis } from "../_helpers/redis.ts";
+import { type Fixture, runCli } from "../_helpers/daemon.ts";
+import { createInvite } from "../_helpers/invite.ts";
+import { eventually, withTwoNodes } from "../_helpers/cluster.ts";
 import { skipWithout } from "../_helpers/system.ts";
-
-/** Two fixtures whose servers share fixture a's key and one Redis. */
-async function twoNodes(url: string, prefix: string, top: Record<string, unknown> = {}) {
-  const state = { redis: url, key_prefix: prefix };
-  const a = await makeFixture({ top: { state, ...top } });
-  const b = await makeFixture({ top: { state, ...top } });
-  await Deno.copyFile(`${a.dir}/server.pem`, `${b.dir}/server.pem`);
-  await Deno.copyFile(`${a.dir}/alice.hmac`, `${b.dir}/alice.hmac`);
-  return { a, b };
-}
 
 /** Points a profile at another node's port. */
 async function retarget(profile: string, to: Fixture, out: string): Promise<void> {
@@ -28,89 +19,59 @@ async function retarget(profile: string, to: Fixture, out: string): Promise<void
   await Deno.writeTextFile(out, stringify(p), { mode: 0o600 });
 }
 
-async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return await check();
-}
-
 Deno.test(
   "cluster: an invite made on one node enrolls through the other, once; rotation reaches both",
   {
     ignore: skipWithout("redis-server", "redis-server"),
   },
   async () => {
-    const redis = await startRedis();
-    const { a, b } = await twoNodes(redis.url, "enroll-test:", { keys: { rotation_grace: "1h" } });
-    const nodeA = await startDaemon(a.config);
-    const nodeB = await startDaemon(b.config);
-    try {
-      const made = await runCli([
-        "invite",
-        "create",
-        "--config",
-        a.config,
-        "--name",
-        "guest9",
-        "--actions",
-        "ping",
-        "--expires",
-        "1h",
-      ]);
-      assert.equal(made.code, 0, made.stderr);
-      const viaB = encodeInvite({ ...decodeInvite(made.stdout), port: b.port });
-      const out = `${b.dir}/guest9.yaml`;
-      const enrolled = await runCli(["enroll", viaB, "--out", out]);
-      assert.equal(enrolled.code, 0, enrolled.stderr);
-      // The same invite through node A, with a new key: used up cluster-wide.
-      const again = await runCli(["enroll", made.stdout.trim(), "--out", `${a.dir}/g.yaml`]);
-      assert.equal(again.code, 1);
-      assert.match(again.stderr, /invite_used/);
-      // The user enrolled on B works on A too.
-      await retarget(out, a, `${b.dir}/guest9-on-a.yaml`);
-      assert.ok(
-        await eventually(
-          async () =>
-            (await runCli(["send", "--profile", `${b.dir}/guest9-on-a.yaml`, "ping"])).code === 0,
-          8000,
-        ),
-        "node A knows the user enrolled on node B",
-      );
+    const top = { keys: { rotation_grace: "1h" } };
+    await withTwoNodes(
+      { prefix: "enroll-test:", top, shareKeys: true },
+      async ({ a, b, nodeB }) => {
+        const invite = await createInvite(a.config, "guest9", ["--expires", "1h"]);
+        const viaB = encodeInvite({ ...decodeInvite(invite), port: b.port });
+        const out = `${b.dir}/guest9.yaml`;
+        const enrolled = await runCli(["enroll", viaB, "--out", out]);
+        assert.equal(enrolled.code, 0, enrolled.stderr);
+        // The same invite through node A, with a new key: used up cluster-wide.
+        const again = await runCli(["enroll", invite, "--out", `${a.dir}/g.yaml`]);
+        assert.equal(again.code, 1);
+        assert.match(again.stderr, /invite_used/);
+        // The user enrolled on B works on A too.
+        await retarget(out, a, `${b.dir}/guest9-on-a.yaml`);
+        assert.ok(
+          await eventually(
+            async () =>
+              (await runCli(["send", "--profile", `${b.dir}/guest9-on-a.yaml`, "ping"])).code === 0,
+            8000,
+          ),
+          "node A knows the user enrolled on node B",
+        );
 
-      // A rotation on node A reaches node B: B answers the old key with the new one.
-      const rot = await runCli(["admin", "--config", a.config, "rotate", "server"]);
-      assert.equal(rot.code, 0, rot.stderr);
-      const newKey = rot.stdout.match(/public key (\S+)/)![1];
-      await nodeB.waitFor(/key generation 1, previous accepted until/, 8000);
-      const r = await runCli(["send", "--profile", out, "ping"]);
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, /server key rotated/);
-      assert.equal(
-        (parse(await Deno.readTextFile(out)) as { server_public_key: string })
-          .server_public_key,
-        newKey,
-      );
-    } finally {
-      await nodeA.stop();
-      await nodeB.stop();
-      await a.cleanup();
-      await b.cleanup();
-      await redis.stop();
-    }
+        // A rotation on node A reaches node B: B answers the old key with the new one.
+        const rot = await runCli(["admin", "--config", a.config, "rotate", "server"]);
+        assert.equal(rot.code, 0, rot.stderr);
+        const newKey = rot.stdout.match(/public key (\S+)/)![1];
+        await nodeB.waitFor(/key generation 1, previous accepted until/, 8000);
+        const r = await runCli(["send", "--profile", out, "ping"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /server key rotated/);
+        assert.equal(
+          (parse(await Deno.readTextFile(out)) as { server_public_key: string })
+            .server_public_key,
+          newKey,
+        );
+      },
+    );
   },
 );
 
 Deno.test("cluster: keys.rotate_every on two nodes rotates once per period", {
   ignore: skipWithout("redis-server", "redis-server"),
 }, async () => {
-  const redis = await startRedis();
-  const { a, b } = await twoNodes(redis.url, "rotate-test:", { keys: { rotate_every: "2s" } });
-  const nodeA = await startDaemon(a.config);
-  const nodeB = await startDaemon(b.config);
-  try {
+  const top = { keys: { rotate_every: "2s" } };
+  await withTwoNodes({ prefix: "rotate-test:", top, shareKeys: true }, async ({ nodeA, nodeB }) => {
     await nodeA.waitFor(/key generation 3, /, 20_000);
     await nodeB.waitFor(/key generation 3, /, 20_000);
     // Each generation has one key across the cluster: had both nodes rotated, a generation
@@ -127,11 +88,5 @@ Deno.test("cluster: keys.rotate_every on two nodes rotates once per period", {
     for (const gen of ["1", "2", "3"]) {
       assert.equal(keys.get(gen)?.size, 1, `generation ${gen}: ${[...keys.get(gen) ?? []]}`);
     }
-  } finally {
-    await nodeA.stop();
-    await nodeB.stop();
-    await a.cleanup();
-    await b.cleanup();
-    await redis.stop();
-  }
+  });
 });

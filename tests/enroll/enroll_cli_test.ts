@@ -8,7 +8,8 @@ import { loadProfile } from "../../src/client/profile.ts";
 import { loadProfileKeys } from "../../src/client/keys.ts";
 import { sendRequest } from "../../src/client/send.ts";
 import { ReplyStatus } from "../../src/wire/mod.ts";
-import { makeFixture, ROOT, RUN_FLAGS, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { makeFixture, runCli, spawnCli, startDaemon } from "../_helpers/daemon.ts";
+import { createApprovalInvite, createInvite } from "../_helpers/invite.ts";
 
 async function ping(profilePath: string) {
   const p = await loadProfile(profilePath);
@@ -36,22 +37,7 @@ Deno.test("enroll: invite → enroll → use → second enroll refused → expir
   const fx = await makeFixture();
   const d = await startDaemon(fx.config);
   try {
-    const made = await runCli([
-      "invite",
-      "create",
-      "--config",
-      fx.config,
-      "--name",
-      "guest1",
-      "--actions",
-      "ping",
-      "--expires",
-      "6s",
-      "--uses",
-      "1",
-    ]);
-    assert.equal(made.code, 0, made.stderr);
-    const invite = made.stdout.trim();
+    const invite = await createInvite(fx.config, "guest1", ["--expires", "6s", "--uses", "1"]);
     assert.match(invite, /^sli1\.[A-Za-z0-9_-]+$/);
 
     const out = `${fx.dir}/guest1.yaml`;
@@ -96,29 +82,9 @@ Deno.test("enroll: --approve parks the enrollment as pending until admin approve
   const fx = await makeFixture();
   const d = await startDaemon(fx.config);
   try {
-    const made = await runCli([
-      "invite",
-      "create",
-      "--config",
-      fx.config,
-      "--name",
-      "guest2",
-      "--actions",
-      "ping",
-      "--expires",
-      "10m",
-      "--approve",
-      "--json",
-    ]);
-    assert.equal(made.code, 0, made.stderr);
-    const { invite, id } = JSON.parse(made.stdout) as { invite: string; id: number };
+    const { invite, id } = await createApprovalInvite(fx.config, "guest2", ["--expires", "10m"]);
     const out = `${fx.dir}/guest2.yaml`;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...RUN_FLAGS, `${ROOT}/main.ts`, "enroll", invite, "--out", out, "--poll", "200ms"],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
+    const child = spawnCli(["enroll", invite, "--out", out, "--poll", "200ms"]);
     const done = child.output();
     // The enrollment is pending: listed as such, and no profile yet.
     for (;;) {

@@ -10,23 +10,7 @@ import { parse } from "yaml";
 import { decodeInvite, encodeInvite } from "../../src/enroll/invite.ts";
 import { ed25519PrivateToPem, generateEd25519 } from "../../src/crypto/keys.ts";
 import { makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
-
-async function createInvite(config: string, name: string): Promise<string> {
-  const made = await runCli([
-    "invite",
-    "create",
-    "--config",
-    config,
-    "--name",
-    name,
-    "--actions",
-    "ping",
-    "--expires",
-    "1h",
-  ]);
-  assert.equal(made.code, 0, made.stderr);
-  return made.stdout.trim();
-}
+import { createInvite } from "../_helpers/invite.ts";
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -48,7 +32,7 @@ Deno.test("pinned invite: carries the identity; enroll verifies it, refuses a ke
   const d2 = await startDaemon(plain.config);
   try {
     // The invite pins the identity, and stays one short line.
-    const text = await createInvite(fx.config, "guest1");
+    const text = await createInvite(fx.config, "guest1", ["--expires", "1h"]);
     const inv = decodeInvite(text);
     assert.deepEqual(inv.identity, id.publicKey);
     assert.ok(text.length < 200, `short: ${text.length} characters`);
@@ -65,7 +49,7 @@ Deno.test("pinned invite: carries the identity; enroll verifies it, refuses a ke
     // not by that identity. Refused; no profile, no key file.
     const other = generateEd25519().publicKey;
     const forged = encodeInvite({
-      ...decodeInvite(await createInvite(fx.config, "guest2")),
+      ...decodeInvite(await createInvite(fx.config, "guest2", ["--expires", "1h"])),
       identity: other,
     });
     const bad = await runCli(["enroll", forged, "--out", `${fx.dir}/guest2.yaml`]);
@@ -76,7 +60,7 @@ Deno.test("pinned invite: carries the identity; enroll verifies it, refuses a ke
 
     // A server without identity makes unpinned invites; pinned by hand, it has no
     // certificate to show: refused.
-    const unpinned = await createInvite(plain.config, "guest3");
+    const unpinned = await createInvite(plain.config, "guest3", ["--expires", "1h"]);
     assert.equal(decodeInvite(unpinned).identity, undefined);
     const pinned = encodeInvite({ ...decodeInvite(unpinned), identity: id.publicKey });
     const none = await runCli(["enroll", pinned, "--out", `${plain.dir}/guest3.yaml`]);

@@ -3,7 +3,7 @@
  * copied and resent from a second address, a reply lost on the path.
  */
 import assert from "node:assert/strict";
-import { makeFixture, startDaemon } from "../_helpers/daemon.ts";
+import { aliceOptions, makeFixture, startDaemon } from "../_helpers/daemon.ts";
 import { sendRequest } from "../../src/client/send.ts";
 import { openCookieReply, ReplyStatus, sealRequest } from "../../src/wire/mod.ts";
 import { computeMac2 } from "../../src/wire/mac2.ts";
@@ -112,17 +112,12 @@ Deno.test("attack over UDP: a reply lost on the path, the client retries, the ac
     })(),
   ]);
   try {
-    const r = await sendRequest({
-      host: "127.0.0.1",
+    const r = await sendRequest(aliceOptions(fx, {
       port: (relay.addr as Deno.NetAddr).port,
-      serverPublic: fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: fx.aliceKey },
       actionId: 10,
-      wait: true,
       timeoutMs: 700,
       retries: 3,
-    });
+    }));
     assert.equal(r.status, ReplyStatus.Ok, JSON.stringify(r));
     assert.ok(r.attempts >= 2, "the first reply was lost, a retry was answered");
     assert.equal(await Deno.readTextFile(`${fx.dir}/count.sh.count`), "x\n", "ran once");

@@ -3,6 +3,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  aliceOptions,
   aliceRequest,
   type DaemonProcess,
   type Fixture,
@@ -336,18 +337,11 @@ Deno.test("challenge-response: the client answers a cookie, and a proven address
   await withDaemon(fx, async (d) => {
     const small = { timeoutMs: 2000 };
     const sendSmall = (actionId: number) =>
-      sendRequest({
-        host: "127.0.0.1",
-        port: fx.port,
-        serverPublic: fx.serverPublic,
-        userId: 1,
-        auth: { kind: "hmac", key: fx.aliceKey },
+      sendRequest(aliceOptions(fx, {
         actionId,
-        wait: true,
         timeoutMs: small.timeoutMs,
-        retries: 0,
         padTo: 300,
-      });
+      }));
     const plain = await sendSmall(11);
     assert.equal(plain.status, ReplyStatus.Ok);
     assert.equal(plain.truncated, true, "an unproven 300-byte request gets at most 300 bytes back");

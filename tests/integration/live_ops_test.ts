@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { parse, stringify } from "yaml";
 import {
+  aliceOptions,
   aliceRequest,
   type DaemonProcess,
   type Fixture,
@@ -97,18 +98,9 @@ function bobPing(fx: Fixture, key: Uint8Array) {
  * (no amplification), so a reply with messages needs a request at least that large.
  */
 function alicePadded(fx: Fixture) {
-  return sendRequest({
-    host: "127.0.0.1",
-    port: fx.port,
-    serverPublic: fx.serverPublic,
-    userId: 1,
-    auth: { kind: "hmac", key: fx.aliceKey },
-    actionId: 1,
-    wait: true,
-    timeoutMs: 1500,
-    retries: 0,
+  return sendRequest(aliceOptions(fx, {
     padTo: 1200,
-  });
+  }));
 }
 
 Deno.test("reload over the socket: a new user works at once, a removed one is refused", async () => {

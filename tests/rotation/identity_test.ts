@@ -11,6 +11,7 @@ import { signKeyCert } from "../../src/crypto/keycert.ts";
 import { applyKeyNotice } from "../../src/client/key_notice.ts";
 import { loadProfile } from "../../src/client/profile.ts";
 import { makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { createInvite } from "../_helpers/invite.ts";
 
 type ProfileYaml = {
   server_public_key: string;
@@ -30,21 +31,9 @@ Deno.test("identity: enroll pins the identity; a rotation notice carries a certi
   });
   const d = await startDaemon(fx.config);
   try {
-    const made = await runCli([
-      "invite",
-      "create",
-      "--config",
-      fx.config,
-      "--name",
-      "guest3",
-      "--actions",
-      "ping",
-      "--expires",
-      "1h",
-    ]);
-    assert.equal(made.code, 0, made.stderr);
+    const invite = await createInvite(fx.config, "guest3", ["--expires", "1h"]);
     const out = `${fx.dir}/guest3.yaml`;
-    const enrolled = await runCli(["enroll", made.stdout.trim(), "--out", out]);
+    const enrolled = await runCli(["enroll", invite, "--out", out]);
     assert.equal(enrolled.code, 0, enrolled.stderr);
     const before = await readProfile(out);
     assert.equal(before.server_identity, id.publicKey.toBase64(), "the profile pins the identity");

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { clientCopy } from "./_client_copy.ts";
 
 async function profileKey(path: string): Promise<string> {
   return (parse(await Deno.readTextFile(path)) as { server_public_key: string }).server_public_key;
@@ -105,13 +106,7 @@ Deno.test("rotation: keys.rotate_every rotates by itself, once per period", asyn
 
 Deno.test("rotation: admin rotate user; the next request receives the new key, the old one ends when the new one is used; restart mid-rotation", async () => {
   const fx = await makeFixture();
-  const client = `${fx.dir}/client`;
-  await Deno.mkdir(client);
-  await Deno.copyFile(`${fx.dir}/alice.hmac`, `${client}/alice.hmac`);
-  await Deno.chmod(`${client}/alice.hmac`, 0o600);
-  await Deno.copyFile(fx.profile, `${client}/alice.yaml`);
-  const profile = `${client}/alice.yaml`;
-  const keyFile = `${client}/alice.hmac`;
+  const { client, profile, keyFile } = await clientCopy(fx);
   let d = await startDaemon(fx.config);
   try {
     const key0 = await Deno.readTextFile(keyFile);

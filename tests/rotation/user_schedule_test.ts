@@ -10,18 +10,13 @@ import { UserKeySchedule } from "../../src/rotation/user_schedule.ts";
 import { UserKeyRotation } from "../../src/rotation/user_keys.ts";
 import { RedisStateStore } from "../../src/state/redis.ts";
 import { makeFixture, runCli, startDaemon } from "../_helpers/daemon.ts";
+import { clientCopy } from "./_client_copy.ts";
 import { startRedis } from "../_helpers/redis.ts";
 import { skipWithout } from "../_helpers/system.ts";
 
 Deno.test("rotation: keys.rotate_users_every rotates user keys by itself; the client follows", async () => {
   const fx = await makeFixture({ top: { keys: { rotate_users_every: "3s" } } });
-  const client = `${fx.dir}/client`;
-  await Deno.mkdir(client);
-  await Deno.copyFile(`${fx.dir}/alice.hmac`, `${client}/alice.hmac`);
-  await Deno.chmod(`${client}/alice.hmac`, 0o600);
-  await Deno.copyFile(fx.profile, `${client}/alice.yaml`);
-  const profile = `${client}/alice.yaml`;
-  const keyFile = `${client}/alice.hmac`;
+  const { profile, keyFile } = await clientCopy(fx);
   const send = () => runCli(["send", "--profile", profile, "ping"]);
   const d = await startDaemon(fx.config);
   try {

@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type DaemonProcess, type Fixture, startDaemon } from "../_helpers/daemon.ts";
+import { aliceOptions, type DaemonProcess, type Fixture, startDaemon } from "../_helpers/daemon.ts";
 import { sendRequest, type SendResult } from "../../src/client/send.ts";
 
 /** Starts the fixture's daemon, runs `fn`, and always stops it and removes the fixture. */
@@ -28,17 +28,7 @@ export function pingAlice(
   port: number,
   timeoutMs: number,
 ): Promise<SendResult> {
-  return sendRequest({
-    host,
-    port,
-    serverPublic: fx.serverPublic,
-    userId: 1,
-    auth: { kind: "hmac", key: fx.aliceKey },
-    actionId: 1,
-    wait: true,
-    timeoutMs,
-    retries: 0,
-  });
+  return sendRequest(aliceOptions(fx, { host, port, timeoutMs }));
 }
 
 /** Asserts that the daemon logged a UDP socket on `host:port`. */

@@ -12,14 +12,8 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import {
-  aliceRequest,
-  makeFixture,
-  ROOT,
-  RUN_FLAGS,
-  runCli,
-  startDaemon,
-} from "../_helpers/daemon.ts";
+import { aliceRequest, makeFixture, ROOT, spawnCli, startDaemon } from "../_helpers/daemon.ts";
+import { createApprovalInvite } from "../_helpers/invite.ts";
 import { skipWithout } from "../_helpers/system.ts";
 import { freeTcpPort, writeToken } from "./_web.ts";
 
@@ -111,39 +105,17 @@ Deno.test({
 
       // Enrollment with approval through the page: the enroll CLI waits (pending), the
       // Approve button lets it finish; the enrolled user is listed and revoked from the page.
-      const made = await runCli([
-        "invite",
-        "create",
-        "--config",
-        fx.config,
-        "--name",
-        "guest9",
-        "--actions",
-        "ping",
-        "--expires",
-        "10m",
-        "--approve",
-        "--json",
+      const { invite, id } = await createApprovalInvite(fx.config, "guest9", ["--expires", "10m"]);
+      const enrolling = spawnCli([
+        "enroll",
+        invite,
+        "--out",
+        `${fx.dir}/guest9.yaml`,
+        "--poll",
+        "200ms",
+        "--wait",
+        "60s",
       ]);
-      assert.equal(made.code, 0, made.stderr);
-      const { invite, id } = JSON.parse(made.stdout) as { invite: string; id: number };
-      const enrolling = new Deno.Command(Deno.execPath(), {
-        args: [
-          ...RUN_FLAGS,
-          `${ROOT}/main.ts`,
-          "enroll",
-          invite,
-          "--out",
-          `${fx.dir}/guest9.yaml`,
-          "--poll",
-          "200ms",
-          "--wait",
-          "60s",
-        ],
-        stdout: "piped",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-      }).spawn();
       const enrolled = enrolling.output();
       const pending =
         `#enrollments tr:has(td:text-is('invite (pending)')):has(td:text-is('guest9'))`;

@@ -6,17 +6,18 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { parse, stringify } from "yaml";
 import {
+  aliceOptions,
   freeUdpPort,
   makeFixture,
-  ROOT,
-  RUN_FLAGS,
   runCli,
+  spawnCli,
   startDaemon,
 } from "../_helpers/daemon.ts";
+import { createApprovalInvite } from "../_helpers/invite.ts";
 import { parsePromText, type PromFamily, sampleValue } from "../_helpers/prom_text.ts";
 import { sendRequest } from "../../src/client/send.ts";
+import { addRelayAction } from "../_helpers/relay_nodes.ts";
 import { freeTcpPort } from "./_web.ts";
 
 const NEW_FAMILIES = {
@@ -54,13 +55,7 @@ Deno.test({
     });
     // A relay to this daemon itself: a layer through it is refused as a loop.
     const port = fx.port;
-    const cfg = parse(await Deno.readTextFile(fx.config)) as {
-      actions: unknown[];
-      users: { actions: unknown[] }[];
-    };
-    cfg.actions.push({ id: 20, name: "hop", type: "relay", relay: { to: `127.0.0.1:${port}` } });
-    cfg.users[0].actions.push("hop");
-    await Deno.writeTextFile(fx.config, stringify(cfg));
+    await addRelayAction(fx.config, { to: `127.0.0.1:${port}` });
     const d = await startDaemon(fx.config);
     const url = `http://127.0.0.1:${webPort}/metrics`;
     const scrape = async () => parsePromText(await (await fetch(url)).text());
@@ -93,37 +88,18 @@ Deno.test({
       assert.ok(v(f1, "siglatch_session_commands_total") >= 1);
 
       // An enrollment: an open invite, pending once the client asks, enrolled once approved.
-      const made = await runCli([
-        "invite",
-        "create",
-        "--config",
-        fx.config,
-        "--name",
-        "guest5",
-        "--actions",
-        "ping",
-        "--approve",
-        "--json",
-      ]);
-      assert.equal(made.code, 0, made.stderr);
-      const { invite, id } = JSON.parse(made.stdout) as { invite: string; id: number };
+      const { invite, id } = await createApprovalInvite(fx.config, "guest5");
       assert.equal(v(await scrape(), "siglatch_enrollments", { state: "open" }), 1);
-      const enrolling = new Deno.Command(Deno.execPath(), {
-        args: [
-          ...RUN_FLAGS,
-          `${ROOT}/main.ts`,
-          "enroll",
-          invite,
-          "--out",
-          `${fx.dir}/g5.yaml`,
-          "--poll",
-          "200ms",
-          "--wait",
-          "60s",
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const enrolling = spawnCli([
+        "enroll",
+        invite,
+        "--out",
+        `${fx.dir}/g5.yaml`,
+        "--poll",
+        "200ms",
+        "--wait",
+        "60s",
+      ]);
       const enrolled = enrolling.output();
       const f2 = await until((f) => v(f, "siglatch_enrollments", { state: "pending" }) === 1);
       assert.ok(v(f2, "siglatch_enroll_requests_total", { result: "pending" }) >= 1);
@@ -135,18 +111,12 @@ Deno.test({
       assert.equal(v(f3, "siglatch_enroll_requests_total", { result: "enrolled" }), 1);
 
       // A relay layer (through this daemon to itself: refused as a loop).
-      const relayed = await sendRequest({
-        host: "127.0.0.1",
+      const relayed = await sendRequest(aliceOptions(fx, {
         port,
-        serverPublic: fx.serverPublic,
-        userId: 1,
-        auth: { kind: "hmac", key: fx.aliceKey },
-        actionId: 1,
-        wait: true,
         timeoutMs: 2000,
         retries: 1,
         via: [{ host: "127.0.0.1", port, serverPublic: fx.serverPublic, actionId: 20 }],
-      });
+      }));
       assert.equal(relayed.answered, true);
       const f4 = await scrape();
       const relays = f4.get("siglatch_relay_requests_total")!.samples;
