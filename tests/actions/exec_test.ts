@@ -105,6 +105,31 @@ Deno.test("pidns: a first process that itself calls setsid dies at the timeout",
   }
 });
 
+Deno.test("pidns: the run leads its own session (unshare is its leader), apart from ours", {
+  ignore: !root,
+}, async () => {
+  const res = await runExec({
+    argv: ["/bin/sh", "-c", 'read -r p c s pp pg sid _ < /proc/self/stat; echo "$pp $pg $sid"'],
+    env: {},
+    timeoutMs: 10_000,
+    outputCap: 1024,
+    containment: "pidns",
+  });
+  assert.equal(res.exitCode, 0, dec(res.stderr));
+  const [ppid, pgrp, sid] = dec(res.stdout).trim().split(" ").map(Number);
+  // The namespace's first process: its parent (unshare) leads both its group and its session,
+  // so a group signal reaches the whole run and none of ours (a terminal's Ctrl-C) does.
+  assert.ok(ppid > 1);
+  assert.equal(pgrp, ppid);
+  assert.equal(sid, ppid);
+  const ours = new Deno.Command("ps", {
+    args: ["-o", "sid=", "-p", String(Deno.pid)],
+    stdout: "piped",
+  })
+    .outputSync();
+  assert.notEqual(sid, Number(dec(ours.stdout).trim()));
+});
+
 const MODES: Containment[] = root ? ["group", "pidns"] : ["group"];
 
 for (const mode of MODES) {
