@@ -177,6 +177,11 @@ function isSpoofedMac1(s: FloodScenario): boolean {
   return s.sources === "spoofed-mac1";
 }
 
+/** "ok/sent, p99" of one part of the valid pings (with a cookie, first contact). */
+function part(p: { sent: number; ok: number; p99Ms: number } | undefined): string {
+  return p === undefined || p.sent === 0 ? "–" : `${p.ok}/${p.sent}, ${fmt(p.p99Ms, 1)}`;
+}
+
 /** Issue 13's table: spoofed mac1-valid floods, cookies on against off, ratios to the floor. */
 function spoofedMarkdown(r: BenchReport): string[] {
   const runs = r.flood.filter((f) => isSpoofedMac1(f.scenario));
@@ -185,8 +190,8 @@ function spoofedMarkdown(r: BenchReport): string[] {
     "",
     "## Spoofed mac1-valid floods (issue 13; valid pings at 20/s alongside, 3 retries of 250 ms)",
     "",
-    "| scenario | sent/s | daemon recv/s | floor recv/s | recv vs floor | daemon CPU % | valid ok (≤ 3 retries) | valid p50 / p99 ms | attempts | cookie-gated | kernel drops daemon | alive |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+    "| scenario | sent/s | daemon recv/s | floor recv/s | recv vs floor | daemon CPU % | valid ok (≤ 3 retries) | valid p50 / p99 ms | with a cookie: ok, p99 ms | first contact: ok, p99 ms | attempts | cookie-gated | retry cookies | kernel drops daemon | alive |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",
   ];
   for (const f of runs) {
     const d = f.daemon;
@@ -198,9 +203,13 @@ function spoofedMarkdown(r: BenchReport): string[] {
         fmt(d.cpuPercent)
       } | ${f.valid.ok}/${f.valid.sent} (${fmt(100 * f.valid.successRatio, 1)} %) | ${
         fmt(f.valid.p50Ms, 1)
-      } / ${fmt(f.valid.p99Ms, 1)} | ${attempts} | ${fmt(f.counters.cookie_gate ?? 0)} | ${
-        fmt(d.kernelDrops)
-      } (${fmt(100 * d.kernelDropRatio, 1)} %) | ${d.alive ? "yes" : "**NO**"} |`,
+      } / ${fmt(f.valid.p99Ms, 1)} | ${part(f.valid.warm)} | ${
+        part(f.valid.cold)
+      } | ${attempts} | ${fmt(f.counters.cookie_gate ?? 0)} | ${
+        fmt(f.counters.cookie_retry_replies ?? 0)
+      } | ${fmt(d.kernelDrops)} (${fmt(100 * d.kernelDropRatio, 1)} %) | ${
+        d.alive ? "yes" : "**NO**"
+      } |`,
     );
   }
   return L;

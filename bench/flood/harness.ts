@@ -490,7 +490,15 @@ export async function floodDaemon(
   }
 }
 
-const PICKED = new Set(["received", "accepted", "replies", "cookie_gate", "cookie_replies"]);
+const PICKED = new Set([
+  "received",
+  "accepted",
+  "replies",
+  "cookie_gate",
+  "cookie_replies",
+  "cookie_retry_replies",
+  "cookie_budget_spent",
+]);
 
 /** The daemon counters a flood result keeps. */
 export function pick(c: Record<string, number>): Record<string, number> {

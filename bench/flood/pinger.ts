@@ -39,6 +39,13 @@ export interface PingReport {
   rttP99Ms: number;
   /** How many requests needed 1, 2, 3, … attempts. */
   attempts: Record<string, number>;
+  /**
+   * Requests whose source held a fresh cookie when they started (it talked to the daemon in
+   * the last two minutes) and those that did not (first contact): sent, ok, p99 ms each.
+   */
+  warm?: { sent: number; ok: number; p99Ms: number };
+  /** First-contact requests (no cookie yet): sent, ok, p99 ms. */
+  cold?: { sent: number; ok: number; p99Ms: number };
 }
 
 const flags = parseFlags(Deno.args);
@@ -57,6 +64,7 @@ const jars = new Map(sources.map((s) => [s, new CookieJar()]));
 
 interface Sample {
   ok: boolean;
+  warm: boolean;
   ms: number;
   rtt: number;
   attempts: number;
@@ -66,19 +74,22 @@ let next = 0;
 
 async function one(): Promise<void> {
   const bind = sources[next++ % sources.length];
+  const jar = jars.get(bind)!;
+  const warm = jar.cookie(CookieJar.key(host, target.port, target.serverPublic)) !== undefined;
   const t = performance.now();
   try {
     const r = await sendRequest(
-      targetRequest(target, bind, { host, jar: jars.get(bind), timeoutMs, retries }),
+      targetRequest(target, bind, { host, jar, timeoutMs, retries }),
     );
     samples.push({
+      warm,
       ok: r.answered && r.status === 0,
       ms: performance.now() - t,
       rtt: r.rttMs ?? NaN,
       attempts: r.attempts,
     });
   } catch {
-    samples.push({ ok: false, ms: performance.now() - t, rtt: NaN, attempts: 0 });
+    samples.push({ warm, ok: false, ms: performance.now() - t, rtt: NaN, attempts: 0 });
   }
 }
 
@@ -108,6 +119,11 @@ for (const s of samples) {
   attempts[s.ok ? String(s.attempts) : "failed"] =
     (attempts[s.ok ? String(s.attempts) : "failed"] ?? 0) + 1;
 }
+function part(warm: boolean): { sent: number; ok: number; p99Ms: number } {
+  const mine = samples.filter((s) => s.warm === warm);
+  const ms = mine.filter((s) => s.ok).map((s) => s.ms).sort((a, b) => a - b);
+  return { sent: mine.length, ok: ms.length, p99Ms: quantile(ms, 0.99) };
+}
 const report: PingReport = {
   sent: samples.length,
   ok: okOnes.length,
@@ -118,5 +134,7 @@ const report: PingReport = {
   rttP50Ms: quantile(rtt, 0.5),
   rttP99Ms: quantile(rtt, 0.99),
   attempts,
+  warm: part(true),
+  cold: part(false),
 };
 console.log(JSON.stringify(report));

@@ -34,12 +34,22 @@ import type { NonceBatcher } from "./nonces.ts";
 import type { InFlight } from "./inflight.ts";
 import type { LoadSignal } from "./load.ts";
 import { TokenBucket } from "../policy/buckets.ts";
+import { RepeatSightings } from "../policy/sightings.ts";
 import { isPoolFailure, type OpenPool, type PoolOpenResult } from "./open_pool.ts";
 import type { SessionPath } from "./session_path.ts";
 import type { RelayPaths } from "../actions/relay_paths.ts";
 
 /** Cookie replies the daemon sends per second, all sources together (burst: two seconds). */
 const COOKIE_REPLIES_PER_SECOND = 2000;
+/**
+ * Cookie replies per second, beyond that budget, to a source's retry: the same address and
+ * port again within {@linkcode RETRY_WINDOW_MS} (burst: two seconds).
+ */
+const RETRY_COOKIES_PER_SECOND = 2000;
+/** How long an unanswered source is remembered for its retry (ms). */
+const RETRY_WINDOW_MS = 2000;
+/** Slots of the table of unanswered sources (8 bytes each). */
+const RETRY_SLOTS = 1 << 18;
 /** Grace added to a nonce's lifetime beyond the clock-skew window. */
 const NONCE_GRACE_MS = 1000;
 /** The wire version clients must speak; older ones are told to upgrade. */
@@ -110,6 +120,13 @@ export class Pipeline {
     COOKIE_REPLIES_PER_SECOND,
     2 * COOKIE_REPLIES_PER_SECOND,
   );
+  /** Cookie replies per second to retries (a source seen again), beyond the budget above. */
+  readonly #retryBudget = new TokenBucket(
+    RETRY_COOKIES_PER_SECOND,
+    2 * RETRY_COOKIES_PER_SECOND,
+  );
+  /** Sources whose datagram got no cookie reply a moment ago. */
+  readonly #unanswered = new RepeatSightings(RETRY_SLOTS, RETRY_WINDOW_MS);
 
   /** Creates the pipeline over its stages. */
   constructor(opts: PipelineOptions) {
@@ -164,9 +181,15 @@ export class Pipeline {
     if (!gate.ok) {
       if (gate.reason !== "pressure") return drops.drop(gate.reason, from);
       // mac1 first (one hash): random garbage never costs the mac2 HMACs.
-      proven = server.opener.prefilter(received, true) === null &&
-        cookies.checkMac2(received, from.hostname, from.port);
-      if (!proven) return drops.drop(gate.reason, from);
+      const mac1ok = server.opener.prefilter(received, true) === null;
+      proven = mac1ok && cookies.checkMac2(received, from.hostname, from.port);
+      if (!proven) {
+        // A retry whose first datagram went unanswered still gets its cookie (never an open).
+        if (mac1ok && anyCidrContains(server.config.allow_cidrs, ip)) {
+          this.#retryCookie(cookies, received, from, channel, this.#o.clock());
+        }
+        return drops.drop(gate.reason, from);
+      }
     }
     if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
     // Work after this turn (replies, exec stdin, dead drops) may keep views of it.
@@ -376,7 +399,8 @@ export class Pipeline {
   /**
    * Sends a cookie reply: within a daemon-wide budget (a spoofed flood from random sources
    * would otherwise get one each: measured 9 % of the receive loop at 50k/s) unless the source
-   * authenticated recently, then the per-destination reply rate; nothing when mac1 is not ours.
+   * authenticated recently or is retrying (a second budget), then the per-destination reply
+   * rate; nothing when mac1 is not ours.
    */
   #askForCookie(
     cookies: CookieChecker,
@@ -390,13 +414,43 @@ export class Pipeline {
     const now = this.#o.clock();
     const known = this.#o.defense.gate.provenUntil(ip) > now;
     if (!known && !this.#cookieBudget.take(now)) {
-      this.#o.count("cookie_budget_spent");
+      // A random spoofed flood spends the budget; a real client's retry (the same address
+      // and port again, which random sources almost never are) is answered from its own.
+      if (!this.#retryCookie(cookies, data, from, channel, now)) {
+        this.#o.count("cookie_budget_spent");
+      }
       return;
     }
+    this.#sendCookie(cookies, data, from, channel);
+  }
+
+  /**
+   * A cookie reply from the retry budget when `from` (address and port) went unanswered a
+   * moment ago; otherwise remembers it. True when a reply was sent.
+   */
+  #retryCookie(
+    cookies: CookieChecker,
+    data: Uint8Array,
+    from: Deno.NetAddr,
+    channel: ReplyChannel,
+    now: number,
+  ): boolean {
+    if (!this.#unanswered.repeated(from.hostname, from.port, now)) return false;
+    if (!this.#retryBudget.take(now)) return false;
+    this.#o.count("cookie_retry_replies");
+    return this.#sendCookie(cookies, data, from, channel);
+  }
+
+  #sendCookie(
+    cookies: CookieChecker,
+    data: Uint8Array,
+    from: Deno.NetAddr,
+    channel: ReplyChannel,
+  ): boolean {
     const answer = cookies.cookieReply(data, from.hostname, from.port);
-    if (answer !== undefined && this.#o.replies.sendRaw(channel, from, answer)) {
-      this.#o.count("cookie_replies");
-    }
+    if (answer === undefined || !this.#o.replies.sendRaw(channel, from, answer)) return false;
+    this.#o.count("cookie_replies");
+    return true;
   }
 
   #checker(server: ServerRuntime): CookieChecker {

@@ -3,7 +3,7 @@
  * per-destination reply rate and the no-amplification budget.
  * @module
  */
-import { BucketMap } from "../policy/buckets.ts";
+import { SlotBuckets } from "../policy/slot_buckets.ts";
 import {
   encodeReplyBody,
   type KeyNotice,
@@ -58,13 +58,13 @@ export interface RepliesOptions {
 
 /** Seals and sends replies, rate-limited per destination. */
 export class Replies {
-  readonly #buckets: BucketMap;
+  readonly #buckets: SlotBuckets;
   readonly #opts: RepliesOptions;
 
   /** Creates the reply sender. */
   constructor(opts: RepliesOptions) {
     this.#opts = opts;
-    this.#buckets = new BucketMap(opts.rate, 40, 65536);
+    this.#buckets = new SlotBuckets(opts.rate, 40, 65536);
   }
 
   /** Replies per second per destination (changed by reload). */

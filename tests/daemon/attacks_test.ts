@@ -259,3 +259,40 @@ Deno.test("attack: a spoofed flood under load gets at most the daemon-wide cooki
     await p.fx.cleanup();
   }
 });
+
+Deno.test("attack: with the cookie budget spent, a new client's retry still gets its cookie", async () => {
+  const frozen = Date.now();
+  const p = await inProcess({ top: { rate_limit: { pressure_fail_rate: 1 } } }, {
+    clock: () => frozen,
+  });
+  try {
+    for (let i = 0; i < 20; i++) p.deliver(badAuth(p.fx.serverPublic).datagram, spoofed());
+    assert.ok(p.daemon.defense.pressure);
+    const flood = badAuth(p.fx.serverPublic).datagram;
+    for (let i = 0; i < 5000; i++) p.deliver(flood, spoofed());
+    assert.ok((p.daemon.counters.cookie_budget_spent ?? 0) > 0);
+    // A client that never authenticated: its first datagram is one of the flood's…
+    const newcomer = at("127.0.0.77", 5555);
+    const sent = p.channel.sent.length;
+    p.deliver(p.seal(1).datagram, newcomer);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(p.channel.sent.length, sent, "no budget left for a first datagram");
+    // …its retry (a fresh seal, the same address and port) is answered.
+    const retry = p.seal(1);
+    p.deliver(retry.datagram, newcomer);
+    const answer = (await p.replies(sent + 1))[sent];
+    assert.ok(answer && openCookieReply(p.fx.serverPublic, retry.mac1, answer), "a cookie reply");
+    // A spoofer who sends every source twice spends only the retry budget (burst 4,000).
+    const before = p.daemon.counters.cookie_retry_replies ?? 0;
+    for (let i = 0; i < 6000; i++) {
+      const src = spoofed();
+      p.deliver(flood, src);
+      p.deliver(flood, src);
+    }
+    const retried = (p.daemon.counters.cookie_retry_replies ?? 0) - before;
+    assert.ok(retried > 0 && retried <= 4000, `retry cookie replies: ${retried}`);
+  } finally {
+    await p.close();
+    await p.fx.cleanup();
+  }
+});

@@ -1,0 +1,65 @@
+/**
+ * Repeat sightings: has this exact source (address and port) sent a datagram that went
+ * unanswered a moment ago? Under a flood from random spoofed sources the daemon can only
+ * afford cookie replies for a few of the datagrams (see `src/daemon/pipeline.ts`), and on
+ * its first datagram a real client is indistinguishable from the flood. Its retry is not:
+ * it comes from the same address and port within the client's timeout, while a spoofer
+ * drawing random sources almost never repeats one. The daemon answers such a retry from a
+ * budget of its own, so a real client gets its cookie on its second attempt however large
+ * the random flood is. An attacker who sends every spoofed source twice spends that second
+ * budget (it stays bounded) and halves his own rate of distinct sources.
+ *
+ * A fixed table of `slots` entries (8 bytes each), indexed by a keyed hash
+ * ({@linkcode hashSource}); a new sighting overwrites the slot, so a flood can only make
+ * the table forget, never grow.
+ *
+ * @example
+ * ```ts
+ * const seen = new RepeatSightings(1 << 18, 2000);
+ * seen.repeated("192.0.2.7", 40000, 1_000); // false: first sighting, remembered
+ * seen.repeated("192.0.2.7", 40000, 1_250); // true: the same source again within 2 s
+ * ```
+ * @module
+ */
+import { hashSource, newHashSeed } from "./source_hash.ts";
+
+/** Remembers unanswered sources for `windowMs`, in `slots` hashed slots. */
+export class RepeatSightings {
+  readonly #windowMs: number;
+  readonly #mask: number;
+  readonly #seedSlot = newHashSeed();
+  readonly #seedTag = newHashSeed();
+  /** Per slot: a second hash of the source (never 0) and when it was seen (ms, rounded). */
+  #tags: Uint32Array | undefined;
+  #seenAt: Float64Array | undefined;
+
+  /**
+   * Creates the table (allocated at the first sighting: a daemon never under load never
+   * pays for it); `slots` is rounded up to a power of two (at most 2^22).
+   */
+  constructor(slots: number, windowMs: number) {
+    let size = 1;
+    while (size < slots && size < 1 << 22) size <<= 1;
+    this.#mask = size - 1;
+    this.#windowMs = windowMs;
+  }
+
+  /**
+   * True when `host`:`port` was seen (and not yet matched) within the window before `now`;
+   * the match consumes the sighting. Otherwise records this sighting and returns false.
+   */
+  repeated(host: string, port: number, now: number): boolean {
+    this.#tags ??= new Uint32Array(this.#mask + 1);
+    this.#seenAt ??= new Float64Array(this.#mask + 1);
+    const i = hashSource(host, port, this.#seedSlot) & this.#mask;
+    const tag = (hashSource(host, port, this.#seedTag) | 1) >>> 0;
+    const age = now - this.#seenAt[i];
+    if (this.#tags[i] === tag && age >= 0 && age <= this.#windowMs) {
+      this.#tags[i] = 0;
+      return true;
+    }
+    this.#tags[i] = tag;
+    this.#seenAt[i] = now;
+    return false;
+  }
+}
