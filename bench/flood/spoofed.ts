@@ -13,6 +13,8 @@
  * @module
  */
 import { sealRequest } from "../../src/wire/request.ts";
+import { mac1Key } from "../../src/wire/mac1.ts";
+import { SUITE_V2 } from "../../src/wire/suite.ts";
 import { hasCommand, isRoot } from "../../tests/_helpers/system.ts";
 import { runBounded, withNetnsPair } from "../../tests/_helpers/netns.ts";
 import { readUdpDropsIn } from "../udpstats.ts";
@@ -134,6 +136,7 @@ async function spoofers(
   dst: string,
   port: number,
   started: ChildRun[],
+  mac1KeyHex: string,
 ): Promise<{ start(): Promise<void>; finish(): Promise<{ sent: number; seconds: number }> }> {
   const procs = s.rate === 0 || s.rate > 60_000 ? 2 : 1;
   const children = Array.from({ length: procs }, () =>
@@ -150,6 +153,8 @@ async function spoofers(
       String(s.rate / procs),
       "--seconds",
       String(s.seconds),
+      "--mac1-key",
+      mac1KeyHex,
     ]));
   started.push(...children);
   await Promise.all(children.map((c) => expectLine(c, "ready")));
@@ -222,8 +227,11 @@ export function floodSpoofedMac1(s: FloodScenario): Promise<FloodResult> {
     });
     try {
       const pool = `${tmp}/mac1-pool.bin`;
-      s.size = await writeMac1Pool(pool, await serverPublicOf(d.target));
-      const senders = await spoofers(client, s, pool, serverIp, d.port, children);
+      const serverPublic = await serverPublicOf(d.target);
+      s.size = await writeMac1Pool(pool, serverPublic);
+      // Every datagram unique (fresh enc' bytes, mac1 recomputed), as an attacker makes them.
+      const key = mac1Key(SUITE_V2.mac1Label.secure, serverPublic).toHex();
+      const senders = await spoofers(client, s, pool, serverIp, d.port, children, key);
       const pinger = inNs(client, [
         Deno.execPath(),
         ...CHILD_FLAGS,
@@ -257,7 +265,7 @@ export function floodSpoofedMac1(s: FloodScenario): Promise<FloodResult> {
       const daemon = figures(sent, received, before, after, drops, alive, w.rss);
       stopped = true;
       await d.stop();
-      const floor = await floodFloorIn(pair.server, client, s, pool, serverIp, children);
+      const floor = await floodFloorIn(pair.server, client, s, pool, serverIp, children, key);
       return {
         scenario: s,
         offeredPerSec: s.rate,
@@ -289,6 +297,7 @@ async function floodFloorIn(
   pool: string,
   host: string,
   started: ChildRun[],
+  mac1KeyHex: string,
 ): Promise<TargetFigures> {
   const rx = inNs(server, [
     Deno.execPath(),
@@ -303,7 +312,7 @@ async function floodFloorIn(
   ]);
   try {
     const { port } = JSON.parse(await expectLine(rx, "port")) as { port: number };
-    const senders = await spoofers(client, s, pool, host, port, started);
+    const senders = await spoofers(client, s, pool, host, port, started, mac1KeyHex);
     const drops0 = await readUdpDropsIn(server, port);
     const w = watch(rx.proc.pid);
     const before = (await sampleProc(rx.proc.pid))!;

@@ -288,6 +288,12 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
             await conn.send(parts[i].datagram, target);
             opts.onSent?.(i + 1, parts.length);
           }
+          // First contact without a cookie: the same datagram once more. A server under a
+          // flood answers a source seen twice with a cookie at once (it cannot tell our first
+          // datagram from the flood's); any other server drops the copy before opening it.
+          if (attempt === 1 && rounds === 0 && parts.length === 1 && !jar.cookie(server)) {
+            await conn.send(parts[0].datagram, target);
+          }
         }
         if (!opts.wait) return { answered: true, attempts: attempt, cookieRounds };
         const deadline = sentAt + opts.timeoutMs;

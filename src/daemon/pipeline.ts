@@ -10,6 +10,7 @@ import { anyCidrContains, type IpAddress, parseIp } from "../util/ip.ts";
 import type { SourceDefense } from "../policy/defense.ts";
 import {
   CookieChecker,
+  mac1OfV2,
   type OpenedRequest,
   type Reassembler,
   type ReplayGuard,
@@ -35,6 +36,7 @@ import type { InFlight } from "./inflight.ts";
 import type { LoadSignal } from "./load.ts";
 import { TokenBucket } from "../policy/buckets.ts";
 import { RepeatSightings } from "../policy/sightings.ts";
+import { RecentCopies } from "../policy/recent_copies.ts";
 import { isPoolFailure, type OpenPool, type PoolOpenResult } from "./open_pool.ts";
 import type { SessionPath } from "./session_path.ts";
 import type { RelayPaths } from "../actions/relay_paths.ts";
@@ -50,6 +52,10 @@ const RETRY_COOKIES_PER_SECOND = 2000;
 const RETRY_WINDOW_MS = 2000;
 /** Slots of the table of unanswered sources (8 bytes each). */
 const RETRY_SLOTS = 1 << 18;
+/** How long an exact copy of a datagram is dropped before opening (ms). */
+const COPY_WINDOW_MS = 2000;
+/** Slots of the table of recent datagrams (8 bytes each). */
+const COPY_SLOTS = 1 << 16;
 /** Grace added to a nonce's lifetime beyond the clock-skew window. */
 const NONCE_GRACE_MS = 1000;
 /** The wire version clients must speak; older ones are told to upgrade. */
@@ -127,6 +133,8 @@ export class Pipeline {
   );
   /** Sources whose datagram got no cookie reply a moment ago. */
   readonly #unanswered = new RepeatSightings(RETRY_SLOTS, RETRY_WINDOW_MS);
+  /** Datagrams (by mac1) on their way to an open: an exact copy is never opened. */
+  readonly #copies = new RecentCopies(COPY_SLOTS, COPY_WINDOW_MS);
 
   /** Creates the pipeline over its stages. */
   constructor(opts: PipelineOptions) {
@@ -217,6 +225,15 @@ export class Pipeline {
       o.count("cookie_gate");
       o.load.noteGated();
       this.#askForCookie(cookies, data, from, channel, ip);
+      return;
+    }
+
+    // An exact copy of a datagram seen a moment ago (a first contact's second send, or an
+    // attacker's resend) is never opened: the first one was. Counted, not logged (every
+    // client without a cookie sends its request twice).
+    const mac1 = mac1OfV2(data);
+    if (mac1 !== undefined && this.#copies.seen(mac1, o.clock())) {
+      o.count("drop_copy");
       return;
     }
 

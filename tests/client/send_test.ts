@@ -34,11 +34,20 @@ function fakeServer(
   const opener = new RequestOpener({ x25519Private: serverPrivate, x25519Public: serverPublic });
   const checker = new CookieChecker(serverPublic);
   const seen: Seen[] = [];
+  // Exact copies (a first contact's second send) are counted and dropped, as the daemon does.
+  const recent = new Set<string>();
+  const copies = { count: 0 };
   const done = (async () => {
     try {
       for (;;) {
         const [data, addr] = await sock.receive();
         const from = addr as Deno.NetAddr;
+        const hex = data.toHex();
+        if (recent.has(hex)) {
+          copies.count++;
+          continue;
+        }
+        recent.add(hex);
         const r = opener.open(data, lookup);
         if (!r.ok) continue;
         const s: Seen = {
@@ -58,6 +67,7 @@ function fakeServer(
   return {
     port,
     seen,
+    copies,
     async close() {
       sock.close();
       await done;
@@ -94,6 +104,8 @@ Deno.test("a cookie reply is answered at once: valid mac2, same retry id, new no
     assert.equal(res.cookieRounds, 1);
     assert.equal(res.attempts, 1);
     assert.equal(srv.seen.length, 2);
+    // First contact without a cookie: the first datagram went twice, the resend once.
+    assert.equal(srv.copies.count, 1);
     const [first, second] = srv.seen;
     assert.equal(first.proven, false);
     assert.equal(first.msg.allowAddress, undefined);
@@ -135,6 +147,8 @@ Deno.test("the cookie is kept per server: the next request has mac2 from its fir
     assert.equal(res.status, 0);
     assert.equal(res.cookieRounds, 0);
     assert.equal(srv.seen.length, 3);
+    // With a cookie the client sends no copy (only the first request's first datagram had one).
+    assert.equal(srv.copies.count, 1);
     assert.equal(srv.seen[2].proven, true);
     assert.equal(formatIp(srv.seen[2].msg.allowAddress!), "127.0.0.1");
   } finally {
@@ -148,6 +162,8 @@ Deno.test("retries after silence keep the retry id and change the nonce", async 
     const res = await send(srv.port, { timeoutMs: 150, retries: 3 });
     assert.equal(res.status, 0);
     assert.equal(res.attempts, 3);
+    // Only the first attempt is doubled; retries are what the server counts as retries.
+    assert.equal(srv.copies.count, 1);
     const ids = new Set(srv.seen.map((s) => s.msg.retryId.toHex()));
     const nonces = new Set(srv.seen.map((s) => s.msg.nonce.toHex()));
     assert.equal(ids.size, 1);

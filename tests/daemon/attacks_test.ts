@@ -282,6 +282,15 @@ Deno.test("attack: with the cookie budget spent, a new client's retry still gets
     p.deliver(retry.datagram, newcomer);
     const answer = (await p.replies(sent + 1))[sent];
     assert.ok(answer && openCookieReply(p.fx.serverPublic, retry.mac1, answer), "a cookie reply");
+    // A first contact sends its datagram twice at once (src/client/send.ts): the copy is
+    // the retry, answered at once.
+    const twice = p.seal(1);
+    const second = at("127.0.0.78", 5556);
+    const before2 = p.channel.sent.length;
+    p.deliver(twice.datagram, second);
+    p.deliver(twice.datagram, second);
+    const answer2 = (await p.replies(before2 + 1))[before2];
+    assert.ok(answer2 && openCookieReply(p.fx.serverPublic, twice.mac1, answer2), "a cookie");
     // A spoofer who sends every source twice spends only the retry budget (burst 4,000).
     const before = p.daemon.counters.cookie_retry_replies ?? 0;
     for (let i = 0; i < 6000; i++) {

@@ -5,7 +5,8 @@ import { decodeReplyBody } from "../../src/wire/reply_body.ts";
 import { CLIENT, inProcess } from "./_inprocess.ts";
 
 Deno.test("in-process pipeline: a ping is answered once; its replay and garbage get nothing", async () => {
-  const p = await inProcess();
+  let now = Date.now();
+  const p = await inProcess({}, { clock: () => now });
   try {
     const req = p.seal(1);
     p.deliver(req.datagram);
@@ -16,8 +17,16 @@ Deno.test("in-process pipeline: a ping is answered once; its replay and garbage 
     assert.equal(decodeReplyBody(opened.reply.body).data, "pong");
     assert.equal(p.channel.sent[0].to.port, CLIENT.port, "answered to the sender");
 
-    // The same bytes again, from the same and from another source: silence.
+    // The same bytes again at once, from the same and from another source: dropped as
+    // copies before any open.
     p.deliver(req.datagram);
+    p.deliver(req.datagram, { transport: "udp", hostname: "127.0.0.9", port: 1234 });
+    assert.equal(p.daemon.counters.drop_copy, 2);
+    // Three seconds later (past the copy window, inside the time window): opened, refused
+    // by the replay guard.
+    now += 3000;
+    p.deliver(req.datagram);
+    now += 3000;
     p.deliver(req.datagram, { transport: "udp", hostname: "127.0.0.9", port: 1234 });
     // Garbage of the same size from a spoofed source: silence.
     p.deliver(new Uint8Array(randomBytes(1200)), {
@@ -88,7 +97,8 @@ const spoofed = (i: number): Deno.NetAddr => ({
 });
 
 Deno.test("in-process pipeline through open workers: a ping is answered, its replay is not", async () => {
-  const p = await inProcess({ top: { limits: { open_workers: 2 } } }, {}, true);
+  let now = Date.now();
+  const p = await inProcess({ top: { limits: { open_workers: 2 } } }, { clock: () => now }, true);
   try {
     const req = p.seal(1);
     await p.deliver(req.datagram);
@@ -96,6 +106,7 @@ Deno.test("in-process pipeline through open workers: a ping is answered, its rep
     const opened = req.reply.open(reply);
     assert.ok(opened.ok);
     assert.equal(decodeReplyBody(opened.reply.body).data, "pong");
+    now += 3000; // past the copy window: the replay is opened and refused
     await p.deliver(req.datagram);
     assert.equal(p.channel.sent.length, 1);
     assert.equal(p.daemon.counters.drop_replay, 1);

@@ -32,7 +32,8 @@ async function answer(p: InProcess, req: ReturnType<typeof sealEnroll>, from?: D
 }
 
 Deno.test("enroll (pipeline): replay, no secret, own key, restart, bounded pending", async () => {
-  let p = await inProcess({ top: { limits: { open_workers: 0 } } }, {}, true);
+  let now = Date.now();
+  let p = await inProcess({ top: { limits: { open_workers: 0 } } }, { clock: () => now }, true);
   try {
     const { record, secret } = await p.daemon.enrollment.createInvite({
       name: "g1",
@@ -56,7 +57,11 @@ Deno.test("enroll (pipeline): replay, no secret, own key, restart, bounded pendi
     assert.deepEqual(data.actions, { ping: 1 });
     assert.ok(p.daemon.runtime.users.has(data.user_id), "merged into the runtime's users");
 
-    // The same datagram again: nothing at all.
+    // The same datagram again: nothing at all (at once: dropped as a copy before opening;
+    // later: opened and refused by the replay guard).
+    assert.equal(await answer(p, req), undefined);
+    assert.equal(p.daemon.counters.drop_copy, 1);
+    now += 3000;
     assert.equal(await answer(p, req), undefined);
     assert.equal(p.daemon.counters.drop_replay, 1);
 
