@@ -232,6 +232,10 @@ Deno.test("a replayed datagram is rejected, also after a daemon restart", async 
   const d1 = await startDaemon(fx.config);
   try {
     assert.ok(await sendRaw(fx.port, sealed.datagram, 2000), "first copy is answered");
+    // At once it is an exact copy, dropped before opening (src/policy/recent_copies.ts)…
+    assert.equal(await sendRaw(fx.port, sealed.datagram, 700), null, "copy is not answered");
+    // …after the 2 s copy window it is opened and refused by the replay guard, and logged.
+    await new Promise((r) => setTimeout(r, 1400));
     assert.equal(await sendRaw(fx.port, sealed.datagram, 700), null, "replay is not answered");
     await d1.waitFor(/"reason":"replay"/);
   } finally {
