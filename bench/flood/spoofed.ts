@@ -155,6 +155,8 @@ async function spoofers(
       String(s.seconds),
       "--mac1-key",
       mac1KeyHex,
+      "--unique",
+      Deno.env.get("SIGLATCH_BENCH_UNIQUE") ?? "250000",
     ]));
   started.push(...children);
   await Promise.all(children.map((c) => expectLine(c, "ready")));

@@ -4,10 +4,11 @@
 Reads datagrams from --pool (each: 2-byte big-endian length, then the bytes), and sends
 them in turn to --dst:--port, each from a new random source address in 10.0.0.0/8 (never
 in --avoid, the /16 of the bench's own veth), UDP checksum 0, at --rate datagrams/s (0 = as
-fast as it goes) for --seconds. With --mac1-key HEX (the server's v2 mac1 key), every datagram
-is made unique: 8 random bytes in its `enc'` field and its mac1 recomputed, as an attacker
-with the server's public key does at no cost (a pool resent as is would be a replay flood,
-which the daemon drops as copies before any open). Protocol of bench/flood children: prints
+fast as it goes) for --seconds. With --mac1-key HEX (the server's v2 mac1 key), the pool is
+first grown to --unique distinct datagrams (8 random bytes in `enc'`, mac1 recomputed), as an
+attacker with the server's public key makes them at no cost: a small pool resent in turn would
+be a replay flood, which the daemon drops as copies before any open. Grown before "ready", so
+the hashing costs nothing while sending. Protocol of bench/flood children: prints
 "ready", waits for a line on stdin, sends, prints one JSON line {"sent": N, "seconds": S,
 "errors": E}.
 """
@@ -45,6 +46,23 @@ def packet(payload, dst, port):
     return bytearray(ip + udp + payload)
 
 
+def grow(pkts, mac1_key, count):
+    """`count` distinct packets from `pkts`: 8 random bytes in enc', mac1 recomputed."""
+    base = hashlib.sha256(mac1_key)
+    rnd = os.urandom(8 * count)
+    out = []
+    for i in range(count):
+        p = bytearray(pkts[i % len(pkts)])
+        # IP (20) + UDP (8) headers, then the datagram: enc' first, mac1 ‖ mac2 (zero) last.
+        p[28:36] = rnd[8 * i:8 * i + 8]
+        h = base.copy()
+        m = len(p) - 32
+        h.update(bytes(p[28:m]))
+        p[m:m + 16] = h.digest()[:16]
+        out.append(p)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pool", required=True)
@@ -53,6 +71,7 @@ def main():
     ap.add_argument("--rate", type=float, default=0)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--mac1-key", default="")
+    ap.add_argument("--unique", type=int, default=250000)
     ap.add_argument("--avoid", default="10.213")  # 10.B: a /16 never used as a source
     a = ap.parse_args()
     seconds = min(max(a.seconds, 0.1), 120)
@@ -63,8 +82,8 @@ def main():
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_HDRINCL, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * 1024 * 1024)
     target = (a.dst, 0)
-    mac1_base = hashlib.sha256(bytes.fromhex(a.mac1_key)) if a.mac1_key else None
-    per = 11 if mac1_base else 3  # random bytes per datagram
+    if a.mac1_key:
+        pkts = grow(pkts, bytes.fromhex(a.mac1_key), min(max(a.unique, 1), 2000000))
     print("ready", flush=True)
     sys.stdin.readline()
 
@@ -85,31 +104,23 @@ def main():
             n = min(batch, due - sent - errors)
         else:
             n = batch
-        if len(rnd) < per * n:
-            rnd = os.urandom(per * 4096)
+        if len(rnd) < 3 * n:
+            rnd = os.urandom(3 * 4096)
         for i in range(n):
             p = pkts[(sent + errors) % npk]
-            r = per * i
-            b1, b2, b3 = rnd[r], rnd[r + 1], rnd[r + 2]
+            b1, b2, b3 = rnd[3 * i], rnd[3 * i + 1], rnd[3 * i + 2]
             if b1 == avoid_b:
                 b1 ^= 1
             p[12] = 10
             p[13] = b1
             p[14] = b2
             p[15] = b3
-            if mac1_base:
-                # IP (20) + UDP (8) headers, then the datagram: enc' first, mac1 ‖ mac2 last.
-                p[28:36] = rnd[r + 3:r + 11]
-                h = mac1_base.copy()
-                m = len(p) - 32
-                h.update(memoryview(p)[28:m])
-                p[m:m + 16] = h.digest()[:16]
             try:
                 sock.sendto(p, target)
                 sent += 1
             except OSError:
                 errors += 1
-        rnd = rnd[per * n:]
+        rnd = rnd[3 * n:]
         now = time.perf_counter()
     print(json.dumps({"sent": sent, "seconds": now - t0, "errors": errors}), flush=True)
 

@@ -200,15 +200,12 @@ export class Pipeline {
       }
     }
     if (!anyCidrContains(server.config.allow_cidrs, ip)) return drops.drop("server_cidr", from);
-    // Work after this turn (replies, exec stdin, dead drops) may keep views of it.
-    const data = received.slice();
-
     // size and mac1: one hash, before any public-key work (under load, the newest version's
     // only: no old-client or wrong-mode diagnosis for a flood)
     const loaded = server.config.challenge_under_load && o.load.loaded;
-    const unfit = server.opener.prefilter(data, loaded);
+    const unfit = server.opener.prefilter(received, loaded);
     if (unfit !== null) {
-      if (server.deadDrops.length > 0 && o.deadDrops.take(server, data, from)) {
+      if (server.deadDrops.length > 0 && o.deadDrops.take(server, received.slice(), from)) {
         // Nothing proves who sent it: it costs its source tokens, like any failure.
         o.defense.failed(ip, "deaddrop", false);
         return;
@@ -217,25 +214,29 @@ export class Pipeline {
       return drops.drop(unfit, from);
     }
     // (after mac1, so random garbage never costs the mac2 HMACs)
-    proven ??= cookies.checkMac2(data, from.hostname, from.port);
+    proven ??= cookies.checkMac2(received, from.hostname, from.port);
 
     // Under load, an unproven datagram costs no public-key work: it gets at most a
-    // rate-limited cookie reply (a spoofed source never sees it) and is never opened.
+    // rate-limited cookie reply (a spoofed source never sees it) and is never opened, nor
+    // copied out of the receive buffer (everything up to the open reads it synchronously).
     if (!proven && loaded) {
       o.count("cookie_gate");
       o.load.noteGated();
-      this.#askForCookie(cookies, data, from, channel, ip);
+      this.#askForCookie(cookies, received, from, channel, ip);
       return;
     }
 
     // An exact copy of a datagram seen a moment ago (a first contact's second send, or an
     // attacker's resend) is never opened: the first one was. Counted, not logged (every
     // client without a cookie sends its request twice).
-    const mac1 = mac1OfV2(data);
+    const mac1 = mac1OfV2(received);
     if (mac1 !== undefined && this.#copies.seen(mac1, o.clock())) {
       o.count("drop_copy");
       return;
     }
+
+    // Work after this turn (replies, exec stdin, dead drops) may keep views of it.
+    const data = received.slice();
 
     // open: decrypt and authenticate, in a worker when there is a pool
     const pool = o.pool?.();
