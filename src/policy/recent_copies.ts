@@ -20,25 +20,20 @@
  * @module
  */
 import { newHashSeed } from "./source_hash.ts";
+import { RecentTable } from "./recent_table.ts";
 
 /** The length of the key read from each datagram (its mac1). */
 const KEY_LEN = 16;
 
 /** Remembers datagrams (by their mac1) for `windowMs`, in `slots` slots. */
 export class RecentCopies {
-  readonly #windowMs: number;
-  readonly #mask: number;
+  readonly #table: RecentTable;
   readonly #seedSlot = newHashSeed();
   readonly #seedTag = newHashSeed();
-  #tags: Uint32Array | undefined;
-  #seenAt: Float64Array | undefined;
 
   /** Creates the table (allocated at first use); `slots` rounds up to a power of two. */
   constructor(slots: number, windowMs: number) {
-    let size = 1;
-    while (size < slots && size < 1 << 22) size <<= 1;
-    this.#mask = size - 1;
-    this.#windowMs = windowMs;
+    this.#table = new RecentTable(slots, windowMs);
   }
 
   /**
@@ -47,18 +42,12 @@ export class RecentCopies {
    */
   seen(mac1: Uint8Array, now: number): boolean {
     if (mac1.length !== KEY_LEN) return false;
-    this.#tags ??= new Uint32Array(this.#mask + 1);
-    this.#seenAt ??= new Float64Array(this.#mask + 1);
     const w0 = (mac1[0] | mac1[1] << 8 | mac1[2] << 16 | mac1[3] << 24) ^ this.#seedSlot;
     const w1 = mac1[4] | mac1[5] << 8 | mac1[6] << 16 | mac1[7] << 24;
-    const i = (w0 ^ Math.imul(w1, 0x9e3779b1)) & this.#mask;
+    const i = (w0 ^ Math.imul(w1, 0x9e3779b1)) & this.#table.mask;
     const w2 = mac1[8] | mac1[9] << 8 | mac1[10] << 16 | mac1[11] << 24;
     const w3 = mac1[12] | mac1[13] << 8 | mac1[14] << 16 | mac1[15] << 24;
     const tag = ((w2 ^ Math.imul(w3, 0x85ebca6b) ^ this.#seedTag) | 1) >>> 0;
-    const age = now - this.#seenAt[i];
-    if (this.#tags[i] === tag && age >= 0 && age <= this.#windowMs) return true;
-    this.#tags[i] = tag;
-    this.#seenAt[i] = now;
-    return false;
+    return this.#table.check(i, tag, now, false);
   }
 }

@@ -22,26 +22,20 @@
  * @module
  */
 import { hashSource, newHashSeed } from "./source_hash.ts";
+import { RecentTable } from "./recent_table.ts";
 
 /** Remembers unanswered sources for `windowMs`, in `slots` hashed slots. */
 export class RepeatSightings {
-  readonly #windowMs: number;
-  readonly #mask: number;
+  readonly #table: RecentTable;
   readonly #seedSlot = newHashSeed();
   readonly #seedTag = newHashSeed();
-  /** Per slot: a second hash of the source (never 0) and when it was seen (ms, rounded). */
-  #tags: Uint32Array | undefined;
-  #seenAt: Float64Array | undefined;
 
   /**
    * Creates the table (allocated at the first sighting: a daemon never under load never
    * pays for it); `slots` is rounded up to a power of two (at most 2^22).
    */
   constructor(slots: number, windowMs: number) {
-    let size = 1;
-    while (size < slots && size < 1 << 22) size <<= 1;
-    this.#mask = size - 1;
-    this.#windowMs = windowMs;
+    this.#table = new RecentTable(slots, windowMs);
   }
 
   /**
@@ -49,17 +43,8 @@ export class RepeatSightings {
    * the match consumes the sighting. Otherwise records this sighting and returns false.
    */
   repeated(host: string, port: number, now: number): boolean {
-    this.#tags ??= new Uint32Array(this.#mask + 1);
-    this.#seenAt ??= new Float64Array(this.#mask + 1);
-    const i = hashSource(host, port, this.#seedSlot) & this.#mask;
+    const i = hashSource(host, port, this.#seedSlot) & this.#table.mask;
     const tag = (hashSource(host, port, this.#seedTag) | 1) >>> 0;
-    const age = now - this.#seenAt[i];
-    if (this.#tags[i] === tag && age >= 0 && age <= this.#windowMs) {
-      this.#tags[i] = 0;
-      return true;
-    }
-    this.#tags[i] = tag;
-    this.#seenAt[i] = now;
-    return false;
+    return this.#table.check(i, tag, now, true);
   }
 }
