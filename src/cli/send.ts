@@ -43,6 +43,7 @@ export interface SendFlags {
   allowIp?: string;
   chaff?: string;
   chaffJitter?: string;
+  single?: boolean;
   stopOnError?: boolean;
   follow?: boolean;
 }
@@ -255,6 +256,11 @@ export function register(program: Command): void {
     )
     .option("--chaff <n>", "send n decoy datagrams (same size, random order and timing) too")
     .option("--chaff-jitter <ms>", "longest random wait before each datagram (default 200)")
+    .option(
+      "--single",
+      "one datagram per attempt: no copy of the first one when the client holds no cookie " +
+        "(a server under a flood then answers only on a retry)",
+    )
     .option("--json", "print the reply as JSON")
     .option("--stop-on-error", "with --then: stop at the first command that is not ok")
     .option("--follow", "run in a session and print the output as it arrives (any size)")
@@ -262,6 +268,11 @@ export function register(program: Command): void {
       "after",
       `
 Exit status: 0 the action succeeded, 1 refused or failed, 2 usage error, 3 no reply.
+
+Without a cookie from the server (it hands them out only under load or when a policy asks
+for a proven source) the first datagram goes twice, back to back: a server under a flood of
+spoofed datagrams answers a source it sees twice with a cookie at once; any other server drops
+the copy before opening it. --single sends one.
 
 Every request carries, sealed, the address a firewall action may open: --allow-ip (or the
 profile's allow_ip), else the public address the server reported in its last cookie reply (a
@@ -350,6 +361,7 @@ then each command sealed under the session key; each result is reported on its o
           timeOffsetMs: offset,
           chaff: p.chaff,
           chaffJitterMs: p.chaff_jitter_ms,
+          firstContactCopy: !flags.single,
         });
       } catch (err) {
         throw new CliError(err instanceof Error ? err.message : String(err));

@@ -73,6 +73,11 @@ export interface SendOptions {
   chaff?: number;
   /** Longest random wait before each datagram when sending chaff, ms (default 200). */
   chaffJitterMs?: number;
+  /**
+   * Without a cookie, send the first datagram of a single-datagram request twice (default
+   * true): a server under a spoofed flood answers the copy with a cookie at once.
+   */
+  firstContactCopy?: boolean;
   /** Message type (default `request`; `enroll` for `siglatch enroll`, never fragmented). */
   type?: "request" | "enroll";
   /** Request flag bits (`RequestFlag`; e.g. `Session` to open a session). */
@@ -291,7 +296,8 @@ export async function sendRequest(opts: SendOptions): Promise<SendResult> {
           // First contact without a cookie: the same datagram once more. A server under a
           // flood answers a source seen twice with a cookie at once (it cannot tell our first
           // datagram from the flood's); any other server drops the copy before opening it.
-          if (attempt === 1 && rounds === 0 && parts.length === 1 && !jar.cookie(server)) {
+          const copy = opts.firstContactCopy !== false && attempt === 1 && rounds === 0;
+          if (copy && parts.length === 1 && !jar.cookie(server)) {
             await conn.send(parts[0].datagram, target);
           }
         }
