@@ -192,6 +192,8 @@ function zeroCounters(): GateCounters {
   };
 }
 
+/** The verdict of an admitted datagram (one object: the gate runs per datagram). */
+const ADMITTED: Verdict = Object.freeze({ ok: true });
 const NIL = -1;
 const FLAG_ALLOWED = 1;
 /** How many of the oldest entries eviction looks at for an idle, unproven one. */
@@ -396,7 +398,7 @@ export class SourceGate {
       t.tokens[slot] -= 1;
     }
     c.admitted++;
-    return { ok: true };
+    return ADMITTED;
   }
 
   /**

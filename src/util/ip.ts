@@ -173,8 +173,14 @@ function maskAddress(value: bigint, prefix: number, bits: number): bigint {
 /** True when `ip` lies inside `cidr`. */
 export function cidrContains(cidr: Cidr, ip: IpAddress): boolean {
   if (cidr.family !== ip.family) return false;
-  const bits = ip.family === 4 ? 32 : 128;
-  return maskAddress(ip.value, cidr.prefix, bits) === cidr.network;
+  // Per datagram (server CIDRs, allow/deny lists): no BigInt arithmetic for the common cases.
+  if (cidr.prefix === 0) return true;
+  if (ip.family === 4) {
+    const shift = 32 - cidr.prefix;
+    const a = Number(ip.value), n = Number(cidr.network);
+    return shift === 0 ? a === n : Math.floor(a / 2 ** shift) === Math.floor(n / 2 ** shift);
+  }
+  return maskAddress(ip.value, cidr.prefix, 128) === cidr.network;
 }
 
 /** True when `ip` lies inside any of `cidrs`. */

@@ -92,3 +92,20 @@ Deno.test("parseIp: a zone is an interface name or index, nothing else", () => {
     assert.equal(parseIp(bad), undefined, bad);
   }
 });
+
+Deno.test("cidrContains: the IPv4 fast path agrees with the mask arithmetic at every prefix", () => {
+  const addrs = ["0.0.0.0", "255.255.255.255", "10.1.2.3", "192.168.255.1", "128.0.0.0", "1.2.3.4"];
+  for (const a of addrs) {
+    const ip = parseIp(a)!;
+    for (let prefix = 0; prefix <= 32; prefix++) {
+      for (const b of addrs) {
+        const net = parseCidr(`${b}/${prefix}`);
+        if (!net) continue;
+        const host = 32 - prefix;
+        const want = prefix === 0 ||
+          (ip.value >> BigInt(host)) === (net.network >> BigInt(host));
+        assert.equal(cidrContains(net, ip), want, `${a} in ${b}/${prefix}`);
+      }
+    }
+  }
+});
