@@ -46,6 +46,8 @@ export interface PingReport {
   warm?: { sent: number; ok: number; p99Ms: number };
   /** First-contact requests (no cookie yet): sent, ok, p99 ms. */
   cold?: { sent: number; ok: number; p99Ms: number };
+  /** Requests slower than 100 ms or failed: when they started (ms into the run), how long. */
+  slow?: { atMs: number; ms: number; ok: boolean; warm: boolean; attempts: number }[];
 }
 
 const flags = parseFlags(Deno.args);
@@ -65,11 +67,13 @@ const jars = new Map(sources.map((s) => [s, new CookieJar()]));
 interface Sample {
   ok: boolean;
   warm: boolean;
+  at: number;
   ms: number;
   rtt: number;
   attempts: number;
 }
 const samples: Sample[] = [];
+let t0 = performance.now();
 let next = 0;
 
 async function one(): Promise<void> {
@@ -83,13 +87,14 @@ async function one(): Promise<void> {
     );
     samples.push({
       warm,
+      at: t - t0,
       ok: r.answered && r.status === 0,
       ms: performance.now() - t,
       rtt: r.rttMs ?? NaN,
       attempts: r.attempts,
     });
   } catch {
-    samples.push({ warm, ok: false, ms: performance.now() - t, rtt: NaN, attempts: 0 });
+    samples.push({ warm, at: t - t0, ok: false, ms: performance.now() - t, rtt: NaN, attempts: 0 });
   }
 }
 
@@ -98,7 +103,7 @@ if (sequential > 0) {
   for (let i = 0; i < sequential; i++) await one();
 } else {
   const jobs: Promise<void>[] = [];
-  const t0 = performance.now();
+  t0 = performance.now();
   const end = t0 + seconds * 1000;
   let started = 0;
   while (performance.now() < end) {
@@ -136,5 +141,12 @@ const report: PingReport = {
   attempts,
   warm: part(true),
   cold: part(false),
+  slow: samples.filter((s) => !s.ok || s.ms > 100).map((s) => ({
+    atMs: Math.round(s.at),
+    ms: Math.round(s.ms),
+    ok: s.ok,
+    warm: s.warm,
+    attempts: s.attempts,
+  })),
 };
 console.log(JSON.stringify(report));
