@@ -4,11 +4,13 @@
  * action runs. Claims that arrive while a commit is in flight go in the next one.
  *
  * A claim that a request waits for (`urgent`: its action runs after the commit) starts the
- * commit at the end of the current task when none is in flight, with every claim queued by
- * then; other claims wait for a zero timer, which in Deno fires after ~2 ms: that timer was
- * the largest part of an exec request's wait for its nonce on a quiet daemon (commit ~0.5 ms).
+ * commit in the turn's check phase (`setImmediate`: after the turn's other I/O callbacks,
+ * so the claims of datagrams read together still share a commit); other claims wait for a
+ * zero timer, which in Deno fires after ~2 ms. That timer was the largest part of an exec
+ * request's wait for its nonce on a quiet daemon (the commit takes ~0.5 ms).
  * @module
  */
+import { setImmediate } from "node:timers";
 import type { NonceClaim, StateStore } from "../state/store.ts";
 
 interface Pending {
@@ -27,10 +29,12 @@ export class NonceBatcher {
   #scheduled = false;
   #kicked = false;
   #flushing: Promise<void> = Promise.resolve();
+  readonly #later: (run: () => void) => void;
 
-  /** Creates a batcher over `store`. */
-  constructor(store: StateStore) {
+  /** Creates a batcher over `store`; `later` schedules the batch of non-urgent claims. */
+  constructor(store: StateStore, later: (run: () => void) => void = (run) => setTimeout(run, 0)) {
     this.#store = store;
+    this.#later = later;
   }
 
   /**
@@ -42,13 +46,13 @@ export class NonceBatcher {
       this.#pending.push({ claim: { nonce, expiresAt }, resolve, reject });
       if (urgent && !this.#kicked) {
         this.#kicked = true;
-        queueMicrotask(() => {
+        setImmediate(() => {
           this.#kicked = false;
           this.#start();
         });
       } else if (!this.#scheduled) {
         this.#scheduled = true;
-        setTimeout(() => this.#start(), 0);
+        this.#later(() => this.#start());
       }
     });
   }

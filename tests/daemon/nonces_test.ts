@@ -1,7 +1,8 @@
 /**
  * The nonce batcher: claims of one task go in one commit; a claim its request waits for
- * (urgent) is committed at the end of the task, not after a zero timer; claims made during
- * a commit go in the next; a failed commit rejects its claims.
+ * (urgent) is committed in the same event-loop turn, not after the batch timer (here a manual
+ * one, fired by the test); claims made during a commit go in the next; a failed commit
+ * rejects its claims.
  */
 import assert from "node:assert/strict";
 import { NonceBatcher } from "../../src/daemon/nonces.ts";
@@ -24,30 +25,41 @@ function fakeStore(opts: { hold?: boolean; fail?: boolean } = {}) {
 }
 
 const nonce = (n: number) => new Uint8Array(16).fill(n);
+
+/** A batch timer the test fires by hand. */
+function manualTimer() {
+  const due: (() => void)[] = [];
+  return {
+    later: (run: () => void) => void due.push(run),
+    fire: () => due.splice(0).forEach((f) => f()),
+    due,
+  };
+}
 const later = Date.now() + 60_000;
 
-Deno.test("nonce batcher: an urgent claim commits at the end of the task, with the task's others", async () => {
+Deno.test("nonce batcher: an urgent claim commits without the batch timer, with the turn's others", async () => {
   const { store, commits } = fakeStore();
-  const b = new NonceBatcher(store);
-  let timerFired = false;
-  setTimeout(() => timerFired = true, 0);
+  const timer = manualTimer();
+  const b = new NonceBatcher(store, timer.later);
   const urgent = b.claim(nonce(1), later, true);
   const other = b.claim(nonce(2), later);
-  assert.equal(await urgent, true);
-  assert.equal(timerFired, false, "the commit waited for a timer");
+  assert.equal(await urgent, true, "committed while the batch timer never fired");
   assert.equal(await other, true);
   assert.deepEqual(commits, [[1, 2]]);
+  timer.fire(); // the batch timer the other claim set finds nothing left
   await b.flush();
-  await new Promise((r) => setTimeout(r, 0)); // the others' timer: finds nothing to commit
   assert.deepEqual(commits, [[1, 2]]);
 });
 
-Deno.test("nonce batcher: claims nobody waits for share one commit after a zero timer", async () => {
+Deno.test("nonce batcher: claims nobody waits for share one commit, at the batch timer", async () => {
   const { store, commits } = fakeStore();
-  const b = new NonceBatcher(store);
+  const timer = manualTimer();
+  const b = new NonceBatcher(store, timer.later);
   const claims = [1, 2, 3].map((n) => b.claim(nonce(n), later));
-  await Promise.resolve();
-  assert.deepEqual(commits, [], "committed before the timer");
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(commits, [], "committed before the batch timer");
+  assert.equal(timer.due.length, 1, "one timer for the batch");
+  timer.fire();
   assert.deepEqual(await Promise.all(claims), [true, true, true]);
   assert.deepEqual(commits, [[1, 2, 3]]);
 });
