@@ -2,8 +2,10 @@
  * `deno task bench`: the micro benchmarks (`deno bench --json` on every bench file), the
  * firewall bench, then the flood benchmark (garbage floods against the daemon and against
  * the bare-receiver floor, valid throughput, unloaded latency, receive-buffer sysctl),
- * the exec spawn bench (process group against PID namespace, `exec_bench.ts`), an exec action
- * end to end through a real daemon against a ping (`exec_daemon_bench.ts`), kernel knocks
+ * the exec spawn bench (process group against PID namespace, `exec_bench.ts`), CPU per action
+ * start by containment chain (`exec_chain_bench.ts`), an exec action end to end through a real
+ * daemon against a ping, closed loop and open loop at fwknopd's 727/s, with CPU per request
+ * (`exec_daemon_bench.ts`), kernel knocks
  * against a userspace knock listener in namespaces (`knock_mode_bench.ts`), sessions against
  * first contact and first contact with sessions off against on (`sessions_bench.ts`, also in
  * `--quick`, smaller), pings direct against pings through one relay daemon (`relay_bench.ts`),
@@ -567,6 +569,11 @@ async function main(): Promise<void> {
     );
     notes["exec_bench.ts"] =
       (ex.code === 0 ? ex.stdout : `exit ${ex.code}\n${ex.stdout}\n${ex.stderr}`)
+        .trim();
+    console.error("exec_chain_bench.ts …");
+    const ec = await run(["run", "-A", `${BENCH_DIR}exec_chain_bench.ts`], 120_000);
+    notes["exec_chain_bench.ts"] =
+      (ec.code === 0 ? ec.stdout : `exit ${ec.code}\n${ec.stdout}\n${ec.stderr}`)
         .trim();
     console.error("privsep_exec_bench.ts …");
     const pe = await run(

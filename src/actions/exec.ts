@@ -202,9 +202,11 @@ export async function runExec(spec: ExecSpec): Promise<ExecResult> {
   const status = await child.status;
   clearTimeout(timer);
   spec.signal?.removeEventListener("abort", onAbort);
-  // The leader is gone; make sure nothing it left behind lives on (in PID-namespace mode the
-  // kernel already killed the namespace when its first process died).
-  killGroup(pid, "SIGKILL");
+  // The leader is gone; make sure nothing it left behind lives on. In PID-namespace mode an
+  // `unshare` that exited (not killed) did so after reaping the namespace's first process, and
+  // the kernel kills and reaps the rest of the namespace before that first process is gone:
+  // nothing of the run is left, and the group signal would only build an error (ESRCH) per run.
+  if (mode !== "pidns" || status.signal !== null) killGroup(pid, "SIGKILL");
   finished = true;
   if (cgroupDir !== undefined) await removeCgroup(cgroupDir);
   if (killTimer !== undefined) clearTimeout(killTimer);

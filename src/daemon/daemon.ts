@@ -254,7 +254,7 @@ export class Daemon {
       retries: this.#dryRun
         ? undefined
         : new RetryCache(store, RETRY_CACHE_ENTRIES, this.#clock, (n, e) =>
-          this.#nonces!.claim(n, e)),
+          this.#nonces!.claim(n, e, true)), // waited for, with the request's nonce
       replies: this.#replies,
       drops,
       count,

@@ -246,8 +246,9 @@ export class Dispatcher {
   async #claim(req: Dispatched, handler: ActionHandler | undefined): Promise<boolean> {
     const { nonces, count } = this.#opts;
     if (!nonces) return true;
-    const claim = nonces.claim(req.nonce, req.nonceExpiresAt);
-    if (skipsDurability(handler, req)) {
+    const background = skipsDurability(handler, req);
+    const claim = nonces.claim(req.nonce, req.nonceExpiresAt, !background);
+    if (background) {
       claim.then(
         (fresh) => fresh || count("replay_cluster_read_only"),
         () => count("state_errors"),

@@ -75,18 +75,25 @@ export class UseLedger {
     if (!limited) {
       // Counted once it ran; nothing is taken before.
       return {
+        // Both counters at once: the store commits overlapping increments together.
         commit: async () => {
-          await store.increment(USES_NS, key, 1);
-          await store.increment(dayNs, key, 1, dayEnd);
+          await Promise.all([
+            store.increment(USES_NS, key, 1),
+            store.increment(dayNs, key, 1, dayEnd),
+          ]);
         },
         release: () => Promise.resolve(),
       };
     }
-    const total = await store.increment(USES_NS, key, 1);
-    const today = await store.increment(dayNs, key, 1, dayEnd);
+    const [total, today] = await Promise.all([
+      store.increment(USES_NS, key, 1),
+      store.increment(dayNs, key, 1, dayEnd),
+    ]);
     const giveBack = async () => {
-      await store.increment(USES_NS, key, -1);
-      await store.increment(dayNs, key, -1, dayEnd);
+      await Promise.all([
+        store.increment(USES_NS, key, -1),
+        store.increment(dayNs, key, -1, dayEnd),
+      ]);
     };
     if (user.max_uses !== undefined && total > user.max_uses) {
       await giveBack();

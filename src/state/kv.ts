@@ -22,7 +22,6 @@ interface PendingWrite {
   reject: (err: unknown) => void;
 }
 
-/** A {@linkcode StateStore} in a Deno KV database file. */
 /** One caller's increment, waiting for its group's commit. */
 interface PendingIncrement {
   delta: number;
@@ -31,6 +30,17 @@ interface PendingIncrement {
   reject: (err: unknown) => void;
 }
 
+/** The increments of one counter waiting for the same commit. */
+interface CounterGroup {
+  namespace: string;
+  key: string;
+  waiting: PendingIncrement[];
+}
+
+/** Most counters in one commit (`getMany` reads at most 10 keys). */
+const COUNTERS_PER_COMMIT = 10;
+
+/** A {@linkcode StateStore} in a Deno KV database file. */
 export class KvStateStore implements StateStore {
   readonly #kv: Deno.Kv;
   /** Records this store or its readers refused. */
@@ -43,8 +53,9 @@ export class KvStateStore implements StateStore {
   #writes: PendingWrite[] = [];
   #writeScheduled = false;
   #flushed: Promise<void> = Promise.resolve();
-  /** Increments waiting per counter (an entry only while one is being committed). */
-  readonly #counters = new Map<string, PendingIncrement[]>();
+  /** Increments waiting for the next counter commit, by counter. */
+  readonly #counters = new Map<string, CounterGroup>();
+  #countersDraining = false;
 
   private constructor(kv: Deno.Kv, audit: RecordAudit) {
     this.#kv = kv;
@@ -166,11 +177,12 @@ export class KvStateStore implements StateStore {
   }
 
   /**
-   * Adds to a counter atomically (retrying on conflict). Increments of one counter that
-   * overlap are committed together: one read and one write for the whole group, each caller
-   * getting the value after its own delta, as if they had run one after another (every
-   * request of a user counts its use; one transaction each was most of an exec request's
-   * store work under concurrency).
+   * Adds to a counter atomically (retrying on conflict). Increments that overlap are
+   * committed together: one read and one write for all of them, every counter they touch
+   * (up to {@linkcode COUNTERS_PER_COMMIT} a commit), each caller getting the value after its
+   * own delta, as if they had run one after another. Every request of a user counts its use
+   * twice (ever, today); one transaction per increment was most of an exec request's store
+   * work under concurrency.
    */
   increment(
     namespace: string,
@@ -181,44 +193,60 @@ export class KvStateStore implements StateStore {
     const id = `${namespace}\u0000${key}`;
     let group = this.#counters.get(id);
     if (!group) {
-      group = [];
+      group = { namespace, key, waiting: [] };
       this.#counters.set(id, group);
-      queueMicrotask(() => this.#drainCounter(id, namespace, key));
     }
     const { promise, resolve, reject } = Promise.withResolvers<number>();
-    group.push({ delta, expiresAt, resolve, reject });
+    group.waiting.push({ delta, expiresAt, resolve, reject });
+    if (!this.#countersDraining) {
+      this.#countersDraining = true;
+      queueMicrotask(() => this.#drainCounters());
+    }
     return promise;
   }
 
-  async #drainCounter(id: string, namespace: string, key: string): Promise<void> {
-    for (;;) {
-      const batch = this.#counters.get(id)!.splice(0);
-      if (batch.length === 0) break;
-      const total = batch.reduce((sum, w) => sum + w.delta, 0);
-      const expiries = batch.map((w) => w.expiresAt).filter((e) => e !== undefined);
-      const expiresAt = expiries.length > 0 ? Math.max(...expiries) : undefined;
-      try {
-        let value = await this.#incrementOnce(namespace, key, total, expiresAt) - total;
-        for (const w of batch) w.resolve(value += w.delta);
-      } catch (err) {
-        for (const w of batch) w.reject(err);
+  /** Commits the waiting increments, round after round, until none wait. */
+  async #drainCounters(): Promise<void> {
+    try {
+      while (this.#counters.size > 0) {
+        const groups = [...this.#counters.values()];
+        this.#counters.clear();
+        for (let i = 0; i < groups.length; i += COUNTERS_PER_COMMIT) {
+          const part = groups.slice(i, i + COUNTERS_PER_COMMIT);
+          try {
+            const totals = await this.#incrementOnce(part);
+            part.forEach((g, j) => {
+              let value = totals[j] - g.waiting.reduce((sum, w) => sum + w.delta, 0);
+              for (const w of g.waiting) w.resolve(value += w.delta);
+            });
+          } catch (err) {
+            for (const g of part) for (const w of g.waiting) w.reject(err);
+          }
+        }
       }
+    } finally {
+      this.#countersDraining = false;
     }
-    this.#counters.delete(id);
   }
 
-  async #incrementOnce(
-    namespace: string,
-    key: string,
-    delta: number,
-    expiresAt?: number,
-  ): Promise<number> {
-    const k = ["ctr", namespace, key];
+  /** Adds each group's deltas to its counter in one transaction; the new values. */
+  async #incrementOnce(groups: readonly CounterGroup[]): Promise<number[]> {
+    const keys = groups.map((g) => ["ctr", g.namespace, g.key]);
+    const deltas = groups.map((g) => g.waiting.reduce((sum, w) => sum + w.delta, 0));
+    const expiries = groups.map((g) => {
+      const es = g.waiting.map((w) => w.expiresAt).filter((e) => e !== undefined);
+      return es.length > 0 ? Math.max(...es) : undefined;
+    });
     for (let attempt = 0; attempt < 100; attempt++) {
-      const cur = await this.#kv.get<number>(k);
-      const next = (typeof cur.value === "number" ? cur.value : 0) + delta;
-      const expireIn = expiresAt === undefined ? undefined : Math.max(1000, expiresAt - Date.now());
-      const res = await this.#kv.atomic().check(cur).set(k, next, { expireIn }).commit();
+      const cur = await this.#kv.getMany<number[]>(keys);
+      const op = this.#kv.atomic();
+      const next = cur.map((c, j) => (typeof c.value === "number" ? c.value : 0) + deltas[j]);
+      cur.forEach((c, j) => {
+        const e = expiries[j];
+        const expireIn = e === undefined ? undefined : Math.max(1000, e - Date.now());
+        op.check(c).set(keys[j], next[j], { expireIn });
+      });
+      const res = await op.commit();
       if (res.ok) return next;
     }
     throw new Error("state store: counter contention");

@@ -12,7 +12,9 @@
  *   reply, and to the first connect that succeeded (the port is open end to end);
  * - `blast`: pre-seal requests (`payloads` round-robin), then keep one in flight per
  *   entry of `sources` for `seconds` → counts, ok/s and reply latency quantiles;
- * - `pings`: one request every `everyMs` for `count` requests → reply latency quantiles.
+ * - `pings`: one request every `everyMs` for `count` requests → reply latency quantiles;
+ * - `paced`: open loop: `rate` requests/s for `seconds` whatever the replies do, each on a
+ *   free socket of a pool over `sources` → counts, late replies and send→reply quantiles.
  *
  * {@linkcode spawnKnockClient} starts one and returns a typed caller.
  * @module
@@ -110,6 +112,24 @@ export interface KnockClientApi {
       timeoutMs?: number;
     },
   ): Promise<LoadOutcome & { sealPerSecond: number }>;
+  /**
+   * Open loop at a fixed offered rate: a request every 1/`rate` s for `seconds` (sent on
+   * schedule whatever the replies do), each on a free socket of `sockets` spread over
+   * `sources`; a request whose turn finds every socket busy counts as lost. `late`: ok
+   * replies slower than `lateMs` (default 50).
+   */
+  paced(
+    c: {
+      actionId: number;
+      payloads: string[];
+      sources: string[];
+      rate: number;
+      seconds: number;
+      sockets?: number;
+      lateMs?: number;
+      timeoutMs?: number;
+    },
+  ): Promise<LoadOutcome & { late: number; offeredPerSecond: number }>;
   /** Paced requests (e.g. pings during a blast). */
   pings(
     c: { actionId: number; bind?: string; count: number; everyMs: number; timeoutMs?: number },
@@ -177,6 +197,7 @@ export async function spawnKnockClient(
     connect: (c) => call("connect", c),
     knockOpen: (c) => call("knockOpen", c),
     blast: (c) => call("blast", c),
+    paced: (c) => call("paced", c),
     pings: (c) => call("pings", c),
     close: async () => {
       await writer.close().catch(() => {});
@@ -341,6 +362,62 @@ async function serve(init: KnockClientInit): Promise<void> {
         }
       }));
       return { ...summarize(latencies, sent, (performance.now() - t0) / 1000), sealPerSecond };
+    },
+    paced: async (c) => {
+      const count = Math.ceil(c.rate * c.seconds);
+      const sealed: SealedRequest[] = [];
+      for (let i = 0; i < count; i++) {
+        sealed.push(seal(c.actionId, c.payloads[i % c.payloads.length]));
+      }
+      const sources = c.sources as string[];
+      const free: {
+        conn: Deno.DatagramConn;
+        state: { pending?: Promise<[Uint8Array, Deno.Addr]> };
+      }[] = [];
+      const all: { conn: Deno.DatagramConn; state: { pending?: Promise<unknown> } }[] = [];
+      for (let i = 0; i < (c.sockets ?? 64); i++) {
+        const conn = Deno.listenDatagram({
+          transport: "udp",
+          hostname: sources[i % sources.length],
+          port: 0,
+        });
+        const sock = { conn, state: {} };
+        all.push(sock);
+        free.push(sock);
+      }
+      const latencies: number[] = [];
+      const inFlight: Promise<void>[] = [];
+      let sent = 0;
+      let late = 0;
+      const lateMs = c.lateMs ?? 50;
+      const gap = 1000 / c.rate;
+      const t0 = performance.now();
+      try {
+        for (let i = 0; i < sealed.length; i++) {
+          const wait = t0 + i * gap - performance.now();
+          if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+          sent++;
+          const sock = free.pop();
+          if (sock === undefined) continue; // every socket busy: counts as lost
+          inFlight.push(
+            exchange(sock.conn, sealed[i], dest, c.timeoutMs ?? 1000, sock.state).then((ms) => {
+              if (ms !== undefined) {
+                latencies.push(ms);
+                if (ms > lateMs) late++;
+                free.push(sock);
+              } // a socket whose reply never came stays out: a late reply cannot be mistaken
+            }),
+          );
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        await Promise.all(inFlight);
+        return { ...summarize(latencies, sent, seconds), late, offeredPerSecond: sent / seconds };
+      } finally {
+        for (const s of all) {
+          s.conn.close();
+          s.state.pending?.catch(() => {});
+        }
+      }
     },
     pings: async (c) => {
       const sealed: SealedRequest[] = [];

@@ -105,6 +105,40 @@ Deno.test("pidns: a first process that itself calls setsid dies at the timeout",
   }
 });
 
+Deno.test("pidns: what the first process left running is gone when the run returns", {
+  ignore: !root,
+}, async () => {
+  // No timeout and no group signal after a normal exit in this mode: the namespace dies with
+  // its first process, before `unshare` (its parent) can return.
+  const marker = `${30 + Math.floor(Math.random() * 1e5) / 1e6}`;
+  const dir = await Deno.makeTempDir({ prefix: "siglatch-exec-" });
+  try {
+    const child = `read -r p _ < /proc/self/stat; echo "$p" > ${dir}/pid.tmp && ` +
+      `mv ${dir}/pid.tmp ${dir}/pid; exec sleep ${marker}`;
+    const res = await runExec({
+      argv: [
+        "/bin/sh",
+        "-c",
+        `sh -c '${child}' </dev/null >/dev/null 2>&1 &\n` +
+        `while [ ! -s ${dir}/pid ]; do sleep 0.01; done`,
+      ],
+      env: {},
+      timeoutMs: 10_000,
+      outputCap: 1024,
+      containment: "pidns",
+    });
+    assert.equal(res.exitCode, 0, dec(res.stderr));
+    assert.equal(res.timedOut, false);
+    const pid = Number(Deno.readTextFileSync(`${dir}/pid`).trim());
+    assert.ok(pid > 1, "the background child wrote its host pid");
+    const survived = alive(pid, marker);
+    if (survived) Deno.kill(pid, "SIGKILL");
+    assert.equal(survived, false, `background child ${pid} outlived its run`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("pidns: the run leads its own session (unshare is its leader), apart from ours", {
   ignore: !root,
 }, async () => {

@@ -68,6 +68,35 @@ Deno.test("Redis store: SET NX nonce claims are shared by two nodes", {
   }
 });
 
+Deno.test("Deno KV store: overlapping increments of many counters commit together, each exact", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const store = await KvStateStore.open(dir);
+    // 23 counters (more than one commit's worth), three rounds each, all at once, with
+    // expiries on some; then a second wave while the first is committing.
+    const keys = Array.from({ length: 23 }, (_, i) => String(i));
+    const expiry = Date.now() + 60_000;
+    const wave = (round: number) =>
+      keys.flatMap((k, i) =>
+        [1, 2, 3].map((d) =>
+          store.increment(i % 2 ? "uses" : "uses_day:x", k, d * round, i % 3 ? expiry : undefined)
+        )
+      );
+    const first = wave(1);
+    const second = wave(10);
+    const v1 = await Promise.all(first);
+    const v2 = await Promise.all(second);
+    assert.deepEqual(v1, keys.flatMap(() => [1, 3, 6]));
+    assert.deepEqual(v2, keys.flatMap(() => [16, 36, 66]));
+    for (const [i, k] of keys.entries()) {
+      assert.equal(await store.increment(i % 2 ? "uses" : "uses_day:x", k, 0), 66, k);
+    }
+    await store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("Deno KV store: overlapping increments of one counter act as if one after another", async () => {
   const dir = await Deno.makeTempDir();
   try {
