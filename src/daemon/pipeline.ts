@@ -384,7 +384,8 @@ export class Pipeline {
     // a session: the action was checked; its commands come as session datagrams
     if ((request.flags & RequestFlag.Session) !== 0 && o.sessions) {
       const sessions = o.sessions;
-      const fresh = o.nonces?.claim(request.nonce, nonceExpiresAt) ?? Promise.resolve(true);
+      const fresh = o.nonces?.claim(request.nonce, nonceExpiresAt, true) ??
+        Promise.resolve(true); // urgent: the session opens once it commits
       o.inflight.track(fresh.then(
         (ok) =>
           ok
