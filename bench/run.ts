@@ -47,6 +47,7 @@ import {
 import type { PingReport } from "./flood/pinger.ts";
 import {
   floodSpoofedMac1,
+  ONSET_MS,
   SPOOFED_MAC1,
   spoofedScenarios,
   spoofedSkipReason,
@@ -190,7 +191,7 @@ function spoofedMarkdown(r: BenchReport): string[] {
   if (runs.length === 0) return [];
   const L = [
     "",
-    "## Spoofed mac1-valid floods (issue 13; valid pings at 20/s alongside, 3 retries of 250 ms)",
+    `## Spoofed mac1-valid floods (issue 13; valid pings at 20/s from ${ONSET_MS} ms into the flood, 3 retries of 250 ms)`,
     "",
     "| scenario | sent/s | daemon recv/s | floor recv/s | recv vs floor | daemon CPU % | valid ok (≤ 3 retries) | valid p50 / p99 ms | with a cookie: ok, p99 ms | first contact: ok, p99 ms | attempts | cookie-gated | retry cookies | kernel drops daemon | alive |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",

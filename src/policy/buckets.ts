@@ -66,13 +66,18 @@ export class TokenBucket {
     this.#tokens = burst;
   }
 
-  /** Takes `cost` tokens at `now` (ms); false when there are not enough. */
-  take(now: number, cost = 1): boolean {
+  /** True when `cost` tokens are there at `now` (ms); takes nothing. */
+  has(now: number, cost = 1): boolean {
     if (now > this.#at) {
       this.#tokens = Math.min(this.#burst, this.#tokens + (now - this.#at) * this.#rate / 1000);
       this.#at = now;
     }
-    if (this.#tokens < cost) return false;
+    return this.#tokens >= cost;
+  }
+
+  /** Takes `cost` tokens at `now` (ms); false when there are not enough. */
+  take(now: number, cost = 1): boolean {
+    if (!this.has(now, cost)) return false;
     this.#tokens -= cost;
     return true;
   }
