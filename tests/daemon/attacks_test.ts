@@ -305,3 +305,37 @@ Deno.test("attack: with the cookie budget spent, a new client's retry still gets
     await p.fx.cleanup();
   }
 });
+
+Deno.test("attack: under load, garbage without the server's mac1 spends no cookie budget", async () => {
+  const frozen = Date.now();
+  const p = await inProcess({ top: { rate_limit: { pressure_fail_rate: 1 } } }, {
+    clock: () => frozen,
+  });
+  try {
+    // Load on (pressure), then leave pressure's per-source squeeze out of it: fresh sources.
+    for (let i = 0; i < 20; i++) p.deliver(badAuth(p.fx.serverPublic).datagram, spoofed());
+    assert.ok(p.daemon.defense.pressure);
+    // 10,000 datagrams of random bytes (no valid mac1; mac2 zero), each from a new source:
+    // more than the whole burst of both budgets (4,000 + 4,000).
+    const junk = crypto.getRandomValues(new Uint8Array(176));
+    junk.fill(0, 160);
+    const sent = p.channel.sent.length;
+    const before = p.daemon.counters.cookie_replies ?? 0;
+    for (let i = 0; i < 10_000; i++) {
+      junk[0] = i & 255;
+      junk[1] = i >> 8;
+      p.deliver(junk, spoofed());
+    }
+    assert.equal(p.channel.sent.length, sent, "garbage gets no reply");
+    assert.equal(p.daemon.counters.cookie_replies ?? 0, before);
+    assert.ok((p.daemon.counters.cookie_gate ?? 0) >= 10_000, "it went the gated path");
+    // The budget is whole: a new client's first datagram still gets its cookie at once.
+    const req = p.seal(1);
+    p.deliver(req.datagram, at("127.0.0.79", 5557));
+    const answer = (await p.replies(sent + 1))[sent];
+    assert.ok(answer && openCookieReply(p.fx.serverPublic, req.mac1, answer), "a cookie reply");
+  } finally {
+    await p.close();
+    await p.fx.cleanup();
+  }
+});
