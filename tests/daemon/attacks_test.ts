@@ -27,6 +27,18 @@ function badAuth(serverPublic: Uint8Array, cookie?: Uint8Array) {
   }, { now: Date.now(), padTo: 1200, cookie });
 }
 
+/** A daemon in process on a frozen clock (the cookie budgets never refill), quick to press. */
+function frozenDaemon() {
+  const frozen = Date.now();
+  return inProcess({ top: { rate_limit: { pressure_fail_rate: 1 } } }, { clock: () => frozen });
+}
+
+/** Puts it under load: failures from spoofed sources switch pressure mode on. */
+function pressOn(p: Awaited<ReturnType<typeof frozenDaemon>>): void {
+  for (let i = 0; i < 20; i++) p.deliver(badAuth(p.fx.serverPublic).datagram, spoofed());
+  assert.ok(p.daemon.defense.pressure);
+}
+
 Deno.test("attack: forged garbage from a user's address never gets that address banned", async () => {
   const p = await inProcess({ top: { rate_limit: { fail_burst: 5, ban_time: "1h" } } });
   try {
@@ -76,8 +88,7 @@ Deno.test("attack: a source that proved its address and keeps failing is banned"
 Deno.test("attack: under load a spoofed mac1-valid flood costs no open, a real user gets through", async () => {
   const p = await inProcess({ top: { rate_limit: { pressure_fail_rate: 1 } } });
   try {
-    for (let i = 0; i < 20; i++) p.deliver(badAuth(p.fx.serverPublic).datagram, spoofed());
-    assert.ok(p.daemon.defense.pressure);
+    pressOn(p);
     const failedBefore = p.daemon.counters.drop_bad_auth ?? 0;
     for (let i = 0; i < 300; i++) p.deliver(badAuth(p.fx.serverPublic).datagram, spoofed());
     assert.equal(p.daemon.counters.drop_bad_auth ?? 0, failedBefore, "none of them was opened");
@@ -227,18 +238,13 @@ Deno.test("an old (v1) client is told to upgrade in a reply it can read; nothing
 });
 
 Deno.test("attack: a spoofed flood under load gets at most the daemon-wide cookie budget", async () => {
-  // A frozen clock: the budget does not refill while the test runs.
-  const frozen = Date.now();
-  const p = await inProcess({ top: { rate_limit: { pressure_fail_rate: 1 } } }, {
-    clock: () => frozen,
-  });
+  const p = await frozenDaemon();
   try {
     // A user who authenticated before the flood.
     const hello = p.seal(1);
     p.deliver(hello.datagram, CLIENT);
     await p.replies(1);
-    for (let i = 0; i < 20; i++) p.deliver(badAuth(p.fx.serverPublic).datagram, spoofed());
-    assert.ok(p.daemon.defense.pressure);
+    pressOn(p);
     const datagram = badAuth(p.fx.serverPublic).datagram;
     const before = p.daemon.counters.cookie_replies ?? 0;
     for (let i = 0; i < 6000; i++) p.deliver(datagram, spoofed());
@@ -261,13 +267,9 @@ Deno.test("attack: a spoofed flood under load gets at most the daemon-wide cooki
 });
 
 Deno.test("attack: with the cookie budget spent, a new client's retry still gets its cookie", async () => {
-  const frozen = Date.now();
-  const p = await inProcess({ top: { rate_limit: { pressure_fail_rate: 1 } } }, {
-    clock: () => frozen,
-  });
+  const p = await frozenDaemon();
   try {
-    for (let i = 0; i < 20; i++) p.deliver(badAuth(p.fx.serverPublic).datagram, spoofed());
-    assert.ok(p.daemon.defense.pressure);
+    pressOn(p);
     const flood = badAuth(p.fx.serverPublic).datagram;
     for (let i = 0; i < 5000; i++) p.deliver(flood, spoofed());
     assert.ok((p.daemon.counters.cookie_budget_spent ?? 0) > 0);
@@ -307,14 +309,10 @@ Deno.test("attack: with the cookie budget spent, a new client's retry still gets
 });
 
 Deno.test("attack: under load, garbage without the server's mac1 spends no cookie budget", async () => {
-  const frozen = Date.now();
-  const p = await inProcess({ top: { rate_limit: { pressure_fail_rate: 1 } } }, {
-    clock: () => frozen,
-  });
+  const p = await frozenDaemon();
   try {
     // Load on (pressure), then leave pressure's per-source squeeze out of it: fresh sources.
-    for (let i = 0; i < 20; i++) p.deliver(badAuth(p.fx.serverPublic).datagram, spoofed());
-    assert.ok(p.daemon.defense.pressure);
+    pressOn(p);
     // 10,000 datagrams of random bytes (no valid mac1; mac2 zero), each from a new source:
     // more than the whole burst of both budgets (4,000 + 4,000).
     const junk = crypto.getRandomValues(new Uint8Array(176));
