@@ -10,6 +10,10 @@
  *   mode on this machine, the issue's reference, p50 2.2 ms), sent on schedule whatever the
  *   replies do → ok/s, lost and late (> 50 ms) replies, send→reply p50/p99 at that rate.
  *
+ * - session commands (for comparison, not the issue's mode): one session per source address,
+ *   opened before timing (one X25519 each), then the same actions as session commands in a
+ *   closed loop (no X25519 and no durable nonce per command; the same privileged part).
+ *
  * Every phase also gives the CPU time per ok request (`/proc/PID/stat`, 10 ms ticks) of the
  * privileged part, the network part, the action processes the privileged part spawned and
  * reaped (its cutime + cstime: `setsid`, `unshare`, the program) and the load generator: on a
@@ -20,6 +24,7 @@
  */
 import { makeFixture, startDaemon } from "../tests/_helpers/daemon.ts";
 import { type LoadOutcome, spawnKnockClient } from "../tests/_helpers/knock_client.ts";
+import { ClientSession } from "../src/client/session.ts";
 
 const seconds = Number(Deno.args[0] ?? 4);
 const sourceCount = Number(Deno.args[1] ?? 8);
@@ -132,6 +137,48 @@ function paced(actionId: number, secs: number): Promise<Phase> {
   return measured(() => client.paced({ actionId, payloads, sources, rate, seconds: secs }));
 }
 
+/** Session commands, closed loop, one lane per session; the load generator is this process. */
+async function sessionLoop(sessions: ClientSession[], actionId: number, secs: number) {
+  const a = await snapshot();
+  const mine0 = (await cpu(Deno.pid)).self;
+  const lat: number[] = [];
+  let sent = 0;
+  let lost = 0;
+  const t0 = performance.now();
+  const end = t0 + secs * 1000;
+  await Promise.all(sessions.map(async (s) => {
+    while (performance.now() < end) {
+      const t = performance.now();
+      sent++;
+      const r = await s.run(actionId, new Uint8Array());
+      if (r.answered && r.status === 0) lat.push(performance.now() - t);
+      else lost++;
+    }
+  }));
+  const elapsed = (performance.now() - t0) / 1000;
+  const b = await snapshot();
+  const mine = (await cpu(Deno.pid)).self - mine0;
+  lat.sort((x, y) => x - y);
+  const ok = lat.length;
+  const per = (v: number) => ok > 0 ? v / ok : NaN;
+  const q = (f: number) =>
+    lat.length ? lat[Math.min(lat.length - 1, Math.floor(f * lat.length))] : NaN;
+  return {
+    sent,
+    ok,
+    lost,
+    okPerSecond: ok / elapsed,
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    cpu: {
+      privileged: per(b.privileged - a.privileged),
+      network: per(b.network - a.network),
+      spawned: per(b.spawned - a.spawned),
+      client: per(mine),
+    },
+  } as Phase;
+}
+
 function mean(a: Phase, b: Phase): Phase {
   const avg = (x: number, y: number) => (x + y) / 2;
   return {
@@ -188,6 +235,30 @@ try {
     await paced(10, half),
     await paced(1, half),
   ];
+  const sessions = await Promise.all(sources.map(async (_, i) => {
+    const o = await ClientSession.open({
+      host: "127.0.0.1",
+      port: fx.port,
+      serverPublic: fx.serverPublic,
+      userId: 1,
+      auth: { kind: "hmac", key: fx.aliceKey },
+      actionId: 1,
+      bind: `127.0.5.${i + 1}`,
+      wait: true,
+      timeoutMs: 1000,
+      retries: 3,
+    });
+    if (!o.ok) throw new Error(`no session from 127.0.5.${i + 1}`);
+    return o.session;
+  }));
+  await sessionLoop(sessions, 10, 0.5); // warm-up
+  const sl = [
+    await sessionLoop(sessions, 1, half),
+    await sessionLoop(sessions, 10, half),
+    await sessionLoop(sessions, 10, half),
+    await sessionLoop(sessions, 1, half),
+  ];
+  await Promise.all(sessions.map((s) => s.close()));
   const ping = mean(cl[0], cl[3]);
   const exec = mean(cl[1], cl[2]);
   const pingO = mean(ol[0], ol[3]);
@@ -198,6 +269,9 @@ try {
   console.log(`open loop, ${rate}/s offered:`);
   console.log(line("  builtin ping (baseline)", pingO));
   console.log(line("  exec /bin/true as nobody", execO));
+  console.log(`session commands, ${sourceCount} sessions (not the issue's per-packet mode):`);
+  console.log(line("  builtin ping (baseline)", mean(sl[0], sl[3])));
+  console.log(line("  exec /bin/true as nobody", mean(sl[1], sl[2])));
   console.log(
     `exec / ping (closed loop): ok/s ×${(exec.okPerSecond / ping.okPerSecond).toFixed(2)}, p50 ×${
       (exec.p50Ms / ping.p50Ms).toFixed(2)
