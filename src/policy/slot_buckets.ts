@@ -27,9 +27,10 @@ export class SlotBuckets {
   burst: number;
   readonly #mask: number;
   readonly #seed = newHashSeed();
-  /** Tokens at the time in `#updated`; NaN = never used (full). */
-  readonly #tokens: Float64Array;
-  readonly #updated: Float64Array;
+  /** Tokens at the time in `#updated` (allocated at first use: an idle daemon pays nothing). */
+  #tokens: Float64Array | undefined;
+  /** When each slot was last used (epoch ms); 0 = never (a full bucket). */
+  #updated: Float64Array | undefined;
 
   /** Creates the table; `slots` is rounded up to a power of two (at most 2^22). */
   constructor(rate: number, burst: number, slots: number) {
@@ -38,8 +39,6 @@ export class SlotBuckets {
     let size = 1;
     while (size < slots && size < 1 << 22) size <<= 1;
     this.#mask = size - 1;
-    this.#tokens = new Float64Array(size).fill(NaN);
-    this.#updated = new Float64Array(size);
   }
 
   /** Slots in the table. */
@@ -47,20 +46,21 @@ export class SlotBuckets {
     return this.#mask + 1;
   }
 
-  /** Takes `cost` tokens for `host` at `now` (ms); false when there are not enough. */
+  /** Takes `cost` tokens for `host` at `now` (ms, > 0); false when there are not enough. */
   take(host: string, now: number, cost = 1): boolean {
+    const tokensOf = this.#tokens ??= new Float64Array(this.#mask + 1);
+    const updatedOf = this.#updated ??= new Float64Array(this.#mask + 1);
     const i = hashSource(host, 0, this.#seed) & this.#mask;
-    const had = this.#tokens[i];
-    const elapsed = Math.max(0, now - this.#updated[i]);
-    const tokens = Number.isNaN(had)
+    const last = updatedOf[i];
+    const tokens = last === 0
       ? this.burst
-      : Math.min(this.burst, had + (elapsed / 1000) * this.rate);
-    this.#updated[i] = Math.max(now, this.#updated[i]);
+      : Math.min(this.burst, tokensOf[i] + (Math.max(0, now - last) / 1000) * this.rate);
+    updatedOf[i] = Math.max(now, last);
     if (tokens < cost) {
-      this.#tokens[i] = tokens;
+      tokensOf[i] = tokens;
       return false;
     }
-    this.#tokens[i] = tokens - cost;
+    tokensOf[i] = tokens - cost;
     return true;
   }
 }
