@@ -16,7 +16,7 @@ import { sealRequest } from "../../src/wire/request.ts";
 import { mac1Key } from "../../src/wire/mac1.ts";
 import { SUITE_V2 } from "../../src/wire/suite.ts";
 import { hasCommand, isRoot } from "../../tests/_helpers/system.ts";
-import { runBounded, withNetnsPair } from "../../tests/_helpers/netns.ts";
+import { acceptSpoofedSources, withNetnsPair } from "../../tests/_helpers/netns.ts";
 import { readUdpDropsIn } from "../udpstats.ts";
 import { sampleProc, sleep } from "./common.ts";
 import {
@@ -185,11 +185,6 @@ async function spoofers(
   };
 }
 
-async function must(argv: string[]): Promise<void> {
-  const r = await runBounded(argv);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.trim() || `exit ${r.code}`}`);
-}
-
 function kill(c: ChildRun): void {
   try {
     c.proc.kill("SIGKILL");
@@ -205,20 +200,8 @@ function kill(c: ChildRun): void {
  */
 export function floodSpoofedMac1(s: FloodScenario): Promise<FloodResult> {
   return withNetnsPair(async (pair) => {
-    const { server, client, serverIp, serverDev } = pair;
-    await must([
-      "ip",
-      "netns",
-      "exec",
-      server,
-      "sysctl",
-      "-q",
-      "-w",
-      "net.ipv4.conf.all.rp_filter=0",
-      "net.ipv4.conf.default.rp_filter=0",
-      `net.ipv4.conf.${serverDev}.rp_filter=0`,
-    ]);
-    await must(["ip", "-n", server, "route", "add", "default", "via", pair.clientIp]);
+    const { server, client, serverIp } = pair;
+    await acceptSpoofedSources(pair);
     const net24 = pair.clientIp.replace(/\.\d+$/, "");
     const pingFrom = `${net24}.10-${net24}.29`;
     await pair.addClientAddresses(

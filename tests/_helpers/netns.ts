@@ -244,6 +244,35 @@ s.connect(("${host}", ${port}))`;
   }
 }
 
+/**
+ * Lets the server namespace of `pair` take datagrams from spoofed sources: reverse-path
+ * filtering off (a forged source is not a martian there) and a default route back over the
+ * veth (replies to forged sources leave and are dropped by the client namespace).
+ */
+export async function acceptSpoofedSources(pair: NetnsPair): Promise<void> {
+  const { server, serverDev } = pair;
+  for (
+    const argv of [
+      ["ip", "netns", "exec", server, "sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=0"],
+      ["ip", "netns", "exec", server, "sysctl", "-q", "-w", "net.ipv4.conf.default.rp_filter=0"],
+      [
+        "ip",
+        "netns",
+        "exec",
+        server,
+        "sysctl",
+        "-q",
+        "-w",
+        `net.ipv4.conf.${serverDev}.rp_filter=0`,
+      ],
+      ["ip", "-n", server, "route", "add", "default", "via", pair.clientIp],
+    ]
+  ) {
+    const r = await runBounded(argv);
+    if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.trim() || `exit ${r.code}`}`);
+  }
+}
+
 /** A daemon process running inside a namespace. */
 export interface NetnsDaemon {
   /** The process (`ip netns exec` execs deno, so this is the daemon itself). */

@@ -10,10 +10,14 @@
  * chance of 0.7 %.
  */
 import assert from "node:assert/strict";
-import { stringify } from "yaml";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { makeFixture } from "../_helpers/daemon.ts";
-import { runBounded, skipNetns, startDaemonIn, withNetnsPair } from "../_helpers/netns.ts";
+import {
+  acceptSpoofedSources,
+  skipNetns,
+  startDaemonIn,
+  withNetnsPair,
+} from "../_helpers/netns.ts";
 import { skipUnlessRoot, skipWithout } from "../_helpers/system.ts";
 import { writeMac1Pool } from "../../bench/flood/spoofed.ts";
 import { writeTarget } from "../../bench/flood/target.ts";
@@ -24,11 +28,6 @@ import { AdminClient } from "../../src/client/admin/client.ts";
 
 const BENCH = new URL("../../bench/flood/", import.meta.url).pathname;
 const skip = skipUnlessRoot("spoofed flood") || skipNetns() || skipWithout("python3", "python3");
-
-async function must(argv: string[]): Promise<void> {
-  const r = await runBounded(argv);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr.trim() || `exit ${r.code}`}`);
-}
 
 /** Reads a child's stdout line by line. */
 function lines(child: Deno.ChildProcess): () => Promise<string> {
@@ -55,20 +54,8 @@ Deno.test({
   ignore: skip,
   fn: () =>
     withNetnsPair(async (pair) => {
-      const { server, client, serverIp, serverDev } = pair;
-      await must([
-        "ip",
-        "netns",
-        "exec",
-        server,
-        "sysctl",
-        "-q",
-        "-w",
-        "net.ipv4.conf.all.rp_filter=0",
-        "net.ipv4.conf.default.rp_filter=0",
-        `net.ipv4.conf.${serverDev}.rp_filter=0`,
-      ]);
-      await must(["ip", "-n", server, "route", "add", "default", "via", pair.clientIp]);
+      const { server, client, serverIp } = pair;
+      await acceptSpoofedSources(pair);
       const net24 = pair.clientIp.replace(/\.\d+$/, "");
       await pair.addClientAddresses([1, 2, 3, 4, 5].map((i) => `${net24}.${40 + i}/24`));
 
