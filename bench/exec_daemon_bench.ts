@@ -22,7 +22,7 @@
  * Run: `deno run -A bench/exec_daemon_bench.ts [SECONDS] [SOURCES] [RATE]`
  * @module
  */
-import { makeFixture, startDaemon } from "../tests/_helpers/daemon.ts";
+import { aliceOptions, makeFixture, startDaemon } from "../tests/_helpers/daemon.ts";
 import { type LoadOutcome, spawnKnockClient } from "../tests/_helpers/knock_client.ts";
 import { ClientSession } from "../src/client/session.ts";
 
@@ -236,18 +236,9 @@ try {
     await paced(1, half),
   ];
   const sessions = await Promise.all(sources.map(async (_, i) => {
-    const o = await ClientSession.open({
-      host: "127.0.0.1",
-      port: fx.port,
-      serverPublic: fx.serverPublic,
-      userId: 1,
-      auth: { kind: "hmac", key: fx.aliceKey },
-      actionId: 1,
-      bind: `127.0.5.${i + 1}`,
-      wait: true,
-      timeoutMs: 1000,
-      retries: 3,
-    });
+    const o = await ClientSession.open(
+      aliceOptions(fx, { bind: `127.0.5.${i + 1}`, timeoutMs: 1000, retries: 3 }),
+    );
     if (!o.ok) throw new Error(`no session from 127.0.5.${i + 1}`);
     return o.session;
   }));
